@@ -1,0 +1,240 @@
+"""SQLite schema, migrations and query text for ``SQLiteStore``."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from agentaudit.events import AuditEvent, EventType
+from agentaudit.exceptions import StoreError
+from agentaudit.store.base import EventQuery
+from agentaudit.store.rows import COLUMNS
+
+# Named migrations, applied in order, each in its own transaction, recorded in schema_migrations.
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_events", """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            agent_name TEXT NOT NULL,
+            trace_id TEXT,
+            parent_event_id TEXT,
+            task_id TEXT,
+            session_id TEXT,
+            user_id TEXT,
+            action TEXT,
+            source TEXT,
+            model TEXT,
+            version TEXT,
+            error_type TEXT,
+            timestamp REAL NOT NULL,
+            day INTEGER NOT NULL,
+            duration_ms REAL,
+            confidence REAL,
+            token_count INTEGER,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            cost_usd REAL,
+            tier TEXT NOT NULL,
+            payload BLOB,
+            salt BLOB,
+            leaf_hash BLOB
+        );
+        CREATE UNIQUE INDEX ux_events_tenant_event ON events (tenant, event_id);
+        CREATE UNIQUE INDEX ux_events_tenant_seq ON events (tenant, seq);
+        CREATE INDEX ix_events_tenant_time ON events (tenant, timestamp, seq);
+        CREATE INDEX ix_events_trace ON events (trace_id);
+        CREATE INDEX ix_events_task ON events (task_id) WHERE task_id IS NOT NULL;
+        CREATE INDEX ix_events_session ON events (session_id) WHERE session_id IS NOT NULL;
+        CREATE INDEX ix_events_agent_time ON events (tenant, agent_name, timestamp);
+        CREATE INDEX ix_events_errors ON events (tenant, timestamp) WHERE event_type = 'agent.error';
+        CREATE TABLE log_state (
+            tenant TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            frontier BLOB
+        );
+    """),
+    ("0002_user_index", """
+        CREATE INDEX ix_events_user ON events (user_id) WHERE user_id IS NOT NULL;
+    """),
+]
+
+
+def is_initialised(db: sqlite3.Connection) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    return row is not None
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this file lacks; return the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+               "(name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {r[0] for r in db.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for name, script in MIGRATIONS:
+        if name in done:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone():
+                db.execute("ROLLBACK")  # another process got there first
+                continue
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, time.time()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    known = {n for n, _ in MIGRATIONS}
+    unknown = done - known
+    if unknown:
+        raise StoreError(f"database has migrations this version does not know: {sorted(unknown)}; "
+                         "upgrade agentaudit")
+    return applied
+
+
+INSERT_EVENT = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in COLUMNS)})")
+
+
+def load_log_state(db: sqlite3.Connection, tenant: str) -> tuple[int, bytes | None]:
+    row = db.execute("SELECT size, frontier FROM log_state WHERE tenant = ?", (tenant,)).fetchone()
+    return (0, None) if row is None else (int(row[0]), row[1])
+
+
+def save_log_state(db: sqlite3.Connection, states: dict[str, tuple[int, bytes | None]]) -> None:
+    db.executemany(
+        "INSERT INTO log_state (tenant, size, frontier) VALUES (?, ?, ?) "
+        "ON CONFLICT (tenant) DO UPDATE SET size = excluded.size, frontier = excluded.frontier",
+        [(t, size, frontier) for t, (size, frontier) in states.items()],
+    )
+
+
+def filter_new(db: sqlite3.Connection, events: Sequence[AuditEvent]) -> list[AuditEvent]:
+    """The events whose (tenant, event_id) is not stored yet."""
+    existing: set[tuple[str, str]] = set()
+    for i in range(0, len(events), 400):
+        chunk = events[i : i + 400]
+        marks = ", ".join("(?, ?)" for _ in chunk)
+        params = [x for ev in chunk for x in (ev.tenant, ev.event_id)]
+        existing.update(db.execute(
+            f"SELECT tenant, event_id FROM events WHERE (tenant, event_id) IN (VALUES {marks})",
+            params,
+        ).fetchall())
+    return [ev for ev in events if (ev.tenant, ev.event_id) not in existing]
+
+
+def make_cursor(ev: AuditEvent) -> str:
+    return f"{ev.timestamp!r}:{ev.seq}"
+
+
+def parse_cursor(cursor: str) -> tuple[float, int]:
+    try:
+        ts, seq = cursor.rsplit(":", 1)
+        return float(ts), int(seq)
+    except ValueError as e:
+        raise StoreError(f"bad cursor {cursor!r}") from e
+
+
+def where_clause(q: EventQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause and parameters of an ``EventQuery`` (tenant always first)."""
+    parts = ["tenant = ?"]
+    params: list[Any] = [q.tenant]
+    for column, value in (("agent_name", q.agent), ("trace_id", q.trace_id),
+                          ("session_id", q.session_id), ("task_id", q.task_id),
+                          ("user_id", q.user_id)):
+        if value is not None:
+            parts.append(f"{column} = ?")
+            params.append(value)
+    if q.event_types:
+        parts.append(f"event_type IN ({', '.join('?' for _ in q.event_types)})")
+        params.extend(str(t) for t in q.event_types)
+    if q.errors_only:
+        parts.append("event_type = ?")
+        params.append(EventType.ERROR.value)
+    if q.since is not None:
+        parts.append("timestamp >= ?")
+        params.append(q.since)
+    if q.until is not None:
+        parts.append("timestamp < ?")
+        params.append(q.until)
+    if q.after_seq is not None:
+        parts.append("seq > ?")
+        params.append(q.after_seq)
+    if q.cursor:
+        ts, seq = parse_cursor(q.cursor)
+        parts.append("(timestamp, seq) < (?, ?)" if q.newest_first else "(timestamp, seq) > (?, ?)")
+        params.extend((ts, seq))
+    return " WHERE " + " AND ".join(parts), params
+
+
+def _period(tenant: str, since: float | None, until: float | None,
+            agent: str | None) -> tuple[str, list[Any]]:
+    return where_clause(EventQuery(tenant=tenant, since=since, until=until, agent=agent))
+
+
+# Named aggregations. Each is computed entirely in SQL over the period's rows.
+_AGGREGATIONS = {
+    "event_types": "SELECT event_type, count(*) AS events FROM events{w} "
+                   "GROUP BY event_type ORDER BY events DESC LIMIT ?",
+    "agents": "SELECT agent_name, count(*) AS events, "
+              "sum(event_type = 'agent.invocation') AS invocations, "
+              "sum(event_type = 'agent.error') AS errors, "
+              "sum(event_type = 'agent.tool_call') AS tool_calls, "
+              "avg(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) AS avg_tool_ms, "
+              "coalesce(sum(cost_usd), 0) AS cost_usd, max(timestamp) AS last_seen "
+              "FROM events{w} GROUP BY agent_name ORDER BY events DESC LIMIT ?",
+    "tools": "SELECT action AS tool, count(*) AS calls, "
+             "avg(duration_ms) AS avg_latency_ms, max(duration_ms) AS max_latency_ms "
+             "FROM events{w} AND event_type = 'agent.tool_result' "
+             "GROUP BY action ORDER BY calls DESC LIMIT ?",
+    "tool_errors": "SELECT action AS tool, count(*) AS errors FROM events{w} "
+                   "AND event_type = 'agent.error' AND action IS NOT NULL "
+                   "GROUP BY action ORDER BY errors DESC LIMIT ?",
+    "error_types": "SELECT coalesce(error_type, 'Unknown') AS error_type, count(*) AS count "
+                   "FROM events{w} AND event_type = 'agent.error' "
+                   "GROUP BY 1 ORDER BY count DESC LIMIT ?",
+    "errors_by_agent": "SELECT agent_name, count(*) AS count FROM events{w} "
+                       "AND event_type = 'agent.error' GROUP BY agent_name "
+                       "ORDER BY count DESC LIMIT ?",
+    "error_messages": "SELECT coalesce(error_type, 'Unknown') AS error_type, "
+                      "json_extract(payload, '$.error') AS message, count(*) AS count "
+                      "FROM events{w} AND event_type = 'agent.error' "
+                      "GROUP BY 1, 2 ORDER BY count DESC LIMIT ?",
+    "decisions": "SELECT action AS decision, count(*) AS count, avg(confidence) AS avg_confidence, "
+                 "min(confidence) AS min_confidence FROM events{w} "
+                 "AND event_type = 'agent.decision' GROUP BY action ORDER BY count DESC LIMIT ?",
+    "handoffs_out": "SELECT json_extract(payload, '$.params.to_agent') AS agent, count(*) AS count "
+                    "FROM events{w} AND event_type = 'agent.handoff' GROUP BY 1 "
+                    "ORDER BY count DESC LIMIT ?",
+    "totals": "SELECT count(*) AS events, sum(event_type = 'agent.error') AS errors, "
+              "sum(event_type = 'agent.handoff') AS handoffs, "
+              "sum(event_type = 'agent.human_intervention') AS human_interventions, "
+              "count(DISTINCT agent_name) AS agents, count(DISTINCT trace_id) AS traces, "
+              "coalesce(sum(prompt_tokens), 0) AS prompt_tokens, "
+              "coalesce(sum(completion_tokens), 0) AS completion_tokens, "
+              "coalesce(sum(cost_usd), 0) AS cost_usd, "
+              "min(timestamp) AS first_ts, max(timestamp) AS last_ts FROM events{w} LIMIT ?",
+}
+
+AGGREGATIONS = tuple(sorted(_AGGREGATIONS))
+
+
+def aggregation(name: str, tenant: str, since: float | None, until: float | None,
+                agent: str | None, limit: int) -> tuple[str, list[Any]]:
+    try:
+        template = _AGGREGATIONS[name]
+    except KeyError as e:
+        raise StoreError(f"unknown aggregation {name!r}; known: {', '.join(AGGREGATIONS)}") from e
+    where, params = _period(tenant, since, until, agent)
+    return template.format(w=where), [*params, limit]

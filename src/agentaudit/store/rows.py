@@ -1,0 +1,101 @@
+"""Event <-> row conversion shared by every backend.
+
+A row keeps the envelope in typed columns (so SQL can filter and aggregate) and the erasable
+payload (params, result, reasoning, error, user_id, tags) as one JSON document, stored beside a
+random salt. ``user_id`` is also kept as a column for look-ups; it is derived from the payload and
+cleared with it on erasure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from agentaudit.events import PAYLOAD_FIELDS, AuditEvent
+
+__all__ = [
+    "COLUMNS",
+    "SECONDS_PER_DAY",
+    "SELECT_COLUMNS",
+    "decode_payload",
+    "encode_payload",
+    "event_from_row",
+    "row_values",
+]
+
+SECONDS_PER_DAY = 86400
+
+# Column order of the ``events`` table as written by ``row_values``.
+COLUMNS = (
+    "tenant", "seq", "event_id", "event_type", "agent_name", "trace_id", "parent_event_id",
+    "task_id", "session_id", "user_id", "action", "source", "model", "version", "error_type",
+    "timestamp", "day", "duration_ms", "confidence", "token_count", "prompt_tokens",
+    "completion_tokens", "cost_usd", "tier", "payload", "salt", "leaf_hash",
+)
+
+
+def _fallback(obj: Any) -> Any:
+    """Payloads are JSON; anything else an agent passes is kept as its text, never an error."""
+    return repr(obj)
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_fallback)
+_decoder = msgspec.json.Decoder()
+
+
+def encode_payload(ev: AuditEvent) -> bytes:
+    """The exact payload bytes that are stored and hashed: a JSON object of the present fields."""
+    doc = {}
+    for name in PAYLOAD_FIELDS:
+        v = getattr(ev, name)
+        if v is not None:
+            doc[name] = v
+    return _encoder.encode(doc)
+
+
+def decode_payload(raw: bytes | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    result: dict[str, Any] = _decoder.decode(raw)
+    return result
+
+
+def row_values(ev: AuditEvent, seq: int, tier: str, payload: bytes, salt: bytes | None,
+               leaf: bytes | None) -> tuple[Any, ...]:
+    """The row of ``COLUMNS`` for an event that the store has sequenced."""
+    ts = ev.timestamp
+    return (
+        ev.tenant, seq, ev.event_id, ev.event_type, ev.agent_name, ev.trace_id,
+        ev.parent_event_id, ev.task_id, ev.session_id, ev.user_id, ev.action, ev.source,
+        ev.model, ev.version, ev.error_type, ts, int(ts // SECONDS_PER_DAY), ev.duration_ms,
+        ev.confidence, ev.token_count, ev.prompt_tokens, ev.completion_tokens, ev.cost_usd,
+        tier, payload, salt, leaf,
+    )
+
+
+# Columns a query selects to rebuild an event (payload decoded separately).
+SELECT_COLUMNS = (
+    "tenant", "seq", "event_id", "event_type", "agent_name", "trace_id", "parent_event_id",
+    "task_id", "session_id", "action", "source", "model", "version", "error_type", "timestamp",
+    "duration_ms", "confidence", "token_count", "prompt_tokens", "completion_tokens", "cost_usd",
+    "tier", "payload", "leaf_hash",
+)
+
+
+def event_from_row(row: tuple[Any, ...] | Any) -> AuditEvent:
+    """Rebuild an event from a row selected with ``SELECT_COLUMNS``."""
+    (tenant, seq, event_id, event_type, agent_name, trace_id, parent_event_id, task_id,
+     session_id, action, source, model, version, error_type, timestamp, duration_ms, confidence,
+     token_count, prompt_tokens, completion_tokens, cost_usd, tier, payload, leaf) = row
+    p = decode_payload(payload)
+    return AuditEvent(
+        event_id=event_id, event_type=event_type, agent_name=agent_name, task_id=task_id,
+        session_id=session_id, action=action, params=p.get("params"), result=p.get("result"),
+        reasoning=p.get("reasoning"), confidence=confidence, source=source,
+        parent_event_id=parent_event_id, trace_id=trace_id, timestamp=timestamp,
+        duration_ms=duration_ms, token_count=token_count, model=model, version=version,
+        error=p.get("error"), error_type=error_type, tenant=tenant, user_id=p.get("user_id"),
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
+        tags=p.get("tags"), tier=tier, seq=seq, leaf_hash=leaf.hex() if leaf else None,
+    )

@@ -1,0 +1,179 @@
+"""The embedded store: one SQLite file in WAL mode, zero setup.
+
+Writes happen in ``BEGIN IMMEDIATE`` transactions, so several processes may share one file: each
+transaction reads the tenant's log size, sequences its events after it, and commits atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentaudit.events import AuditEvent
+from agentaudit.exceptions import StoreError
+from agentaudit.store import _sqlite_sql as sql
+from agentaudit.store.base import AppendResult, EventQuery, Page, Store, StoreInfo
+from agentaudit.store.log import LogSequencer
+from agentaudit.store.rows import SELECT_COLUMNS, event_from_row
+
+__all__ = ["SQLiteStore"]
+
+_SELECT = "SELECT " + ", ".join(SELECT_COLUMNS) + " FROM events"
+_SYNC_MODES = {"off", "normal", "full", "extra"}
+
+
+class SQLiteStore(Store):
+    """``Store`` on a SQLite file. ``synchronous='full'`` makes every commit survive power loss;
+    ``'normal'`` survives a killed process (WAL) and is faster."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "full",
+                 integrity: bool = True, readonly: bool = False, create: bool = True) -> None:
+        self.path = Path(path)
+        if synchronous not in _SYNC_MODES:
+            raise StoreError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {synchronous!r}")
+        if not create and not self.path.exists():
+            raise StoreError(f"no audit database at {self.path}")
+        try:
+            if readonly:
+                uri = f"file:{self.path.resolve()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                           check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute(f"PRAGMA synchronous = {synchronous}")
+            self._db.execute("PRAGMA cache_size = -65536")
+            self._db.execute("PRAGMA temp_store = MEMORY")
+            if not readonly:
+                sql.migrate(self._db)
+            elif not sql.is_initialised(self._db):
+                raise StoreError(f"{self.path} is not an agentaudit database")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open {self.path}: {e}") from e
+        self._log = LogSequencer(integrity=integrity)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def append_batch(self, events: Sequence[AuditEvent]) -> AppendResult:
+        if not events:
+            return AppendResult(0, 0)
+        unique, dups = _dedupe_in_batch(events)
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                try:
+                    rows = self._log.sequence(db, unique, sql.load_log_state)
+                    db.executemany(sql.INSERT_EVENT, rows)
+                except sqlite3.IntegrityError:
+                    # Some event ids are already stored (a retried batch): skip them.
+                    db.execute("ROLLBACK")
+                    db.execute("BEGIN IMMEDIATE")
+                    fresh = sql.filter_new(db, unique)
+                    dups += len(unique) - len(fresh)
+                    unique = fresh
+                    rows = self._log.sequence(db, unique, sql.load_log_state)
+                    db.executemany(sql.INSERT_EVENT, rows)
+                sql.save_log_state(db, self._log.pending_states())
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._log.discard_pending()
+                raise
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to {self.path}: {e}") from e
+        self._log.commit_pending()
+        return AppendResult(len(unique), dups)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _rows(self, query: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            return self._db.execute(query, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read {self.path}: {e}") from e
+
+    def query(self, q: EventQuery) -> Page:
+        where, params = sql.where_clause(q)
+        order = "DESC" if q.newest_first else "ASC"
+        rows = self._rows(
+            f"{_SELECT}{where} ORDER BY timestamp {order}, seq {order} LIMIT ?",
+            [*params, q.limit + 1],
+        )
+        events = [event_from_row(r) for r in rows[: q.limit]]
+        cursor = sql.make_cursor(events[-1]) if len(rows) > q.limit and events else None
+        return Page(events, cursor)
+
+    def iter_events(self, q: EventQuery, batch_size: int = 5000) -> Iterator[AuditEvent]:
+        page_q = EventQuery(**{**q.__dict__, "limit": batch_size, "newest_first": False})
+        while True:
+            page = self.query(page_q)
+            yield from page.data
+            if page.next_cursor is None:
+                return
+            page_q.cursor = page.next_cursor
+
+    def count(self, q: EventQuery) -> int:
+        where, params = sql.where_clause(q)
+        return int(self._rows(f"SELECT count(*) FROM events{where}", params)[0][0])
+
+    def get_event(self, tenant: str, event_id: str) -> AuditEvent | None:
+        rows = self._rows(f"{_SELECT} WHERE tenant = ? AND event_id = ?", (tenant, event_id))
+        return event_from_row(rows[0]) if rows else None
+
+    def trace_events(self, tenant: str, trace_or_task_id: str) -> list[AuditEvent]:
+        rows = self._rows(f"{_SELECT} WHERE trace_id = ? AND tenant = ? ORDER BY timestamp, seq",
+                          (trace_or_task_id, tenant))
+        if not rows:
+            rows = self._rows(
+                f"{_SELECT} WHERE tenant = ? AND trace_id IN "
+                "(SELECT DISTINCT trace_id FROM events WHERE task_id = ? AND tenant = ?) "
+                "ORDER BY timestamp, seq",
+                (tenant, trace_or_task_id, tenant),
+            )
+        return [event_from_row(r) for r in rows]
+
+    def aggregate(self, sql_name: str, tenant: str, since: float | None, until: float | None,
+                  agent: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query, params = sql.aggregation(sql_name, tenant, since, until, agent, limit)
+        try:
+            cur = self._db.execute(query, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read {self.path}: {e}") from e
+
+    def info(self) -> StoreInfo:
+        tenants = [r[0] for r in self._rows("SELECT tenant FROM log_state ORDER BY tenant", ())]
+        total = int(self._rows("SELECT coalesce(sum(size), 0) FROM log_state", ())[0][0])
+        return StoreInfo("sqlite", str(self.path), total, tenants)
+
+    def close(self) -> None:
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for verification and maintenance code of this package."""
+        return self._db
+
+
+def _dedupe_in_batch(events: Sequence[AuditEvent]) -> tuple[list[AuditEvent], int]:
+    seen: set[tuple[str, str]] = set()
+    unique: list[AuditEvent] = []
+    for ev in events:
+        key = (ev.tenant, ev.event_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(ev)
+    return unique, len(events) - len(unique)
