@@ -18,7 +18,13 @@ from agentaudit.events import (
 )
 from agentaudit.exceptions import ValidationError
 from agentaudit.store.log import envelope  # noqa: F401  (import check: the log uses events)
-from agentaudit.store.rows import SELECT_COLUMNS, COLUMNS, encode_payload, event_from_row, row_values
+from agentaudit.store.rows import (
+    COLUMNS,
+    SELECT_COLUMNS,
+    encode_payload,
+    event_from_row,
+    row_values,
+)
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -120,7 +126,8 @@ events = st.builds(
 def test_round_trip_event_row_event(ev: AuditEvent) -> None:
     validate_event(ev)
     tier = ev.tier or default_tier(ev.event_type)
-    row = dict(zip(COLUMNS, row_values(ev, 5, tier, encode_payload(ev), b"s" * 16, b"h" * 32),
+    row = dict(zip(COLUMNS, row_values(ev, 5, tier, encode_payload(ev), b"s" * 16, b"d" * 32,
+                                               b"h" * 32),
                    strict=True))
     back = event_from_row(tuple(row[c] for c in SELECT_COLUMNS))
     expected = AuditEvent(**{f: getattr(ev, f) for f in ev.__struct_fields__})

@@ -7,6 +7,7 @@ trace with the right ``parent_event_id``.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -48,10 +49,8 @@ def _mark_logged(exc: BaseException) -> bool:
     """True the first time an exception is seen, so one failure is one agent.error."""
     if getattr(exc, "__agentaudit_logged__", False):
         return False
-    try:
+    with contextlib.suppress(Exception):
         exc.__agentaudit_logged__ = True  # type: ignore[attr-defined]
-    except Exception:
-        pass
     return True
 
 

@@ -14,8 +14,8 @@ import logging
 import os
 import time
 import weakref
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from agentaudit.events import AuditEvent, EventType, new_event_id
@@ -28,7 +28,11 @@ from agentaudit.store import Store, default_store_url, open_store
 __all__ = ["AuditLogger"]
 
 log = logging.getLogger("agentaudit")
+# Hooks that see every event any logger records (``agentaudit.testing.capture_events``).
+CAPTURE_HOOKS: list[Callable[[AuditEvent], None]] = []
 F = TypeVar("F", bound=Callable[..., Any])
+_FRAME_KEYS = frozenset(("trace_id", "parent_event_id", "session_id", "user_id", "task_id",
+                         "source", "version", "tenant", "timestamp", "event_id"))
 
 
 def _env_float(name: str, default: float) -> float:
@@ -96,9 +100,9 @@ class AuditLogger:
                       else Path(spool_dir))
         self._writer = Writer(open_sink, spool, batch_size=batch_size,
                               flush_interval=flush_interval, max_queue=max_queue,
-                              overflow=overflow, block_timeout=block_timeout)
+                              overflow=overflow, block_timeout=block_timeout,
+                              close_sink=not isinstance(store, Store))
         self._submit = self._writer.submit
-        self._capture: list[Callable[[AuditEvent], None]] = []
         _register_atexit(self)
 
     # -- core ----------------------------------------------------------------------------------
@@ -115,8 +119,8 @@ class AuditLogger:
             return getattr(event, "event_id", "")
 
     def _dispatch(self, ev: AuditEvent) -> None:
-        if self._capture:
-            for hook in self._capture:
+        if CAPTURE_HOOKS:
+            for hook in CAPTURE_HOOKS:
                 hook(ev)
         self._submit(ev)
 
@@ -125,7 +129,21 @@ class AuditLogger:
         """Build an event in ``frame`` (trace, parent, agent, session, user) and submit it."""
         try:
             now = self._clock()
-            if frame is not None:
+            if frame is None:
+                frame = Frame(self.new_trace_id(), None, agent_name or "unknown")
+            if fields and not _FRAME_KEYS.isdisjoint(fields):
+                # explicit values win over the ones the trace context supplies
+                ctx = {"trace_id": frame.trace_id, "parent_event_id": frame.parent_id,
+                       "session_id": frame.session_id, "user_id": frame.user_id,
+                       "task_id": frame.task_id}
+                ctx.update((k, v) for k, v in fields.items() if v is not None or k not in ctx)
+                fields = {k: v for k, v in fields.items() if k not in ctx}
+                fields.update(ctx)
+                ev = AuditEvent(event_id=self._new_id(), event_type=event_type,
+                                agent_name=agent_name or frame.agent, timestamp=now,
+                                tenant=self.tenant, source=self.source, version=self.version,
+                                **fields)
+            else:
                 ev = AuditEvent(
                     event_id=self._new_id(), event_type=event_type,
                     agent_name=agent_name or frame.agent,
@@ -133,11 +151,6 @@ class AuditLogger:
                     session_id=frame.session_id, user_id=frame.user_id, task_id=frame.task_id,
                     timestamp=now, tenant=self.tenant, source=self.source, version=self.version,
                     **fields)
-            else:
-                ev = AuditEvent(event_id=self._new_id(), event_type=event_type,
-                                agent_name=agent_name or "unknown",
-                                trace_id=self.new_trace_id(), timestamp=now, tenant=self.tenant,
-                                source=self.source, version=self.version, **fields)
             self._dispatch(ev)
             return ev.event_id
         except Exception as e:

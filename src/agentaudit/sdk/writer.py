@@ -70,8 +70,9 @@ class Writer:
     def __init__(self, open_sink: Callable[[], Sink], spool: Spool, *, batch_size: int = 2000,
                  flush_interval: float = 0.2, max_queue: int = 100_000, overflow: str = "block",
                  block_timeout: float = 5.0, retry_interval: float = 0.5,
-                 max_retry_interval: float = 10.0) -> None:
+                 max_retry_interval: float = 10.0, close_sink: bool = True) -> None:
         self._open_sink = open_sink
+        self._close_sink = close_sink
         self._spool = spool
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -189,7 +190,7 @@ class Writer:
                 self._note_error(f"writer error: {e!r}")
             if self._stopping and not self._queue:
                 break
-        if self._sink is not None:
+        if self._sink is not None and self._close_sink:
             with contextlib.suppress(Exception):
                 self._sink.close()
 
@@ -212,10 +213,22 @@ class Writer:
                 self._received += len(batch)
             ok = self._write(batch) if batch else True
             if marker is not None:
+                if ok and self._store_ok:
+                    self._checkpoint()
                 marker.ok = ok
                 marker.done.set()
             with self._space:
                 self._space.notify_all()
+
+    def _checkpoint(self) -> None:
+        """Sign the log's current head so flushed events are covered by a checkpoint."""
+        checkpoint = getattr(self._sink, "checkpoint", None)
+        if checkpoint is None:
+            return
+        try:
+            checkpoint()
+        except Exception as e:  # the events are stored; a late checkpoint is not a loss
+            self._note_error(f"checkpoint failed: {e}")
 
     def _valid(self, batch: list[AuditEvent]) -> list[AuditEvent]:
         good = []
@@ -261,10 +274,6 @@ class Writer:
         self._store_ok = False
         self._next_retry = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, self.max_retry_interval)
-        if self._sink is not None:  # reopen next time: the old connection may be broken
-            with contextlib.suppress(Exception):
-                self._sink.close()
-            self._sink = None
 
     def _spill(self, events: list[AuditEvent]) -> bool:
         try:

@@ -33,7 +33,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             version TEXT,
             error_type TEXT,
             timestamp REAL NOT NULL,
-            day INTEGER NOT NULL,
+            day INTEGER GENERATED ALWAYS AS (CAST(timestamp / 86400 AS INTEGER)) VIRTUAL,
             duration_ms REAL,
             confidence REAL,
             token_count INTEGER,
@@ -43,7 +43,9 @@ MIGRATIONS: list[tuple[str, str]] = [
             tier TEXT NOT NULL,
             payload BLOB,
             salt BLOB,
-            leaf_hash BLOB
+            payload_sha256 BLOB,
+            leaf_hash BLOB,
+            erased TEXT
         );
         CREATE UNIQUE INDEX ux_events_tenant_event ON events (tenant, event_id);
         CREATE UNIQUE INDEX ux_events_tenant_seq ON events (tenant, seq);
@@ -58,6 +60,19 @@ MIGRATIONS: list[tuple[str, str]] = [
             size INTEGER NOT NULL,
             frontier BLOB
         );
+        CREATE TABLE checkpoints (
+            tenant TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            note TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (tenant, size)
+        );
+        CREATE TABLE log_meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT INTO log_meta (key, value) VALUES ('log_id', lower(hex(randomblob(8))));
     """),
     ("0002_user_index", """
         CREATE INDEX ix_events_user ON events (user_id) WHERE user_id IS NOT NULL;
@@ -103,6 +118,9 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     return applied
 
 
+# What verification reads of each row: every stored column (rowid first, then seq).
+LOG_COLUMNS = ("id", "seq", *(c for c in COLUMNS if c != "seq"), "day", "erased")
+
 INSERT_EVENT = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
                 f"VALUES ({', '.join('?' for _ in COLUMNS)})")
 
@@ -110,6 +128,22 @@ INSERT_EVENT = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
 def load_log_state(db: sqlite3.Connection, tenant: str) -> tuple[int, bytes | None]:
     row = db.execute("SELECT size, frontier FROM log_state WHERE tenant = ?", (tenant,)).fetchone()
     return (0, None) if row is None else (int(row[0]), row[1])
+
+
+def last_checkpoint(db: sqlite3.Connection, tenant: str) -> tuple[int, float]:
+    row = db.execute("SELECT size, created_at FROM checkpoints WHERE tenant = ? "
+                     "ORDER BY size DESC LIMIT 1", (tenant,)).fetchone()
+    return (0, 0.0) if row is None else (int(row[0]), float(row[1]))
+
+
+def insert_checkpoint(db: sqlite3.Connection, tenant: str, size: int, root: bytes, note: str,
+                      created_at: float) -> None:
+    db.execute("INSERT OR IGNORE INTO checkpoints (tenant, size, root, note, created_at) "
+               "VALUES (?, ?, ?, ?, ?)", (tenant, size, root, note, created_at))
+
+
+def log_id(db: sqlite3.Connection) -> str:
+    return str(db.execute("SELECT value FROM log_meta WHERE key = 'log_id'").fetchone()[0])
 
 
 def save_log_state(db: sqlite3.Connection, states: dict[str, tuple[int, bytes | None]]) -> None:
@@ -225,6 +259,26 @@ _AGGREGATIONS = {
               "coalesce(sum(completion_tokens), 0) AS completion_tokens, "
               "coalesce(sum(cost_usd), 0) AS cost_usd, "
               "min(timestamp) AS first_ts, max(timestamp) AS last_ts FROM events{w} LIMIT ?",
+    # Calls, failures and latency per tool; an error counts for a tool when its action names a
+    # tool that was called in the period (the SDK's ToolCall errors carry the tool's name).
+    "tool_usage": "SELECT action AS tool, sum(event_type = 'agent.tool_call') AS calls, "
+                  "sum(event_type = 'agent.error') AS errors, "
+                  "avg(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) "
+                  "AS avg_latency_ms, "
+                  "max(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) "
+                  "AS max_latency_ms FROM events{w} AND action IS NOT NULL AND event_type IN "
+                  "('agent.tool_call', 'agent.tool_result', 'agent.error') "
+                  "GROUP BY action HAVING calls > 0 ORDER BY calls DESC LIMIT ?",
+    "errors_by_tool": "SELECT action AS tool, sum(event_type = 'agent.error') AS count "
+                      "FROM events{w} AND action IS NOT NULL AND event_type IN "
+                      "('agent.tool_call', 'agent.error') GROUP BY action "
+                      "HAVING sum(event_type = 'agent.tool_call') > 0 AND count > 0 "
+                      "ORDER BY count DESC LIMIT ?",
+    "decision_totals": "SELECT count(*) AS decisions, count(confidence) AS with_confidence, "
+                       "avg(confidence) AS avg_confidence, "
+                       "coalesce(sum(confidence < 0.5), 0) AS low_confidence "
+                       "FROM events{w} AND event_type = 'agent.decision' LIMIT ?",
+    "max_seq": "SELECT max(seq) AS max_seq FROM events{w} LIMIT ?",
 }
 
 AGGREGATIONS = tuple(sorted(_AGGREGATIONS))

@@ -1,5 +1,5 @@
 """Sequencing: every stored event gets its tenant's next ``seq`` and a Merkle leaf, in the same
-transaction that stores it.
+transaction that stores it; signed checkpoints follow every N events or T seconds.
 
 The leaf commits to the event's envelope (docs/formats.md): every column except the erasable
 payload, which enters as ``payload_sha256 = SHA-256(salt || payload bytes)``.
@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agentaudit.events import AuditEvent, default_tier
 from agentaudit.store.rows import encode_payload, row_values
 
-__all__ = ["LogSequencer", "envelope"]
-
-LoadState = Callable[[Any, str], tuple[int, "bytes | None"]]
+__all__ = ["CheckpointPolicy", "LogSequencer", "envelope", "leaf_of", "origin_for"]
 
 
 def envelope(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> dict[str, Any]:
@@ -50,15 +49,53 @@ def envelope(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> dict[s
     }
 
 
+def leaf_of(ev: AuditEvent, seq: int, tier: str, digest: bytes) -> tuple[bytes, bytes]:
+    """(leaf entry, leaf hash) of an event at ``seq`` whose payload digest is ``digest``."""
+    from agentaudit.integrity.canonical import canonical_json
+    from agentaudit.integrity.merkle import leaf_hash
+
+    entry = canonical_json(envelope(ev, seq, tier, digest.hex()))
+    return entry, leaf_hash(entry)
+
+
+def origin_for(log_id: str, tenant: str) -> str:
+    """The checkpoint origin line of a tenant's log."""
+    return f"agentaudit/{log_id}/{tenant}"
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Write a signed checkpoint once ``every_events`` events or ``every_seconds`` seconds have
+    passed since the last one (and on flush/close, see ``Store.checkpoint``)."""
+
+    every_events: int = 10_000
+    every_seconds: float = 60.0
+
+    @classmethod
+    def from_env(cls) -> CheckpointPolicy:
+        return cls(int(os.environ.get("AGENTAUDIT_CHECKPOINT_EVENTS", "10000")),
+                   float(os.environ.get("AGENTAUDIT_CHECKPOINT_SECONDS", "60")))
+
+    def due(self, size: int, last_size: int, last_at: float, now: float) -> bool:
+        if size <= last_size:
+            return False
+        return size - last_size >= self.every_events or now - last_at >= self.every_seconds
+
+
+LoadState = Callable[[Any, str], "tuple[int, bytes | None]"]
+
+
 class LogSequencer:
-    """Assigns seq, salt and leaf hash to a batch; keeps the per-tenant state it changed until the
-    transaction commits."""
+    """Assigns seq, salt, payload digest and leaf hash to a batch. The per-tenant state it
+    changed is returned by ``pending_states`` for the store to save in the same transaction."""
 
     def __init__(self, integrity: bool = True) -> None:
         self.integrity = integrity
         self._pending: dict[str, tuple[int, bytes | None]] = {}
+        self.ranges: dict[str, Any] = {}  # tenant -> CompactRange after the last sequence()
 
-    def sequence(self, db: Any, events: Sequence[AuditEvent], load_state: LoadState) -> list[tuple[Any, ...]]:
+    def sequence(self, db: Any, events: Sequence[AuditEvent],
+                 load_state: LoadState) -> list[tuple[Any, ...]]:
         self._pending = {}
         sizes: dict[str, int] = {}
         ranges: dict[str, Any] = {}
@@ -82,14 +119,15 @@ class LogSequencer:
             tier = ev.tier or default_tier(ev.event_type)
             if self.integrity:
                 salt = salts[16 * i : 16 * i + 16]
-                digest = sha256(salt + payload).hexdigest()
-                leaf = leaf_hash(canonical_json(envelope(ev, seq, tier, digest)))
+                digest = sha256(salt + payload).digest()
+                leaf = leaf_hash(canonical_json(envelope(ev, seq, tier, digest.hex())))
                 ranges[tenant].append(leaf)
-                rows.append(row_values(ev, seq, tier, payload, salt, leaf))
+                rows.append(row_values(ev, seq, tier, payload, salt, digest, leaf))
             else:
-                rows.append(row_values(ev, seq, tier, payload, None, None))
+                rows.append(row_values(ev, seq, tier, payload, None, None, None))
         for tenant, size in sizes.items():
             self._pending[tenant] = (size, ranges[tenant].to_bytes() if self.integrity else None)
+        self.ranges = ranges
         return rows
 
     def pending_states(self) -> dict[str, tuple[int, bytes | None]]:
@@ -97,6 +135,5 @@ class LogSequencer:
 
     def discard_pending(self) -> None:
         self._pending = {}
+        self.ranges = {}
 
-    def commit_pending(self) -> None:
-        self._pending = {}

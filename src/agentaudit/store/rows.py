@@ -26,12 +26,13 @@ __all__ = [
 
 SECONDS_PER_DAY = 86400
 
-# Column order of the ``events`` table as written by ``row_values``.
+# Column order of the ``events`` table as written by ``row_values`` (``day`` is generated from
+# ``timestamp`` by the database).
 COLUMNS = (
     "tenant", "seq", "event_id", "event_type", "agent_name", "trace_id", "parent_event_id",
     "task_id", "session_id", "user_id", "action", "source", "model", "version", "error_type",
-    "timestamp", "day", "duration_ms", "confidence", "token_count", "prompt_tokens",
-    "completion_tokens", "cost_usd", "tier", "payload", "salt", "leaf_hash",
+    "timestamp", "duration_ms", "confidence", "token_count", "prompt_tokens",
+    "completion_tokens", "cost_usd", "tier", "payload", "salt", "payload_sha256", "leaf_hash",
 )
 
 
@@ -62,15 +63,14 @@ def decode_payload(raw: bytes | None) -> dict[str, Any]:
 
 
 def row_values(ev: AuditEvent, seq: int, tier: str, payload: bytes, salt: bytes | None,
-               leaf: bytes | None) -> tuple[Any, ...]:
+               digest: bytes | None, leaf: bytes | None) -> tuple[Any, ...]:
     """The row of ``COLUMNS`` for an event that the store has sequenced."""
-    ts = ev.timestamp
     return (
         ev.tenant, seq, ev.event_id, ev.event_type, ev.agent_name, ev.trace_id,
         ev.parent_event_id, ev.task_id, ev.session_id, ev.user_id, ev.action, ev.source,
-        ev.model, ev.version, ev.error_type, ts, int(ts // SECONDS_PER_DAY), ev.duration_ms,
+        ev.model, ev.version, ev.error_type, ev.timestamp, ev.duration_ms,
         ev.confidence, ev.token_count, ev.prompt_tokens, ev.completion_tokens, ev.cost_usd,
-        tier, payload, salt, leaf,
+        tier, payload, salt, digest, leaf,
     )
 
 
