@@ -29,7 +29,8 @@ from agentaudit.integrity.checkpoint import (
 from agentaudit.integrity.merkle import CompactRange, leaf_hash
 from agentaudit.store.log import envelope, origin_for
 
-__all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "verify_log"]
+__all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "row_envelope",
+           "verify_log"]
 
 DAMAGE_KINDS = ("modified", "missing", "inserted", "reordered", "truncated", "bad signature",
                 "inconsistent with witness")
@@ -95,9 +96,13 @@ def _row_event(row: tuple[Any, ...]) -> AuditEvent:
         tenant=tenant)
 
 
+def row_envelope(row: tuple[Any, ...], seq: int | None = None) -> dict[str, Any]:
+    """The envelope of a stored row (``LOG_COLUMNS`` order), optionally placed at another seq."""
+    return envelope(_row_event(row), row[1] if seq is None else seq, row[23], row[26].hex())
+
+
 def _leaf_for(row: tuple[Any, ...], seq: int) -> bytes:
-    digest = row[26]
-    return leaf_hash(canonical_json(envelope(_row_event(row), seq, row[23], digest.hex())))
+    return leaf_hash(canonical_json(row_envelope(row, seq)))
 
 
 class _Verifier:

@@ -68,6 +68,12 @@ MIGRATIONS: list[tuple[str, str]] = [
             created_at REAL NOT NULL,
             PRIMARY KEY (tenant, size)
         );
+        CREATE TABLE merkle_tiles (
+            tenant TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY (tenant, idx)
+        );
         CREATE TABLE log_meta (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -140,6 +146,12 @@ def insert_checkpoint(db: sqlite3.Connection, tenant: str, size: int, root: byte
                       created_at: float) -> None:
     db.execute("INSERT OR IGNORE INTO checkpoints (tenant, size, root, note, created_at) "
                "VALUES (?, ?, ?, ?, ?)", (tenant, size, root, note, created_at))
+
+
+def save_tiles(db: sqlite3.Connection, tiles: list[tuple[str, int, bytes]]) -> None:
+    if tiles:
+        db.executemany("INSERT OR REPLACE INTO merkle_tiles (tenant, idx, hash) VALUES (?, ?, ?)",
+                       tiles)
 
 
 def log_id(db: sqlite3.Connection) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,14 +90,34 @@ class LogSequencer:
     """Assigns seq, salt, payload digest and leaf hash to a batch. The per-tenant state it
     changed is returned by ``pending_states`` for the store to save in the same transaction."""
 
-    def __init__(self, integrity: bool = True) -> None:
+    TILE_HEIGHT = 8  # roots of every 256-leaf subtree are kept, so proofs read few leaves
+
+    def __init__(self, integrity: bool = True, policy: CheckpointPolicy | None = None) -> None:
         self.integrity = integrity
+        self.policy = policy or CheckpointPolicy()
+        self.heads: list[tuple[str, int, bytes]] = []  # (tenant, size, root) to sign now
         self._pending: dict[str, tuple[int, bytes | None]] = {}
         self.ranges: dict[str, Any] = {}  # tenant -> CompactRange after the last sequence()
+        self.tiles: list[tuple[str, int, bytes]] = []  # (tenant, tile index, root) completed
 
-    def sequence(self, db: Any, events: Sequence[AuditEvent],
-                 load_state: LoadState) -> list[tuple[Any, ...]]:
+    def _tile_visitor(self, tenant: str) -> Callable[[int, int, bytes], None]:
+        tiles, height = self.tiles, self.TILE_HEIGHT
+
+        def visit(level: int, index: int, h: bytes) -> None:
+            if level == height:
+                tiles.append((tenant, index, h))
+        return visit
+
+    def sequence(self, db: Any, events: Sequence[AuditEvent], load_state: LoadState,
+                 last_checkpoint: Callable[[Any, str], tuple[int, float]] | None = None
+                 ) -> list[tuple[Any, ...]]:
+        """Rows for ``events``; ``self.heads`` lists the log heads the policy wants signed."""
         self._pending = {}
+        self.tiles = []
+        self.heads = []
+        last_cp: dict[str, list[float]] = {}
+        now = time.time()
+        policy = self.policy
         sizes: dict[str, int] = {}
         ranges: dict[str, Any] = {}
         rows = []
@@ -111,8 +132,11 @@ class LogSequencer:
                 size, frontier = load_state(db, tenant)
                 sizes[tenant] = size
                 if self.integrity:
-                    ranges[tenant] = (CompactRange.from_bytes(frontier) if frontier
-                                      else CompactRange())
+                    visitor = self._tile_visitor(tenant)
+                    ranges[tenant] = (CompactRange.from_bytes(frontier, visitor=visitor)
+                                      if frontier else CompactRange(visitor=visitor))
+                    size0, at0 = last_checkpoint(db, tenant) if last_checkpoint else (0, now)
+                    last_cp[tenant] = [size0, at0]
             seq = sizes[tenant]
             sizes[tenant] = seq + 1
             payload = encode_payload(ev)
@@ -121,12 +145,20 @@ class LogSequencer:
                 salt = salts[16 * i : 16 * i + 16]
                 digest = sha256(salt + payload).digest()
                 leaf = leaf_hash(canonical_json(envelope(ev, seq, tier, digest.hex())))
-                ranges[tenant].append(leaf)
+                crange = ranges[tenant]
+                crange.append(leaf)
                 rows.append(row_values(ev, seq, tier, payload, salt, digest, leaf))
+                cp = last_cp[tenant]
+                if seq + 1 - cp[0] >= policy.every_events:
+                    self.heads.append((tenant, seq + 1, crange.root()))
+                    cp[0] = seq + 1
             else:
                 rows.append(row_values(ev, seq, tier, payload, None, None, None))
         for tenant, size in sizes.items():
             self._pending[tenant] = (size, ranges[tenant].to_bytes() if self.integrity else None)
+            if self.integrity and size > last_cp[tenant][0] and (
+                    now - last_cp[tenant][1] >= policy.every_seconds):
+                self.heads.append((tenant, size, ranges[tenant].root()))
         self.ranges = ranges
         return rows
 
@@ -134,6 +166,8 @@ class LogSequencer:
         return self._pending
 
     def discard_pending(self) -> None:
+        self.heads = []
         self._pending = {}
         self.ranges = {}
+        self.tiles = []
 

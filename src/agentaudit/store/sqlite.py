@@ -69,10 +69,10 @@ class SQLiteStore(Store):
                 raise StoreError(f"{self.path} is not an agentaudit database")
         except sqlite3.Error as e:
             raise StoreError(f"cannot open {self.path}: {e}") from e
-        self._log = LogSequencer(integrity=integrity)
+        self.policy = checkpoint_policy or CheckpointPolicy.from_env()
+        self._log = LogSequencer(integrity=integrity, policy=self.policy)
         self.integrity = integrity
         self._signer = signer
-        self.policy = checkpoint_policy or CheckpointPolicy.from_env()
         self.log_id = sql.log_id(self._db)
 
     # -- writing -------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ class SQLiteStore(Store):
             db.execute("BEGIN IMMEDIATE")
             try:
                 try:
-                    rows = self._log.sequence(db, unique, sql.load_log_state)
+                    rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
                     db.executemany(sql.INSERT_EVENT, rows)
                 except sqlite3.IntegrityError:
                     # Some event ids are already stored (a retried batch): skip them.
@@ -95,11 +95,11 @@ class SQLiteStore(Store):
                     fresh = sql.filter_new(db, unique)
                     dups += len(unique) - len(fresh)
                     unique = fresh
-                    rows = self._log.sequence(db, unique, sql.load_log_state)
+                    rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
                     db.executemany(sql.INSERT_EVENT, rows)
                 sql.save_log_state(db, self._log.pending_states())
-                if self.integrity:
-                    self._checkpoint_due(force=False)
+                sql.save_tiles(db, self._log.tiles)
+                self._sign_heads(self._log.heads)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -122,18 +122,13 @@ class SQLiteStore(Store):
             self._signer = load_or_create_signing_key("agentaudit")
         return self._signer
 
-    def _checkpoint_due(self, force: bool) -> list[str]:
-        """Inside a write transaction: sign checkpoints for tenants the last batch advanced."""
+    def _sign_heads(self, heads: list[tuple[str, int, bytes]]) -> list[str]:
+        """Inside a write transaction: sign and store checkpoints of these log heads."""
         from agentaudit.integrity.checkpoint import format_checkpoint, sign_note
 
         notes = []
         now = time.time()
-        for tenant, crange in self._log.ranges.items():
-            last_size, last_at = sql.last_checkpoint(self._db, tenant)
-            size = crange.size
-            if not (force and size > last_size) and not self.policy.due(size, last_size, last_at, now):
-                continue
-            root = crange.root()
+        for tenant, size, root in heads:
             note = sign_note(format_checkpoint(origin_for(self.log_id, tenant), size, root),
                              self.signer)
             sql.insert_checkpoint(self._db, tenant, size, root, note, now)
@@ -152,12 +147,12 @@ class SQLiteStore(Store):
             try:
                 tenants = [tenant] if tenant else [r[0] for r in db.execute(
                     "SELECT tenant FROM log_state")]
-                self._log.ranges = {}
+                heads = []
                 for t in tenants:
                     size, frontier = sql.load_log_state(db, t)
-                    if size and frontier:
-                        self._log.ranges[t] = CompactRange.from_bytes(frontier)
-                notes = self._checkpoint_due(force=True)
+                    if frontier and size > sql.last_checkpoint(db, t)[0]:
+                        heads.append((t, size, CompactRange.from_bytes(frontier).root()))
+                notes = self._sign_heads(heads)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -190,6 +185,17 @@ class SQLiteStore(Store):
         return [r[0] for r in self._rows(
             "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq",
             (tenant, start, end))]
+
+    def log_row(self, tenant: str, event_id: str) -> tuple[Any, ...] | None:
+        """One raw row (``LOG_COLUMNS``) by event id."""
+        rows = self._rows(f"SELECT {', '.join(sql.LOG_COLUMNS)} FROM events "
+                          "WHERE tenant = ? AND event_id = ?", (tenant, event_id))
+        return tuple(rows[0]) if rows else None
+
+    def tile_roots(self, tenant: str) -> dict[int, bytes]:
+        """Stored roots of the complete 256-leaf subtrees of the tenant's log, by tile index."""
+        return {int(i): h for i, h in self._rows(
+            "SELECT idx, hash FROM merkle_tiles WHERE tenant = ?", (tenant,))}
 
     def log_rows(self, tenant: str, batch_size: int = 10_000) -> Iterator[tuple[Any, ...]]:
         """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``)."""

@@ -1,0 +1,177 @@
+"""Evidence bundles: one zip file with selected events, a signed checkpoint, the verifier key and
+inclusion proofs, that verifies offline on another machine with no database.
+
+Layout (docs/formats.md)::
+
+    README.md        what this is and how to check it
+    manifest.json    format, tenant, selection, tree size, event count, whole_log
+    checkpoint.note  the signed C2SP checkpoint every proof leads to
+    verifier.key     the signer's verifier key (pin it with --vkey for real trust)
+    events.jsonl     per event: envelope, payload (base64), salt (hex), erased, leaf_hash, proof
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentaudit.exceptions import ConfigError, NotFound
+from agentaudit.integrity.canonical import canonical_json
+from agentaudit.integrity.checkpoint import parse_checkpoint, verify_note
+from agentaudit.integrity.merkle import CompactRange, leaf_hash, verify_inclusion
+from agentaudit.integrity.prove import merkle_cache
+from agentaudit.integrity.verify import row_envelope
+
+__all__ = ["BUNDLE_FORMAT", "BundleReport", "verify_bundle", "write_bundle"]
+
+BUNDLE_FORMAT = "agentaudit-bundle/1"
+
+_README = """# agentaudit evidence bundle
+
+This file proves that the events in `events.jsonl` are entries of an append-only, signed audit log
+(an RFC 6962 Merkle tree whose head is the C2SP signed checkpoint in `checkpoint.note`).
+
+Check it on any machine, without the database:
+
+    agentaudit verify --bundle {name} --vkey '<the verifier key you trust>'
+
+Without `--vkey` the key in `verifier.key` is used, which only proves the bundle is consistent
+with itself; obtain the verifier key from its owner through another channel.
+
+By hand (see docs/formats.md of agentaudit):
+1. For each event: SHA-256(salt || base64-decoded payload) must equal envelope.payload_sha256
+   (events whose payload was erased carry no payload or salt; their digest stays).
+2. leaf = SHA-256(0x00 || JCS(envelope)) (RFC 8785 canonical JSON), equal to leaf_hash.
+3. The inclusion proof of leaf at index envelope.seq must lead to the root of checkpoint.note
+   (RFC 9162 section 2.1.3.2).
+4. checkpoint.note must carry a valid Ed25519 signature of the verifier key (C2SP signed-note).
+"""
+
+
+@dataclass
+class BundleReport:
+    ok: bool
+    events: int = 0
+    tree_size: int = 0
+    erased: list[str] = field(default_factory=list)
+    problem: str | None = None
+    event_id: str | None = None
+    trusted_key: bool = False
+
+
+def write_bundle(store: Any, tenant: str, rows: Iterable[tuple[Any, ...]], path: Path,
+                 selection: dict[str, Any],
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Write the rows (``LOG_COLUMNS``) with proofs to a zip at ``path``; returns the count."""
+    latest = store.latest_checkpoint(tenant)
+    if latest is None:
+        raise NotFound(f"tenant {tenant!r} has no signed checkpoint yet")
+    size, _root, note, _at = latest
+    cache = merkle_cache(store, tenant, size)
+    state_size = store.log_state(tenant)[0]
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    seqs: list[int] = []
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("events.jsonl", "w") as out:
+            for row in rows:
+                seq = row[1]
+                if seq >= size:
+                    raise NotFound(f"event {row[3]} (seq {seq}) is newer than the latest "
+                                   "checkpoint; run `agentaudit checkpoint` first")
+                payload, salt = row[24], row[25]
+                item = {
+                    "envelope": row_envelope(row),
+                    "payload": None if payload is None else base64.b64encode(payload).decode(),
+                    "salt": None if salt is None else salt.hex(),
+                    "erased": row[29] if payload is None else None,
+                    "leaf_hash": row[27].hex(),
+                    "inclusion_proof": [h.hex() for h in cache.inclusion_proof(seq, size)],
+                }
+                out.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+                seqs.append(seq)
+                count += 1
+                if progress is not None:
+                    progress(count)
+        whole = seqs == list(range(size)) and state_size == size
+        manifest = {"format": BUNDLE_FORMAT, "tenant": tenant, "created_at": time.time(),
+                    "selection": selection, "tree_size": size, "events": count,
+                    "whole_log": whole, "origin": parse_checkpoint(note).origin}
+        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
+        zf.writestr("checkpoint.note", note)
+        zf.writestr("verifier.key", store.signer.verifier_key() + "\n")
+        zf.writestr("README.md", _README.format(name=path.name))
+    tmp.replace(path)
+    return count
+
+
+def verify_bundle(path: Path, vkey: str | None = None) -> BundleReport:
+    """Check a bundle offline: payload digests, leaves, proofs, the checkpoint signature."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            note = zf.read("checkpoint.note").decode()
+            own_key = zf.read("verifier.key").decode().strip()
+            lines = zf.read("events.jsonl").splitlines()
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise ConfigError(f"{path} is not a readable evidence bundle: {e}") from e
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise ConfigError(f"{path}: unknown bundle format {manifest.get('format')!r}")
+    report = BundleReport(ok=False, trusted_key=vkey is not None)
+    if not verify_note(note, vkey or own_key):
+        report.problem = "the checkpoint is not signed by the " + (
+            "given verifier key" if vkey else "bundle's verifier key")
+        return report
+    cp = parse_checkpoint(note)
+    report.tree_size = cp.size
+    leaves: list[bytes] = []
+    for line in lines:
+        problem, event_id, leaf, erased = _check_item(line, cp)
+        if problem is not None:
+            report.problem, report.event_id = problem, event_id
+            return report
+        leaves.append(leaf)
+        if erased:
+            report.erased.append(event_id or "")
+        report.events += 1
+    if report.events != manifest.get("events"):
+        report.problem = f"the manifest lists {manifest.get('events')} events, the bundle has " \
+                         f"{report.events}"
+        return report
+    if manifest.get("whole_log"):
+        whole = CompactRange()
+        whole.extend(leaves)
+        if whole.size != cp.size or whole.root() != cp.root:
+            report.problem = "the bundle claims the whole log but its events do not rebuild the root"
+            return report
+    report.ok = True
+    return report
+
+
+def _check_item(line: bytes, cp: Any) -> tuple[str | None, str | None, bytes, bool]:
+    try:
+        item = json.loads(line)
+        env = item["envelope"]
+        event_id = env.get("event_id")
+        erased = item.get("payload") is None
+        if not erased:
+            payload = base64.b64decode(item["payload"], validate=True)
+            salt = bytes.fromhex(item["salt"])
+            if hashlib.sha256(salt + payload).hexdigest() != env["payload_sha256"]:
+                return "the payload was altered", event_id, b"", erased
+        leaf = leaf_hash(canonical_json(env))
+        if leaf.hex() != item["leaf_hash"]:
+            return "the envelope was altered", event_id, b"", erased
+        proof = [bytes.fromhex(h) for h in item["inclusion_proof"]]
+        if not verify_inclusion(leaf, env["seq"], cp.size, proof, cp.root):
+            return "the inclusion proof does not lead to the signed root", event_id, b"", erased
+        return None, event_id, leaf, erased
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        return f"malformed event entry: {e}", None, b"", False
