@@ -192,77 +192,79 @@ def parse_cursor(cursor: str) -> tuple[float, int]:
         raise StoreError(f"bad cursor {cursor!r}") from e
 
 
-def where_clause(q: EventQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause and parameters of an ``EventQuery`` (tenant always first)."""
-    parts = ["tenant = ?"]
-    params: list[Any] = [q.tenant]
+def where_clause(q: EventQuery) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and named parameters of an ``EventQuery`` (tenant always first)."""
+    parts = ["tenant = :tenant"]
+    params: dict[str, Any] = {"tenant": q.tenant}
     for column, value in (("agent_name", q.agent), ("trace_id", q.trace_id),
                           ("session_id", q.session_id), ("task_id", q.task_id),
                           ("user_id", q.user_id)):
         if value is not None:
-            parts.append(f"{column} = ?")
-            params.append(value)
+            parts.append(f"{column} = :{column}")
+            params[column] = value
     if q.event_types:
-        parts.append(f"event_type IN ({', '.join('?' for _ in q.event_types)})")
-        params.extend(str(t) for t in q.event_types)
+        names = [f"type{i}" for i in range(len(q.event_types))]
+        parts.append(f"event_type IN ({', '.join(':' + n for n in names)})")
+        params.update(zip(names, (str(t) for t in q.event_types), strict=True))
     if q.errors_only:
-        parts.append("event_type = ?")
-        params.append(EventType.ERROR.value)
+        parts.append("event_type = 'agent.error'")
     if q.since is not None:
-        parts.append("timestamp >= ?")
-        params.append(q.since)
+        parts.append("timestamp >= :since")
+        params["since"] = q.since
     if q.until is not None:
-        parts.append("timestamp < ?")
-        params.append(q.until)
+        parts.append("timestamp < :until")
+        params["until"] = q.until
     if q.after_seq is not None:
-        parts.append("seq > ?")
-        params.append(q.after_seq)
+        parts.append("seq > :after_seq")
+        params["after_seq"] = q.after_seq
     if q.cursor:
-        ts, seq = parse_cursor(q.cursor)
-        parts.append("(timestamp, seq) < (?, ?)" if q.newest_first else "(timestamp, seq) > (?, ?)")
-        params.extend((ts, seq))
+        params["cursor_ts"], params["cursor_seq"] = parse_cursor(q.cursor)
+        parts.append("(timestamp, seq) < (:cursor_ts, :cursor_seq)" if q.newest_first
+                     else "(timestamp, seq) > (:cursor_ts, :cursor_seq)")
     return " WHERE " + " AND ".join(parts), params
 
 
 def _period(tenant: str, since: float | None, until: float | None,
-            agent: str | None) -> tuple[str, list[Any]]:
+            agent: str | None) -> tuple[str, dict[str, Any]]:
     return where_clause(EventQuery(tenant=tenant, since=since, until=until, agent=agent))
 
 
-# Named aggregations. Each is computed entirely in SQL over the period's rows.
-_AGGREGATIONS = {
+# Named aggregations. Each is computed entirely in SQL over the period's rows: ``{w}`` is the
+# period's WHERE clause; parameters are named (``:tenant``, ``:since``, ``:until``, ``:agent_name``,
+# ``:limit`` and whatever extra parameters the caller passes).
+_AGGREGATIONS: dict[str, str] = {
     "event_types": "SELECT event_type, count(*) AS events FROM events{w} "
-                   "GROUP BY event_type ORDER BY events DESC LIMIT ?",
+                   "GROUP BY event_type ORDER BY events DESC LIMIT :limit",
     "agents": "SELECT agent_name, count(*) AS events, "
               "sum(event_type = 'agent.invocation') AS invocations, "
               "sum(event_type = 'agent.error') AS errors, "
               "sum(event_type = 'agent.tool_call') AS tool_calls, "
               "avg(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) AS avg_tool_ms, "
               "coalesce(sum(cost_usd), 0) AS cost_usd, max(timestamp) AS last_seen "
-              "FROM events{w} GROUP BY agent_name ORDER BY events DESC LIMIT ?",
+              "FROM events{w} GROUP BY agent_name ORDER BY events DESC LIMIT :limit",
     "tools": "SELECT action AS tool, count(*) AS calls, "
              "avg(duration_ms) AS avg_latency_ms, max(duration_ms) AS max_latency_ms "
              "FROM events{w} AND event_type = 'agent.tool_result' "
-             "GROUP BY action ORDER BY calls DESC LIMIT ?",
+             "GROUP BY action ORDER BY calls DESC LIMIT :limit",
     "tool_errors": "SELECT action AS tool, count(*) AS errors FROM events{w} "
                    "AND event_type = 'agent.error' AND action IS NOT NULL "
-                   "GROUP BY action ORDER BY errors DESC LIMIT ?",
+                   "GROUP BY action ORDER BY errors DESC LIMIT :limit",
     "error_types": "SELECT coalesce(error_type, 'Unknown') AS error_type, count(*) AS count "
                    "FROM events{w} AND event_type = 'agent.error' "
-                   "GROUP BY 1 ORDER BY count DESC LIMIT ?",
+                   "GROUP BY 1 ORDER BY count DESC LIMIT :limit",
     "errors_by_agent": "SELECT agent_name, count(*) AS count FROM events{w} "
                        "AND event_type = 'agent.error' GROUP BY agent_name "
-                       "ORDER BY count DESC LIMIT ?",
+                       "ORDER BY count DESC LIMIT :limit",
     "error_messages": "SELECT coalesce(error_type, 'Unknown') AS error_type, "
                       "json_extract(payload, '$.error') AS message, count(*) AS count "
                       "FROM events{w} AND event_type = 'agent.error' "
-                      "GROUP BY 1, 2 ORDER BY count DESC LIMIT ?",
+                      "GROUP BY 1, 2 ORDER BY count DESC LIMIT :limit",
     "decisions": "SELECT action AS decision, count(*) AS count, avg(confidence) AS avg_confidence, "
                  "min(confidence) AS min_confidence FROM events{w} "
-                 "AND event_type = 'agent.decision' GROUP BY action ORDER BY count DESC LIMIT ?",
+                 "AND event_type = 'agent.decision' GROUP BY action ORDER BY count DESC LIMIT :limit",
     "handoffs_out": "SELECT json_extract(payload, '$.params.to_agent') AS agent, count(*) AS count "
                     "FROM events{w} AND event_type = 'agent.handoff' GROUP BY 1 "
-                    "ORDER BY count DESC LIMIT ?",
+                    "ORDER BY count DESC LIMIT :limit",
     "totals": "SELECT count(*) AS events, sum(event_type = 'agent.error') AS errors, "
               "sum(event_type = 'agent.handoff') AS handoffs, "
               "sum(event_type = 'agent.human_intervention') AS human_interventions, "
@@ -270,7 +272,7 @@ _AGGREGATIONS = {
               "coalesce(sum(prompt_tokens), 0) AS prompt_tokens, "
               "coalesce(sum(completion_tokens), 0) AS completion_tokens, "
               "coalesce(sum(cost_usd), 0) AS cost_usd, "
-              "min(timestamp) AS first_ts, max(timestamp) AS last_ts FROM events{w} LIMIT ?",
+              "min(timestamp) AS first_ts, max(timestamp) AS last_ts FROM events{w} LIMIT :limit",
     # Calls, failures and latency per tool; an error counts for a tool when its action names a
     # tool that was called in the period (the SDK's ToolCall errors carry the tool's name).
     "tool_usage": "SELECT action AS tool, sum(event_type = 'agent.tool_call') AS calls, "
@@ -280,27 +282,38 @@ _AGGREGATIONS = {
                   "max(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) "
                   "AS max_latency_ms FROM events{w} AND action IS NOT NULL AND event_type IN "
                   "('agent.tool_call', 'agent.tool_result', 'agent.error') "
-                  "GROUP BY action HAVING calls > 0 ORDER BY calls DESC LIMIT ?",
+                  "GROUP BY action HAVING calls > 0 ORDER BY calls DESC LIMIT :limit",
     "errors_by_tool": "SELECT action AS tool, sum(event_type = 'agent.error') AS count "
                       "FROM events{w} AND action IS NOT NULL AND event_type IN "
                       "('agent.tool_call', 'agent.error') GROUP BY action "
                       "HAVING sum(event_type = 'agent.tool_call') > 0 AND count > 0 "
-                      "ORDER BY count DESC LIMIT ?",
+                      "ORDER BY count DESC LIMIT :limit",
     "decision_totals": "SELECT count(*) AS decisions, count(confidence) AS with_confidence, "
                        "avg(confidence) AS avg_confidence, "
                        "coalesce(sum(confidence < 0.5), 0) AS low_confidence "
-                       "FROM events{w} AND event_type = 'agent.decision' LIMIT ?",
-    "max_seq": "SELECT max(seq) AS max_seq FROM events{w} LIMIT ?",
+                       "FROM events{w} AND event_type = 'agent.decision' LIMIT :limit",
+    "max_seq": "SELECT max(seq) AS max_seq FROM events{w} LIMIT :limit",
 }
 
-AGGREGATIONS = tuple(sorted(_AGGREGATIONS))
+def aggregation_names() -> list[str]:
+    return sorted(_AGGREGATIONS)
+
+
+def register_aggregations(templates: dict[str, str]) -> None:
+    """Add named aggregations (report modules register theirs at import)."""
+    _AGGREGATIONS.update(templates)
 
 
 def aggregation(name: str, tenant: str, since: float | None, until: float | None,
-                agent: str | None, limit: int) -> tuple[str, list[Any]]:
+                agent: str | None, limit: int,
+                extra: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     try:
         template = _AGGREGATIONS[name]
     except KeyError as e:
-        raise StoreError(f"unknown aggregation {name!r}; known: {', '.join(AGGREGATIONS)}") from e
+        known = ", ".join(sorted(_AGGREGATIONS))
+        raise StoreError(f"unknown aggregation {name!r}; known: {known}") from e
     where, params = _period(tenant, since, until, agent)
-    return template.format(w=where), [*params, limit]
+    params["limit"] = limit
+    if extra:
+        params.update(extra)
+    return template.format(w=where), params

@@ -98,8 +98,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def aggregate(self, sql_name: str, tenant: str, since: float | None, until: float | None,
-                  agent: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """A named aggregation (see the backend's ``AGGREGATIONS``) computed in SQL."""
+                  agent: str | None = None, limit: int = 20,
+                  **params: Any) -> list[dict[str, Any]]:
+        """A named aggregation computed in SQL over the period (extra named ``params`` go to the
+        query)."""
 
     @abc.abstractmethod
     def info(self) -> StoreInfo:

@@ -211,7 +211,7 @@ class SQLiteStore(Store):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _rows(self, query: str, params: Sequence[Any]) -> list[Any]:
+    def _rows(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
         try:
             return self._db.execute(query, params).fetchall()
         except sqlite3.Error as e:
@@ -221,8 +221,8 @@ class SQLiteStore(Store):
         where, params = sql.where_clause(q)
         order = "DESC" if q.newest_first else "ASC"
         rows = self._rows(
-            f"{_SELECT}{where} ORDER BY timestamp {order}, seq {order} LIMIT ?",
-            [*params, q.limit + 1],
+            f"{_SELECT}{where} ORDER BY timestamp {order}, seq {order} LIMIT :limit",
+            {**params, "limit": q.limit + 1},
         )
         events = [event_from_row(r) for r in rows[: q.limit]]
         cursor = sql.make_cursor(events[-1]) if len(rows) > q.limit and events else None
@@ -258,10 +258,11 @@ class SQLiteStore(Store):
         return [event_from_row(r) for r in rows]
 
     def aggregate(self, sql_name: str, tenant: str, since: float | None, until: float | None,
-                  agent: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        query, params = sql.aggregation(sql_name, tenant, since, until, agent, limit)
+                  agent: str | None = None, limit: int = 20,
+                  **params: Any) -> list[dict[str, Any]]:
+        query, bound = sql.aggregation(sql_name, tenant, since, until, agent, limit, params)
         try:
-            cur = self._db.execute(query, params)
+            cur = self._db.execute(query, bound)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         except sqlite3.Error as e:
