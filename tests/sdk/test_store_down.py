@@ -87,3 +87,38 @@ def test_overflow_policies_are_explicit_and_counted(tmp_path: Path, policy: str)
         assert s.dropped > 0
     else:
         assert s.dropped == 0 and s.spilled == n
+
+
+def test_unstorable_event_is_rejected_and_kept_the_rest_stored(db_path: Path,
+                                                              tmp_path: Path) -> None:
+    audit = AuditLogger(str(db_path))
+    audit.log_tool_call("Worker", "before", {"i": 1})
+    audit.log_tool_call("Worker", "bad", {"text": "lone \udc80 surrogate"})
+    audit.log_tool_call("Worker", "after", {"i": 2})
+    assert audit.flush(10)
+    s = audit.stats()
+    audit.close()
+    assert (s.written, s.failed) == (2, 1)
+    rejected = (tmp_path / "spool").rglob("rejected.jsonl")
+    assert any("bad" in p.read_text(errors="replace") for p in rejected)
+    with open_store(str(db_path), create=False) as store:
+        assert [e.action for e in store.query(EventQuery()).data] == ["before", "after"]
+
+
+def test_bad_store_url_is_a_config_error_at_construction() -> None:
+    from agentaudit.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="scheme"):
+        AuditLogger("ftp://example/audit")
+
+
+def test_unencodable_event_while_store_is_down_does_not_block_flush(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    db.mkdir()
+    audit = AuditLogger(str(db), flush_interval=0.05)
+    audit.log_tool_call("Worker", "ok", {"i": 1})
+    audit.log_tool_call("Worker", "bad", {"text": "\udc80"})
+    assert audit.flush(10)
+    s = audit.stats()
+    audit.close()
+    assert (s.enqueued, s.spilled, s.failed) == (2, 1, 1)

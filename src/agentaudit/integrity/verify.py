@@ -19,7 +19,6 @@ import msgspec
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import ConfigError
-from agentaudit.integrity.canonical import canonical_json
 from agentaudit.integrity.checkpoint import (
     default_key_path,
     load_or_create_signing_key,
@@ -27,7 +26,7 @@ from agentaudit.integrity.checkpoint import (
     verify_note,
 )
 from agentaudit.integrity.merkle import CompactRange, leaf_hash
-from agentaudit.store.log import envelope, origin_for
+from agentaudit.store.log import envelope, envelope_entry, origin_for
 
 __all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "row_envelope",
            "verify_log"]
@@ -102,7 +101,7 @@ def row_envelope(row: tuple[Any, ...], seq: int | None = None) -> dict[str, Any]
 
 
 def _leaf_for(row: tuple[Any, ...], seq: int) -> bytes:
-    return leaf_hash(canonical_json(row_envelope(row, seq)))
+    return leaf_hash(envelope_entry(_row_event(row), seq, row[23], row[26].hex()))
 
 
 class _Verifier:

@@ -23,7 +23,7 @@ from agentaudit.exceptions import ConfigError
 from agentaudit.sdk.context import Frame, ToolCall, Trace, current_frame
 from agentaudit.sdk.spool import Spool, default_spool_dir
 from agentaudit.sdk.writer import OVERFLOW_POLICIES, Sink, Writer, WriterStats
-from agentaudit.store import Store, default_store_url, open_store
+from agentaudit.store import Store, check_store_url, default_store_url, open_store
 
 __all__ = ["AuditLogger"]
 
@@ -87,6 +87,7 @@ class AuditLogger:
                 return ready  # type: ignore[return-value]
         else:
             url = str(store) if store is not None else default_store_url()
+            check_store_url(url)
             self.store_url = url
             options: dict[str, Any] = {"integrity": integrity}
             sync = synchronous or os.environ.get("AGENTAUDIT_SYNCHRONOUS")

@@ -68,11 +68,18 @@ class Spool:
             self._file = fd
         return self._file
 
-    def spill(self, events: Sequence[AuditEvent]) -> None:
-        """Append events durably; raises OSError when the disk refuses."""
-        if not events:
-            return
-        data = b"".join(_encoder.encode(ev) + b"\n" for ev in events)
+    def spill(self, events: Sequence[AuditEvent]) -> list[tuple[AuditEvent, str]]:
+        """Append events durably; raises OSError when the disk refuses. Returns the events that
+        cannot be encoded at all (with the reason); they are not spooled."""
+        lines, bad = [], []
+        for ev in events:
+            try:
+                lines.append(_encoder.encode(ev) + b"\n")
+            except Exception as e:
+                bad.append((ev, f"cannot be encoded: {e!r}"))
+        if not lines:
+            return bad
+        data = b"".join(lines)
         with self._lock:
             fd = self._open()
             view = memoryview(data)
@@ -80,7 +87,25 @@ class Spool:
                 n = os.write(fd, view)
                 view = view[n:]
             os.fsync(fd)
-            self.pending += len(events)
+            self.pending += len(lines)
+        return bad
+
+    def reject(self, ev: object, reason: str) -> None:
+        """Keep an event the store refused for a reason of its own (invalid, unencodable) in
+        ``rejected.jsonl`` beside the spool, for a person to inspect; it is never replayed."""
+        try:
+            body = _encoder.encode(ev) if isinstance(ev, AuditEvent) else _encoder.encode(repr(ev))
+        except Exception:
+            body = _encoder.encode(repr(ev))
+        line = b'{"error":' + _encoder.encode(reason) + b',"event":' + body + b"}\n"
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.directory / "rejected.jsonl", os.O_CREAT | os.O_WRONLY | os.O_APPEND,
+                         0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
 
     def has_pending(self) -> bool:
         return self.pending > 0 or self._orphans_exist()
@@ -91,20 +116,25 @@ class Spool:
             return False
         self._orphans_checked = now
         try:
-            return any(p != self._path for p in self.directory.glob("*.jsonl"))
+            return any(p != self._path for p in self._spool_files())
         except OSError:
             return False
 
     def replay(self, chunk: int = 2000) -> Iterator[list[AuditEvent]]:
         """Yield spooled events in chunks; after the consumer has stored a chunk it asks for the
         next, and a file is removed once all its chunks were consumed."""
-        for path in sorted(self.directory.glob("*.jsonl")) if self.directory.exists() else []:
+        for path in self._spool_files():
             own = path == self._path
             if own:
                 with self._lock:
                     yield from self._replay_file(path, chunk, own=True)
             else:
                 yield from self._adopt(path, chunk)
+
+    def _spool_files(self) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        return sorted(p for p in self.directory.glob("*.jsonl") if p.name != "rejected.jsonl")
 
     def _adopt(self, path: Path, chunk: int) -> Iterator[list[AuditEvent]]:
         try:

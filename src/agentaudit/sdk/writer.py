@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agentaudit.events import AuditEvent, validate_event
-from agentaudit.exceptions import ValidationError
+from agentaudit.exceptions import StoreError, ValidationError
 from agentaudit.sdk.spool import Spool
 from agentaudit.store.base import AppendResult
 
@@ -130,7 +130,12 @@ class Writer:
                 return
         if self.overflow in ("block", "spill"):
             try:
-                self._spool.spill([ev])
+                for bad, reason in self._spool.spill([ev]):
+                    self._note_error(reason)
+                    self._spool.reject(bad, reason)
+                    with self._counts_lock:
+                        self._caller_failed += 1
+                    return
                 with self._counts_lock:
                     self._caller_spilled += 1
                 return
@@ -211,7 +216,11 @@ class Writer:
                 batch.append(item)
             with self._counts_lock:
                 self._received += len(batch)
-            ok = self._write(batch) if batch else True
+            try:
+                ok = self._write(batch) if batch else True
+            except Exception as e:  # a bug of ours must not leave a flush() waiting forever
+                self._note_error(f"writer error: {e!r}")
+                ok = False
             if marker is not None:
                 if ok and self._store_ok:
                     self._checkpoint()
@@ -236,9 +245,7 @@ class Writer:
             try:
                 good.append(validate_event(ev))
             except ValidationError as e:
-                self._note_error(str(e))
-                with self._counts_lock:
-                    self._failed += 1
+                self._reject(ev, str(e))
         return good
 
     def _write(self, batch: list[AuditEvent]) -> bool:
@@ -252,13 +259,43 @@ class Writer:
             try:
                 self._append(events)
                 return True
-            except Exception as e:
+            except StoreError as e:
                 self._store_down(e)
+            except Exception:
+                # Not the store: something in these events cannot be stored (e.g. text that is
+                # not valid Unicode). Find it, keep the rest.
+                return self._append_one_by_one(events)
         return self._spill(events)
+
+    def _append_one_by_one(self, events: list[AuditEvent], spill: bool = True) -> bool:
+        for i, ev in enumerate(events):
+            try:
+                self._append([ev])
+            except StoreError as e:
+                if not spill:
+                    return False
+                self._store_down(e)
+                return self._spill(events[i:])
+            except Exception as e:
+                self._reject(ev, f"cannot be stored: {e!r}")
+        return True
+
+    def _reject(self, ev: AuditEvent, reason: str) -> None:
+        """Count an event the store can never accept and keep it in the spool's rejected file."""
+        self._note_error(reason)
+        with self._counts_lock:
+            self._failed += 1
+        try:
+            self._spool.reject(ev, reason)
+        except OSError as e:
+            self._note_error(f"could not keep a rejected event: {e}")
 
     def _append(self, events: list[AuditEvent]) -> AppendResult:
         if self._sink is None:
-            self._sink = self._open_sink()
+            try:
+                self._sink = self._open_sink()
+            except Exception as e:
+                raise StoreError(f"cannot open the store: {e}") from e
         result = self._sink.append_batch(events)
         with self._counts_lock:
             self._written += result.accepted
@@ -277,14 +314,16 @@ class Writer:
 
     def _spill(self, events: list[AuditEvent]) -> bool:
         try:
-            self._spool.spill(events)
+            bad = self._spool.spill(events)
         except OSError as e:
             self._note_error(f"spool write failed, {len(events)} events lost: {e}")
             with self._counts_lock:
                 self._failed += len(events)
             return False
+        for ev, reason in bad:
+            self._reject(ev, reason)
         with self._counts_lock:
-            self._spilled += len(events)
+            self._spilled += len(events) - len(bad)
         return True
 
     def _retry_spool(self) -> bool:
@@ -294,10 +333,19 @@ class Writer:
         replay = self._spool.replay(self.batch_size)
         try:
             for chunk in replay:
-                self._append(chunk)
+                try:
+                    self._append(chunk)
+                    stored = len(chunk)
+                except StoreError:
+                    raise
+                except Exception:
+                    before = self._failed
+                    if not self._append_one_by_one(chunk, spill=False):
+                        raise StoreError("store failed during replay") from None
+                    stored = len(chunk) - (self._failed - before)
                 with self._counts_lock:
-                    self._replayed += len(chunk)
-        except Exception as e:
+                    self._replayed += stored
+        except StoreError as e:
             self._store_down(e)
             return False
         finally:

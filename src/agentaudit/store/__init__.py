@@ -16,6 +16,7 @@ __all__ = [
     "Page",
     "Store",
     "StoreInfo",
+    "check_store_url",
     "default_store_url",
     "open_store",
     "sqlite_path",
@@ -44,6 +45,18 @@ def sqlite_path(url: str) -> str | None:
     if "://" in url:
         return None
     return url
+
+
+def check_store_url(url: str) -> None:
+    """Raise ConfigError now for a URL no backend can open (the SDK checks in its constructor)."""
+    if sqlite_path(url) is not None:
+        if not sqlite_path(url):
+            raise ConfigError(f"store URL {url!r} has no file path")
+        return
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("http", "https", "postgresql", "postgres"):
+        raise ConfigError(f"unsupported store URL scheme {scheme!r} in {url!r}: use a file path, "
+                          "sqlite:///path, postgresql://… or http(s)://collector")
 
 
 def open_store(url: str | None = None, *, create: bool = True, readonly: bool = False,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agentaudit.events import AuditEvent, EventType
+from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store.base import EventQuery
 from agentaudit.store.rows import COLUMNS

@@ -17,7 +17,8 @@ from typing import Any
 from agentaudit.events import AuditEvent, default_tier
 from agentaudit.store.rows import encode_payload, row_values
 
-__all__ = ["CheckpointPolicy", "LogSequencer", "envelope", "leaf_of", "origin_for"]
+__all__ = ["CheckpointPolicy", "LogSequencer", "envelope", "envelope_entry", "leaf_of",
+           "origin_for"]
 
 
 def envelope(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> dict[str, Any]:
@@ -50,12 +51,61 @@ def envelope(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> dict[s
     }
 
 
+_MAX_SAFE = 2**53
+
+
+def _jcs_float(x: float | None) -> Any:
+    """x as the C encoder must see it to print it as JCS does, or raise ValueError."""
+    if x is None or (x.__class__ is float and 1e-4 <= abs(x) < 1e16 and not x.is_integer()):
+        return x
+    if x.__class__ is float and x.is_integer() and abs(x) < _MAX_SAFE:
+        return int(x)
+    if x.__class__ is int and abs(x) <= _MAX_SAFE:
+        return x
+    raise ValueError("needs the general JCS path")
+
+
+def _fast_dumps() -> Callable[[Any], bytes] | None:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        return None
+    return orjson.dumps
+
+
+_dumps = _fast_dumps()
+
+
+def envelope_entry(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> bytes:
+    """JCS(envelope(...)), fast: the keys are ASCII and written already sorted, numbers are
+    checked to be in the range where the C encoder prints exactly what JCS prints; anything else
+    takes the general ``canonical_json`` path (tested equal by hypothesis)."""
+    if _dumps is not None:
+        try:
+            return _dumps({
+                "action": ev.action, "agent_name": ev.agent_name,
+                "completion_tokens": ev.completion_tokens,
+                "confidence": _jcs_float(ev.confidence), "cost_usd": _jcs_float(ev.cost_usd),
+                "duration_ms": _jcs_float(ev.duration_ms), "error_type": ev.error_type,
+                "event_id": ev.event_id, "event_type": ev.event_type, "model": ev.model,
+                "parent_event_id": ev.parent_event_id, "payload_sha256": payload_sha256,
+                "prompt_tokens": ev.prompt_tokens, "seq": seq, "session_id": ev.session_id,
+                "source": ev.source, "task_id": ev.task_id, "tenant": ev.tenant, "tier": tier,
+                "timestamp": _jcs_float(ev.timestamp), "token_count": ev.token_count,
+                "trace_id": ev.trace_id, "v": 1, "version": ev.version,
+            })
+        except (ValueError, TypeError):
+            pass
+    from agentaudit.integrity.canonical import canonical_json
+
+    return canonical_json(envelope(ev, seq, tier, payload_sha256))
+
+
 def leaf_of(ev: AuditEvent, seq: int, tier: str, digest: bytes) -> tuple[bytes, bytes]:
     """(leaf entry, leaf hash) of an event at ``seq`` whose payload digest is ``digest``."""
-    from agentaudit.integrity.canonical import canonical_json
     from agentaudit.integrity.merkle import leaf_hash
 
-    entry = canonical_json(envelope(ev, seq, tier, digest.hex()))
+    entry = envelope_entry(ev, seq, tier, digest.hex())
     return entry, leaf_hash(entry)
 
 
@@ -122,7 +172,6 @@ class LogSequencer:
         ranges: dict[str, Any] = {}
         rows = []
         if self.integrity:
-            from agentaudit.integrity.canonical import canonical_json
             from agentaudit.integrity.merkle import CompactRange, leaf_hash
             salts = os.urandom(16 * len(events))
             sha256 = hashlib.sha256
@@ -144,7 +193,7 @@ class LogSequencer:
             if self.integrity:
                 salt = salts[16 * i : 16 * i + 16]
                 digest = sha256(salt + payload).digest()
-                leaf = leaf_hash(canonical_json(envelope(ev, seq, tier, digest.hex())))
+                leaf = leaf_hash(envelope_entry(ev, seq, tier, digest.hex()))
                 crange = ranges[tenant]
                 crange.append(leaf)
                 rows.append(row_values(ev, seq, tier, payload, salt, digest, leaf))
