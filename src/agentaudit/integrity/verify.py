@@ -9,6 +9,7 @@ trusted verifier key. The first damage found is named with its seq, event id and
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,6 @@ from typing import Any
 
 import msgspec
 
-from agentaudit.events import AuditEvent
 from agentaudit.exceptions import ConfigError
 from agentaudit.integrity.checkpoint import (
     default_key_path,
@@ -26,7 +26,13 @@ from agentaudit.integrity.checkpoint import (
     verify_note,
 )
 from agentaudit.integrity.merkle import CompactRange, leaf_hash
-from agentaudit.store.log import envelope, envelope_entry, origin_for
+from agentaudit.store.log import (
+    ENVELOPE_FIELDS,
+    entry_from_values,
+    envelope_from_values,
+    origin_for,
+)
+from agentaudit.store.rows import LOG_COLUMNS
 
 __all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "row_envelope",
            "verify_log"]
@@ -80,28 +86,22 @@ def local_verifier_key() -> str | None:
 
 
 _payload_decoder = msgspec.json.Decoder()
-
-
-def _row_event(row: tuple[Any, ...]) -> AuditEvent:
-    (_id, seq, tenant, event_id, event_type, agent_name, trace_id, parent, task_id, session_id,
-     _user, action, source, model, version, error_type, timestamp, duration_ms, confidence,
-     token_count, prompt_tokens, completion_tokens, cost_usd, _tier, *_rest) = row
-    return AuditEvent(
-        event_id=event_id, event_type=event_type, agent_name=agent_name, trace_id=trace_id,
-        parent_event_id=parent, task_id=task_id, session_id=session_id, action=action,
-        source=source, model=model, version=version, error_type=error_type, timestamp=timestamp,
-        duration_ms=duration_ms, confidence=confidence, token_count=token_count,
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=cost_usd,
-        tenant=tenant)
+# Positions of the envelope's fields in a LOG_COLUMNS row.
+_row_values = operator.itemgetter(*(LOG_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
+_SEQ, _EVENT_ID, _USER_ID, _TIER = (LOG_COLUMNS.index(c) for c in
+                                    ("seq", "event_id", "user_id", "tier"))
+_PAYLOAD, _SALT, _DIGEST, _LEAF, _ERASED = (LOG_COLUMNS.index(c) for c in (
+    "payload", "salt", "payload_sha256", "leaf_hash", "erased"))
 
 
 def row_envelope(row: tuple[Any, ...], seq: int | None = None) -> dict[str, Any]:
     """The envelope of a stored row (``LOG_COLUMNS`` order), optionally placed at another seq."""
-    return envelope(_row_event(row), row[1] if seq is None else seq, row[23], row[26].hex())
+    return envelope_from_values(_row_values(row), row[_SEQ] if seq is None else seq, row[_TIER],
+                                row[_DIGEST].hex())
 
 
 def _leaf_for(row: tuple[Any, ...], seq: int) -> bytes:
-    return leaf_hash(envelope_entry(_row_event(row), seq, row[23], row[26].hex()))
+    return leaf_hash(entry_from_values(_row_values(row), seq, row[_TIER], row[_DIGEST].hex()))
 
 
 class _Verifier:
@@ -177,7 +177,7 @@ class _Verifier:
         cp_i, expected, prev_cp = 0, 0, 0
         first_after_cp: str | None = None
         for row in self.store.log_rows(self.tenant):
-            seq, event_id = row[1], row[3]
+            seq, event_id = row[_SEQ], row[_EVENT_ID]
             if type(seq) is not int or seq < expected:
                 return self.fail("inserted", f"event {event_id} has seq {seq!r}, which is "
                                  "already taken or not an integer", seq=expected, event_id=event_id)
@@ -185,12 +185,13 @@ class _Verifier:
                 return self.fail("missing", f"seq {expected} is missing (deleted); the next "
                                  f"event is {event_id} at seq {seq}", seq=expected,
                                  event_id=event_id)
-            payload, salt, digest, stored_leaf, erased = row[24], row[25], row[26], row[27], row[29]
+            payload, salt, digest = row[_PAYLOAD], row[_SALT], row[_DIGEST]
+            stored_leaf, erased = row[_LEAF], row[_ERASED]
             if not isinstance(digest, bytes) or len(digest) != 32:
                 return self.fail("modified", f"event {event_id} has no payload digest",
                                  seq=seq, event_id=event_id)
             if payload is None and salt is None:
-                if row[10] is not None:
+                if row[_USER_ID] is not None:
                     return self.fail("modified", f"event {event_id}: user_id kept after its "
                                      "payload was erased", seq=seq, event_id=event_id)
                 self.report.erased.append((seq, event_id, erased or "unknown"))
@@ -198,7 +199,7 @@ class _Verifier:
                   or sha256(salt + payload).digest() != digest):
                 return self.fail("modified", f"the payload of event {event_id} was altered",
                                  seq=seq, event_id=event_id)
-            elif row[10] != _payload_decoder.decode(payload).get("user_id"):
+            elif row[_USER_ID] != _user_of(payload):
                 return self.fail("modified", f"event {event_id}: the user_id column does not "
                                  "match its payload", seq=seq, event_id=event_id)
             try:
@@ -232,13 +233,19 @@ class _Verifier:
 
     def _mismatch(self, row: tuple[Any, ...], seq: int) -> VerifyReport:
         """A row's recomputed leaf differs from its stored one: moved, or modified?"""
-        event_id, stored = row[3], row[27]
+        event_id, stored = row[_EVENT_ID], row[_LEAF]
         for other in range(max(0, seq - 1000), seq + 1000):
             if other != seq and _leaf_for(row, other) == stored:
                 return self.fail("reordered", f"event {event_id} sits at seq {seq} but was "
                                  f"logged at seq {other}", seq=seq, event_id=event_id)
         return self.fail("modified", f"the envelope of event {event_id} was altered",
                          seq=seq, event_id=event_id)
+
+
+def _user_of(payload: bytes) -> Any:
+    if b'"user_id"' not in payload:  # cheap: most payloads name no user
+        return None
+    return _payload_decoder.decode(payload).get("user_id")
 
 
 def verify_log(store: Any, tenant: str = "default", *, vkey: str | None = None,

@@ -124,8 +124,6 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     return applied
 
 
-# What verification reads of each row: every stored column (rowid first, then seq).
-LOG_COLUMNS = ("id", "seq", *(c for c in COLUMNS if c != "seq"), "day", "erased")
 
 INSERT_EVENT = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
                 f"VALUES ({', '.join('?' for _ in COLUMNS)})")

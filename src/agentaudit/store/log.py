@@ -8,6 +8,7 @@ payload, which enters as ``payload_sha256 = SHA-256(salt || payload bytes)``.
 from __future__ import annotations
 
 import hashlib
+import operator
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,38 +18,42 @@ from typing import Any
 from agentaudit.events import AuditEvent, default_tier
 from agentaudit.store.rows import encode_payload, row_values
 
-__all__ = ["CheckpointPolicy", "LogSequencer", "envelope", "envelope_entry", "leaf_of",
-           "origin_for"]
+__all__ = [
+    "ENVELOPE_FIELDS",
+    "CheckpointPolicy",
+    "LogSequencer",
+    "entry_from_values",
+    "envelope",
+    "envelope_entry",
+    "envelope_from_values",
+    "event_values",
+    "leaf_of",
+    "origin_for",
+]
+
+
+# The envelope's fields taken from the event, in sorted (JCS) key order; the envelope adds
+# "payload_sha256", "seq", "tier" and "v" (see docs/formats.md).
+ENVELOPE_FIELDS = (
+    "action", "agent_name", "completion_tokens", "confidence", "cost_usd", "duration_ms",
+    "error_type", "event_id", "event_type", "model", "parent_event_id", "prompt_tokens",
+    "session_id", "source", "task_id", "tenant", "timestamp", "token_count", "trace_id",
+    "version",
+)
+event_values = operator.attrgetter(*ENVELOPE_FIELDS)
+
+
+def envelope_from_values(values: Sequence[Any], seq: int, tier: str,
+                         payload_sha256: str) -> dict[str, Any]:
+    """The committed form of an event from its ``ENVELOPE_FIELDS`` values."""
+    env = dict(zip(ENVELOPE_FIELDS, values, strict=True))
+    env.update(v=1, seq=seq, tier=tier, payload_sha256=payload_sha256)
+    return env
 
 
 def envelope(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> dict[str, Any]:
     """The committed form of an event (its leaf entry is the JCS of this dict)."""
-    return {
-        "v": 1,
-        "tenant": ev.tenant,
-        "seq": seq,
-        "event_id": ev.event_id,
-        "event_type": ev.event_type,
-        "agent_name": ev.agent_name,
-        "trace_id": ev.trace_id,
-        "parent_event_id": ev.parent_event_id,
-        "task_id": ev.task_id,
-        "session_id": ev.session_id,
-        "action": ev.action,
-        "source": ev.source,
-        "model": ev.model,
-        "version": ev.version,
-        "error_type": ev.error_type,
-        "timestamp": ev.timestamp,
-        "duration_ms": ev.duration_ms,
-        "confidence": ev.confidence,
-        "token_count": ev.token_count,
-        "prompt_tokens": ev.prompt_tokens,
-        "completion_tokens": ev.completion_tokens,
-        "cost_usd": ev.cost_usd,
-        "tier": tier,
-        "payload_sha256": payload_sha256,
-    }
+    return envelope_from_values(event_values(ev), seq, tier, payload_sha256)
 
 
 _MAX_SAFE = 2**53
@@ -76,29 +81,36 @@ def _fast_dumps() -> Callable[[Any], bytes] | None:
 _dumps = _fast_dumps()
 
 
-def envelope_entry(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> bytes:
-    """JCS(envelope(...)), fast: the keys are ASCII and written already sorted, numbers are
+def entry_from_values(values: Sequence[Any], seq: int, tier: str, payload_sha256: str) -> bytes:
+    """JCS of the envelope, fast: the keys are ASCII and written already sorted, numbers are
     checked to be in the range where the C encoder prints exactly what JCS prints; anything else
     takes the general ``canonical_json`` path (tested equal by hypothesis)."""
     if _dumps is not None:
+        (action, agent, completion, confidence, cost, duration, error_type, event_id, event_type,
+         model, parent, prompt, session, source, task, tenant, timestamp, tokens, trace,
+         version) = values
         try:
             return _dumps({
-                "action": ev.action, "agent_name": ev.agent_name,
-                "completion_tokens": ev.completion_tokens,
-                "confidence": _jcs_float(ev.confidence), "cost_usd": _jcs_float(ev.cost_usd),
-                "duration_ms": _jcs_float(ev.duration_ms), "error_type": ev.error_type,
-                "event_id": ev.event_id, "event_type": ev.event_type, "model": ev.model,
-                "parent_event_id": ev.parent_event_id, "payload_sha256": payload_sha256,
-                "prompt_tokens": ev.prompt_tokens, "seq": seq, "session_id": ev.session_id,
-                "source": ev.source, "task_id": ev.task_id, "tenant": ev.tenant, "tier": tier,
-                "timestamp": _jcs_float(ev.timestamp), "token_count": ev.token_count,
-                "trace_id": ev.trace_id, "v": 1, "version": ev.version,
+                "action": action, "agent_name": agent, "completion_tokens": completion,
+                "confidence": _jcs_float(confidence), "cost_usd": _jcs_float(cost),
+                "duration_ms": _jcs_float(duration), "error_type": error_type,
+                "event_id": event_id, "event_type": event_type, "model": model,
+                "parent_event_id": parent, "payload_sha256": payload_sha256,
+                "prompt_tokens": prompt, "seq": seq, "session_id": session, "source": source,
+                "task_id": task, "tenant": tenant, "tier": tier,
+                "timestamp": _jcs_float(timestamp), "token_count": tokens, "trace_id": trace,
+                "v": 1, "version": version,
             })
         except (ValueError, TypeError):
             pass
     from agentaudit.integrity.canonical import canonical_json
 
-    return canonical_json(envelope(ev, seq, tier, payload_sha256))
+    return canonical_json(envelope_from_values(values, seq, tier, payload_sha256))
+
+
+def envelope_entry(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> bytes:
+    """JCS(envelope(ev, ...)): the leaf entry of an event."""
+    return entry_from_values(event_values(ev), seq, tier, payload_sha256)
 
 
 def leaf_of(ev: AuditEvent, seq: int, tier: str, digest: bytes) -> tuple[bytes, bytes]:

@@ -16,6 +16,7 @@ from agentaudit.events import PAYLOAD_FIELDS, AuditEvent
 
 __all__ = [
     "COLUMNS",
+    "LOG_COLUMNS",
     "SECONDS_PER_DAY",
     "SELECT_COLUMNS",
     "decode_payload",
@@ -73,6 +74,9 @@ def row_values(ev: AuditEvent, seq: int, tier: str, payload: bytes, salt: bytes 
         tier, payload, salt, digest, leaf,
     )
 
+
+# What verification reads of each row: every stored column (row id first, then seq).
+LOG_COLUMNS = ("id", "seq", *(c for c in COLUMNS if c != "seq"), "day", "erased")
 
 # Columns a query selects to rebuild an event (payload decoded separately).
 SELECT_COLUMNS = (

@@ -19,7 +19,7 @@ from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
 from agentaudit.store.base import AppendResult, EventQuery, Page, Store, StoreInfo
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
-from agentaudit.store.rows import SELECT_COLUMNS, event_from_row
+from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
 
 if TYPE_CHECKING:
     from agentaudit.integrity.checkpoint import Signer
@@ -188,7 +188,7 @@ class SQLiteStore(Store):
 
     def log_row(self, tenant: str, event_id: str) -> tuple[Any, ...] | None:
         """One raw row (``LOG_COLUMNS``) by event id."""
-        rows = self._rows(f"SELECT {', '.join(sql.LOG_COLUMNS)} FROM events "
+        rows = self._rows(f"SELECT {', '.join(LOG_COLUMNS)} FROM events "
                           "WHERE tenant = ? AND event_id = ?", (tenant, event_id))
         return tuple(rows[0]) if rows else None
 
@@ -200,7 +200,7 @@ class SQLiteStore(Store):
     def log_rows(self, tenant: str, batch_size: int = 10_000) -> Iterator[tuple[Any, ...]]:
         """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``)."""
         last = -1.0
-        query = (f"SELECT {', '.join(sql.LOG_COLUMNS)} FROM events WHERE tenant = ? AND seq > ? "
+        query = (f"SELECT {', '.join(LOG_COLUMNS)} FROM events WHERE tenant = ? AND seq > ? "
                  "ORDER BY seq LIMIT ?")
         while True:
             rows = self._rows(query, (tenant, last, batch_size))
