@@ -203,6 +203,8 @@ def validate_event(ev: AuditEvent) -> AuditEvent:
     et = ev.event_type
     if not isinstance(et, str) or not (et in _EVENT_TYPES or _AUDIT_TYPE_RE.match(et)):
         raise _bad("event_type", f"{et!r} is not an agent.* type of EventType or an audit.* type")
+    if et.__class__ is not str:  # an EventType member: store the plain value
+        ev.event_type = str.__str__(et)
     if not isinstance(ev.event_id, str) or not _UUID_RE.match(ev.event_id):
         raise _bad("event_id", f"{ev.event_id!r} is not a lowercase hyphenated UUID")
     if not isinstance(ev.agent_name, str) or not ev.agent_name or len(ev.agent_name) > _MAX_TEXT:

@@ -85,7 +85,7 @@ def write_bundle(store: Any, tenant: str, rows: Iterable[tuple[Any, ...]], path:
                 seq = row[1]
                 if seq >= size:
                     raise NotFound(f"event {row[3]} (seq {seq}) is newer than the latest "
-                                   "checkpoint; run `agentaudit checkpoint` first")
+                                   "checkpoint; run `agentaudit checkpoint --new` first")
                 payload, salt = row[24], row[25]
                 item = {
                     "envelope": row_envelope(row),

@@ -152,7 +152,6 @@ class _Ineligible(Exception):
     """The value needs the reference walker."""
 
 
-_INELIGIBLE = _Ineligible()
 
 
 def _prep_value(v: Any) -> Any:
@@ -163,15 +162,15 @@ def _prep_value(v: Any) -> Any:
     if t is int:
         if -_MAX <= v <= _MAX:
             return v
-        raise _INELIGIBLE
+        raise _Ineligible
     if t is float:
         if v.is_integer():
             if -_MAX < v < _MAX:
                 return int(v)
-            raise _INELIGIBLE
+            raise _Ineligible
         if 1e-4 <= abs(v) < 1e16:
             return v
-        raise _INELIGIBLE
+        raise _Ineligible
     if t is dict:
         return _prep_dict(v)
     if t is list or t is tuple:
@@ -183,13 +182,13 @@ def _prep_value(v: Any) -> Any:
                     out = list(v)
                 out[i] = new
         return v if out is None else out
-    raise _INELIGIBLE
+    raise _Ineligible
 
 
 def _prep_dict(d: dict[Any, Any]) -> dict[Any, Any]:
     keys = "".join(d)  # TypeError for a non-str key: the reference reports it
     if not keys.isascii() and max(keys) > "\uffff":
-        raise _INELIGIBLE
+        raise _Ineligible
     out: dict[Any, Any] | None = None
     for k, v in d.items():
         # Inlined _prep_value for the common scalar cases: this is the hot loop.
@@ -199,16 +198,16 @@ def _prep_dict(d: dict[Any, Any]) -> dict[Any, Any]:
         if t is int:
             if -_MAX <= v <= _MAX:
                 continue
-            raise _INELIGIBLE
+            raise _Ineligible
         if t is float:
             if v.is_integer():
                 if not -_MAX < v < _MAX:
-                    raise _INELIGIBLE
+                    raise _Ineligible
                 new: Any = int(v)
             elif 1e-4 <= abs(v) < 1e16:
                 continue
             else:
-                raise _INELIGIBLE
+                raise _Ineligible
         else:
             new = _prep_value(v)
             if new is v:

@@ -36,7 +36,7 @@ def prove_event(store: Any, tenant: str, event_id: str) -> dict[str, Any]:
     seq = row[1]
     if latest is None or latest[0] <= seq:
         raise NotFound(f"event {event_id} (seq {seq}) is not covered by a signed checkpoint yet; "
-                       "run `agentaudit checkpoint` on the machine that holds the signing key")
+                       "run `agentaudit checkpoint --new` on the machine that holds the signing key")
     size, root, note, _at = latest
     proof = merkle_cache(store, tenant, size).inclusion_proof(seq, size)
     entry = canonical_json(row_envelope(row))

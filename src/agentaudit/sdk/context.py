@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +20,33 @@ if TYPE_CHECKING:
 __all__ = ["Frame", "ToolCall", "Trace", "current_frame", "new_trace_id"]
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    trace_id: str
-    parent_id: str | None
-    agent: str
-    session_id: str | None = None
-    user_id: str | None = None
-    task_id: str | None = None
+    """Where the next event hangs: trace, parent event, agent, session, user, task.
+
+    Immutable by convention; a plain slots class because building one is on the caller's hot
+    path (a frozen dataclass costs several times more).
+    """
+
+    __slots__ = ("agent", "parent_id", "session_id", "task_id", "trace_id", "user_id")
+
+    def __init__(self, trace_id: str, parent_id: str | None, agent: str,
+                 session_id: str | None = None, user_id: str | None = None,
+                 task_id: str | None = None) -> None:
+        self.trace_id = trace_id
+        self.parent_id = parent_id
+        self.agent = agent
+        self.session_id = session_id
+        self.user_id = user_id
+        self.task_id = task_id
+
+    def child(self, parent_id: str, agent: str | None = None) -> Frame:
+        """The same context one level down, under ``parent_id`` (optionally another agent)."""
+        return Frame(self.trace_id, parent_id, agent or self.agent, self.session_id,
+                     self.user_id, self.task_id)
+
+    def __repr__(self) -> str:
+        return (f"Frame(trace_id={self.trace_id!r}, parent_id={self.parent_id!r}, "
+                f"agent={self.agent!r})")
 
 
 _current: contextvars.ContextVar[Frame | None] = contextvars.ContextVar("agentaudit_frame",
@@ -80,7 +98,7 @@ class ToolCall:
         f = self._frame
         self.event_id = self._logger._emit(EventType.TOOL_CALL, f, action=self.name,
                                            params=self.params, tags=self.tags)
-        self._token = _current.set(replace(f, parent_id=self.event_id))
+        self._token = _current.set(f.child(self.event_id))
         self._start = self._logger._clock()
         return self
 
@@ -89,7 +107,7 @@ class ToolCall:
         ms = max(0.0, (self._logger._clock() - self._start) * 1000.0)
         if self._token is not None:
             _current.reset(self._token)
-        f = replace(self._frame, parent_id=self.event_id)
+        f = self._frame.child(self.event_id)
         if exc is None:
             self._logger._emit(EventType.TOOL_RESULT, f, action=self.name, result=self.result,
                                duration_ms=ms, tags=self.tags)
@@ -140,7 +158,7 @@ class Trace:
         self._entered = True
         self.event_id = self._logger._emit(EventType.INVOCATION, self._outer, action=self.name,
                                            params=self._params)
-        self._frame = replace(self._outer, parent_id=self.event_id)
+        self._frame = self._outer.child(self.event_id)
         self._start = self._logger._clock()
 
     def __enter__(self) -> Trace:
@@ -195,7 +213,7 @@ class Trace:
         handoff_id = self._logger._emit(EventType.HANDOFF, self._frame,
                                         action=f"handoff to {to_agent}", params=params,
                                         reasoning=reason, **fields)
-        child = replace(self._frame, parent_id=handoff_id, agent=to_agent)
+        child = self._frame.child(handoff_id, to_agent)
         return Trace(self._logger, context_summary or f"handoff from {self._frame.agent}", child)
 
     def human(self, kind: str, by: str, reason: str | None = None, **fields: Any) -> str:

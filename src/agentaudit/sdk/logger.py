@@ -49,7 +49,8 @@ class AuditLogger:
     """Records what agents do. ``AuditLogger(store="agentaudit.db")``.
 
     ``store`` is a path, ``sqlite:///path``, an open ``Store``, or None for ``AGENTAUDIT_DB``
-    (default ``./agentaudit.db``). ``overflow`` chooses what happens when ``max_queue`` events are
+    (default ``./agentaudit.db``), or a collector's ``http(s)://host:4318`` (with ``api_key``,
+    default ``AGENTAUDIT_API_KEY``). ``overflow`` chooses what happens when ``max_queue`` events are
     waiting: ``block`` (up to ``block_timeout`` s, then spill), ``spill`` to the local spool, or
     ``drop`` (counted in ``stats().dropped``).
     """
@@ -61,7 +62,8 @@ class AuditLogger:
                  source: str | None = None, version: str | None = None,
                  integrity: bool = True, synchronous: str | None = None,
                  clock: Callable[[], float] | None = None,
-                 id_factory: Callable[[], str] | None = None) -> None:
+                 id_factory: Callable[[], str] | None = None,
+                 api_key: str | None = None) -> None:
         overflow = overflow or os.environ.get("AGENTAUDIT_OVERFLOW", "block")
         if overflow not in OVERFLOW_POLICIES:
             raise ConfigError(f"overflow must be one of {OVERFLOW_POLICIES}, not {overflow!r}")
@@ -94,8 +96,17 @@ class AuditLogger:
             if sync:
                 options["synchronous"] = sync
 
-            def open_sink() -> Sink:
-                return open_store(url, **options)  # type: ignore[return-value]
+            if url.startswith(("http://", "https://")):  # a collector (agentaudit serve)
+                from agentaudit.sdk.http_sink import HttpSink, check_collector_url
+
+                check_collector_url(url)
+                key = api_key if api_key is not None else os.environ.get("AGENTAUDIT_API_KEY")
+
+                def open_sink() -> Sink:
+                    return HttpSink(url, api_key=key)
+            else:
+                def open_sink() -> Sink:
+                    return open_store(url, **options)  # type: ignore[return-value]
 
         spool = Spool(default_spool_dir(self.store_url) if spool_dir is None
                       else Path(spool_dir))

@@ -83,6 +83,18 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0002_user_index", """
         CREATE INDEX ix_events_user ON events (user_id) WHERE user_id IS NOT NULL;
     """),
+    ("0003_api_keys", """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('ingest', 'read', 'admin')),
+            name TEXT,
+            key_hash BLOB NOT NULL,
+            created_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        CREATE INDEX ix_api_keys_tenant ON api_keys (tenant);
+    """),
 ]
 
 
@@ -192,7 +204,10 @@ def parse_cursor(cursor: str) -> tuple[float, int]:
 
 def where_clause(q: EventQuery) -> tuple[str, dict[str, Any]]:
     """The WHERE clause and named parameters of an ``EventQuery`` (tenant always first)."""
-    parts = ["tenant = :tenant"]
+    # With a selective filter (trace, session, task, user) the unary + keeps SQLite from
+    # choosing the tenant+time index, which would walk the whole tenant.
+    selective = any(v is not None for v in (q.trace_id, q.session_id, q.task_id, q.user_id))
+    parts = ["+tenant = :tenant" if selective else "tenant = :tenant"]
     params: dict[str, Any] = {"tenant": q.tenant}
     for column, value in (("agent_name", q.agent), ("trace_id", q.trace_id),
                           ("session_id", q.session_id), ("task_id", q.task_id),

@@ -23,6 +23,7 @@ from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
 
 if TYPE_CHECKING:
     from agentaudit.integrity.checkpoint import Signer
+    from agentaudit.store._sqlite_keys import ApiKey
 
 __all__ = ["SQLiteStore"]
 
@@ -46,6 +47,7 @@ class SQLiteStore(Store):
                  signer: Signer | None = None,
                  checkpoint_policy: CheckpointPolicy | None = None) -> None:
         self.path = Path(path)
+        self._readonly = readonly
         if synchronous not in _SYNC_MODES:
             raise StoreError(f"synchronous must be one of {sorted(_SYNC_MODES)}, not {synchronous!r}")
         if not create and not self.path.exists():
@@ -246,12 +248,12 @@ class SQLiteStore(Store):
         return event_from_row(rows[0]) if rows else None
 
     def trace_events(self, tenant: str, trace_or_task_id: str) -> list[AuditEvent]:
-        rows = self._rows(f"{_SELECT} WHERE trace_id = ? AND tenant = ? ORDER BY timestamp, seq",
+        rows = self._rows(f"{_SELECT} WHERE trace_id = ? AND +tenant = ? ORDER BY timestamp, seq",
                           (trace_or_task_id, tenant))
         if not rows:
             rows = self._rows(
-                f"{_SELECT} WHERE tenant = ? AND trace_id IN "
-                "(SELECT DISTINCT trace_id FROM events WHERE task_id = ? AND tenant = ?) "
+                f"{_SELECT} WHERE +tenant = ? AND trace_id IN "
+                "(SELECT DISTINCT trace_id FROM events WHERE task_id = ? AND +tenant = ?) "
                 "ORDER BY timestamp, seq",
                 (tenant, trace_or_task_id, tenant),
             )
@@ -275,12 +277,42 @@ class SQLiteStore(Store):
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
+            if not self._readonly:
+                # keep the planner's statistics current (cheap: bounded sampling)
+                self._db.execute("PRAGMA analysis_limit = 1000")
+                self._db.execute("PRAGMA optimize")
             self._db.close()
 
     @property
     def connection(self) -> sqlite3.Connection:
         """The raw connection, for verification and maintenance code of this package."""
         return self._db
+
+    # -- API keys of the collector (agentaudit.store._sqlite_keys) -----------------------------
+
+    def create_key(self, tenant: str, scope: str, name: str | None = None) -> tuple[ApiKey, str]:
+        """Store a new API key; returns it and its secret (shown once, stored hashed)."""
+        from agentaudit.store import _sqlite_keys
+
+        return _sqlite_keys.create_key(self._db, tenant, scope, name)
+
+    def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every API key (of one tenant), revoked ones included."""
+        from agentaudit.store import _sqlite_keys
+
+        return _sqlite_keys.list_keys(self._db, tenant)
+
+    def revoke_key(self, key_id: str, tenant: str | None = None) -> ApiKey | None:
+        """Revoke a key by id (only within ``tenant`` when given); None when unknown."""
+        from agentaudit.store import _sqlite_keys
+
+        return _sqlite_keys.revoke_key(self._db, key_id, tenant)
+
+    def lookup_key(self, secret: str) -> ApiKey | None:
+        """The key a presented secret belongs to (check ``revoked``), or None."""
+        from agentaudit.store import _sqlite_keys
+
+        return _sqlite_keys.lookup_key(self._db, secret)
 
 
 def _dedupe_in_batch(events: Sequence[AuditEvent]) -> tuple[list[AuditEvent], int]:

@@ -1,0 +1,149 @@
+"""``report errors``: error types, messages, errors by agent and tool, and suggested actions.
+
+The counts come from ``agentaudit.query.error_summary`` (the seed's keys); this module adds
+bursts, retries without backoff and repeated failures of one tool (all computed in SQL) and turns
+them into suggested actions with rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agentaudit.query import error_summary, iso_time
+from agentaudit.reports._sql import Scope, inum, rate
+from agentaudit.reports.period import Period
+
+if TYPE_CHECKING:
+    from agentaudit.store import Store
+
+__all__ = ["ErrorRules", "errors_report", "suggested_actions"]
+
+
+@dataclass(frozen=True)
+class ErrorRules:
+    """Thresholds of the error analysis."""
+
+    burst_bucket_s: int = 300          # errors are counted per 5-minute bucket
+    burst_min_errors: int = 10         # a burst has at least this many errors in a bucket
+    burst_factor: float = 3.0          # ... and at least 3x the period's mean per bucket
+    min_backoff_s: float = 0.1         # a retry sooner than this after a failure has no backoff
+    retry_window_s: float = 300.0      # the next call of a tool within this is a retry
+    repeated_failures: int = 3         # this many failures of one tool in one trace
+    evidence: int = 10                 # ids listed per finding
+
+
+# Rules keyed by error type: the seed's three and a few more.
+_TYPE_ACTIONS = {
+    "TimeoutError": "Increase the timeout of {tools} or add a circuit breaker; check the "
+                    "health of the service behind it.",
+    "RateLimitError": "Add exponential backoff with jitter to {tools} and request a higher "
+                      "quota; spread bursts of calls.",
+    "ValidationError": "Validate inputs before calling {tools} (schemas, constrained "
+                       "decoding) and fix the prompts that produce invalid arguments.",
+    "ConnectionError": "Retry {tools} with backoff and alert on the dependency's availability.",
+    "PermissionError": "Check the credentials and scopes used by {tools}.",
+    "KeyError": "Handle missing fields in the data {tools} return.",
+}
+
+
+def _bursts(scope: Scope, rules: ErrorRules, total_errors: int) -> list[dict[str, Any]]:
+    buckets = max(1.0, scope.period.seconds / rules.burst_bucket_s)
+    threshold = max(rules.burst_min_errors, int(rules.burst_factor * total_errors / buckets) + 1)
+    found: dict[int, dict[str, Any]] = {}
+    for r in scope.rows("rpt_error_bursts", limit=500, bucket_s=rules.burst_bucket_s,
+                        min_errors=threshold):
+        b = found.setdefault(inum(r["bucket"]), {
+            "start": iso_time(inum(r["bucket"]) * rules.burst_bucket_s),
+            "seconds": rules.burst_bucket_s, "errors": inum(r["errors"]), "error_types": {}})
+        b["error_types"][r["error_type"]] = inum(r["count"])
+    out = sorted(found.values(), key=lambda b: (-b["errors"], b["start"]))[:10]
+    for b in out:
+        b["threshold"] = threshold
+    return out
+
+
+def _retries(scope: Scope, rules: ErrorRules) -> list[dict[str, Any]]:
+    return [{
+        "tool": r["tool"], "retries": inum(r["retries"]),
+        "without_backoff": inum(r["without_backoff"]),
+        "avg_wait_s": None if r["avg_wait_s"] is None else round(r["avg_wait_s"], 3),
+        "min_wait_s": None if r["min_wait_s"] is None else round(r["min_wait_s"], 3),
+        "evidence": (r["evidence"] or "").split(",") if r["evidence"] else [],
+    } for r in scope.rows("rpt_retries", limit=50, min_backoff_s=rules.min_backoff_s,
+                          retry_window_s=rules.retry_window_s, ev=rules.evidence)]
+
+
+def _repeated(scope: Scope, rules: ErrorRules) -> list[dict[str, Any]]:
+    return [{
+        "tool": r["tool"], "traces": inum(r["traces"]), "max_failures": inum(r["max_failures"]),
+        "trace_ids": (r["trace_ids"] or "").split(",")[: rules.evidence],
+    } for r in scope.rows("rpt_repeated_failures", limit=20,
+                          min_failures=rules.repeated_failures)]
+
+
+def suggested_actions(data: dict[str, Any], rules: ErrorRules | None = None) -> list[str]:
+    """Suggested actions from rules over an errors report's findings (most important first)."""
+    rules = rules or ErrorRules()
+    actions: list[str] = []
+    tools_by_type: dict[str, list[str]] = {}
+    for row in data.get("errors_by_type_and_tool", []):
+        if row["tool"]:
+            tools_by_type.setdefault(row["error_type"], []).append(row["tool"])
+    for etype in data.get("error_types", {}):
+        template = _TYPE_ACTIONS.get(etype)
+        if template is None:
+            continue
+        tools = tools_by_type.get(etype, [])[:3]
+        names = ", ".join(tools) if tools else "the failing tools"
+        actions.append(f"{etype}: " + template.format(tools=names))
+    for r in data.get("retries_without_backoff", []):
+        if r["without_backoff"]:
+            actions.append(f"{r['tool']} was retried {r['without_backoff']} time(s) less than "
+                           f"{rules.min_backoff_s:g}s after a failure: add backoff between "
+                           "attempts.")
+    for r in data.get("repeated_failures", []):
+        actions.append(f"{r['tool']} failed {rules.repeated_failures}+ times within one trace in "
+                       f"{r['traces']} trace(s) (up to {r['max_failures']}): stop retrying "
+                       "sooner (circuit breaker) and fall back or escalate.")
+    for b in data.get("error_bursts", [])[:3]:
+        top = max(b["error_types"], key=b["error_types"].get)
+        actions.append(f"Error burst at {b['start']}: {b['errors']} errors in "
+                       f"{b['seconds'] // 60} min (mostly {top}); check for an incident or a "
+                       "degraded dependency at that time.")
+    for tool in data.get("errors_by_tool", {}):
+        share = data.get("tool_error_rates", {}).get(tool)
+        if share is not None and share >= 0.2:
+            actions.append(f"{tool} fails on {share:.0%} of calls: investigate it first.")
+    if not actions and data.get("total_errors"):
+        actions.append("Review the most common errors below; no rule matched them.")
+    return actions
+
+
+def errors_report(store: Store, tenant: str, period: Period, agent: str | None = None,
+                  rules: ErrorRules | None = None) -> dict[str, Any]:
+    """The seed's error summary (``total_errors, error_types, most_common_errors,
+    errors_by_agent, suggested_actions``) with errors by tool, percentages, bursts, retries
+    without backoff and repeated failures."""
+    rules = rules or ErrorRules()
+    scope = Scope(store, tenant, period, agent)
+    base = error_summary(store, tenant, period.since, period.until, agent)
+    total = base["total_errors"]
+    data: dict[str, Any] = {"report": "errors", "tenant": tenant, "agent": agent,
+                            "period": period.to_dict()}
+    for key in ("total_events", "total_errors", "error_rate", "error_types",
+                "most_common_errors", "errors_by_agent", "errors_by_tool"):
+        data[key] = base[key]
+    data["error_type_percentages"] = {k: rate(v, total) for k, v in base["error_types"].items()}
+    data["errors_by_type_and_tool"] = [
+        {"tool": r["action"], "error_type": r["error_type"], "count": inum(r["count"]),
+         "last_seen": iso_time(r["last_ts"])}
+        for r in scope.rows("rpt_error_types_by_tool", limit=50)]
+    calls = {r["tool"]: inum(r["calls"]) for r in scope.rows("rpt_tool_calls", limit=500)}
+    data["tool_error_rates"] = {t: rate(n, calls[t]) for t, n in base["errors_by_tool"].items()
+                                if calls.get(t)}
+    data["error_bursts"] = _bursts(scope, rules, total) if total else []
+    data["retries_without_backoff"] = _retries(scope, rules) if total else []
+    data["repeated_failures"] = _repeated(scope, rules) if total else []
+    data["suggested_actions"] = suggested_actions(data, rules)
+    return data

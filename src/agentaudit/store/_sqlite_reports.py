@@ -1,0 +1,332 @@
+"""SQLite text of the reports' named aggregations (``Store.aggregate``), registered at import.
+
+Every template is computed in SQL over the period's rows: ``{w}`` is the period's WHERE clause
+(``tenant``, time and optional agent filters, with unqualified column names). Beside the standard
+parameters (``:tenant :since :until :agent_name :limit``) templates read these extras:
+
+* ``:bounds`` — a JSON list of ``[start, end)`` epoch pairs (days or hours in the report's zone);
+* ``:prices`` — a JSON object ``{model: [usd per 1M input tokens, usd per 1M output tokens]}``;
+* ``:ev`` — how many evidence ids a compliance template lists per finding;
+* the named parameters each template documents beside it.
+
+Percentiles use the nearest-rank definition: the p-th percentile of n sorted values is the value
+at rank ``ceil(p/100 * n)`` (1-based), computed as ``(n * p + 99) / 100`` in integer arithmetic.
+"""
+
+from __future__ import annotations
+
+from agentaudit.store._sqlite_sql import register_aggregations
+
+__all__ = ["REPORT_AGGREGATIONS"]
+
+_BOUNDS = ("b(i, lo, hi) AS (SELECT CAST(key AS INTEGER), json_extract(value, '$[0]'), "
+           "json_extract(value, '$[1]') FROM json_each(:bounds))")
+# Rows of one bucket of :bounds. The bucket's own bounds must drive the index range (the period's
+# bounds in {w} would make every bucket scan the whole period), so these joins spell out the
+# tenant and agent filters instead of using {w}; callers pass :agent_name (NULL for all agents).
+_IN_BUCKET = ("e.tenant = :tenant AND e.timestamp >= b.lo AND e.timestamp < b.hi "
+              "AND (:agent_name IS NULL OR e.agent_name = :agent_name)")
+_NOT_FINISH = "NOT (event_type = 'agent.decision' AND action = 'finish')"
+_TOKENS = ("coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))")
+
+
+def _pct(p: int) -> str:
+    return f"max(CASE WHEN rn = (n * {p} + 99) / 100 THEN d END) AS p{p}_ms"
+
+
+# -- summary -------------------------------------------------------------------------------------
+
+_SUMMARY = {
+    "rpt_totals": (
+        "SELECT count(*) AS events, coalesce(sum(event_type = 'agent.error'), 0) AS errors, "
+        "coalesce(sum(event_type = 'agent.handoff'), 0) AS handoffs, "
+        "coalesce(sum(event_type = 'agent.human_intervention'), 0) AS human_interventions, "
+        "coalesce(sum(event_type = 'agent.human_intervention' AND action = 'escalation'), 0) "
+        "AS escalations, "
+        "coalesce(sum(event_type = 'agent.invocation'), 0) AS invocations, "
+        "coalesce(sum(event_type = 'agent.invocation' AND parent_event_id IS NULL), 0) AS traces, "
+        "coalesce(sum(event_type = 'agent.tool_call'), 0) AS tool_calls, "
+        f"coalesce(sum(event_type = 'agent.decision' AND {_NOT_FINISH}), 0) AS decisions, "
+        "count(DISTINCT agent_name) AS agents, "
+        "coalesce(sum(prompt_tokens), 0) AS prompt_tokens, "
+        "coalesce(sum(completion_tokens), 0) AS completion_tokens, "
+        "coalesce(sum(cost_usd), 0) AS cost_usd, "
+        "min(timestamp) AS first_ts, max(timestamp) AS last_ts FROM events{w} LIMIT :limit"),
+    # Average duration: of completed invocations (the closing ``finish`` decision carries the
+    # invocation's duration).
+    "rpt_top_agents": (
+        "SELECT agent_name AS agent, count(*) AS events, "
+        "sum(event_type = 'agent.invocation') AS invocations, "
+        "sum(event_type = 'agent.error') AS errors, "
+        "sum(event_type = 'agent.tool_call') AS tool_calls, "
+        f"sum(event_type = 'agent.decision' AND {_NOT_FINISH}) AS decisions, "
+        "sum(event_type = 'agent.handoff') AS handoffs, "
+        "avg(CASE WHEN event_type = 'agent.decision' AND action = 'finish' THEN duration_ms END) "
+        "AS avg_duration_ms, coalesce(sum(cost_usd), 0) AS cost_usd, "
+        f"coalesce(sum({_TOKENS}), 0) AS tokens "
+        "FROM events{w} GROUP BY agent_name "
+        "ORDER BY invocations DESC, events DESC, agent LIMIT :limit"),
+    "rpt_event_types": (
+        "SELECT event_type, count(*) AS count FROM events{w} GROUP BY event_type "
+        "ORDER BY count DESC, event_type LIMIT :limit"),
+    # Events, errors, escalations and cost per bucket of :bounds (days or hours).
+    "rpt_series": (
+        f"WITH {_BOUNDS} SELECT b.i AS bucket, count(*) AS events, "
+        "count(*) FILTER (WHERE e.event_type = 'agent.error') AS errors, "
+        "count(*) FILTER (WHERE e.event_type = 'agent.human_intervention' "
+        "AND e.action = 'escalation') AS escalations, coalesce(sum(e.cost_usd), 0) AS cost_usd "
+        f"FROM b JOIN events e ON {_IN_BUCKET} GROUP BY b.i ORDER BY b.i LIMIT :limit"),
+}
+
+# -- tools ---------------------------------------------------------------------------------------
+
+# Latency of a tool = duration_ms of its finished calls: agent.tool_result and the agent.error
+# that a failed call records (both carry the call's duration). Only actions that were called as
+# tools in the period count as tools.
+_TOOLS = {
+    "rpt_tool_usage": (
+        "WITH t AS (SELECT action, event_type AS et, duration_ms FROM events{w} "
+        "AND action IS NOT NULL AND event_type IN "
+        "('agent.tool_call', 'agent.tool_result', 'agent.error')), "
+        "c AS (SELECT action, sum(et = 'agent.tool_call') AS calls, "
+        "sum(et = 'agent.error') AS errors, sum(et = 'agent.tool_result') AS results "
+        "FROM t GROUP BY action HAVING calls > 0), "
+        "l AS (SELECT action, duration_ms AS d, "
+        "row_number() OVER (PARTITION BY action ORDER BY duration_ms) AS rn, "
+        "count(*) OVER (PARTITION BY action) AS n FROM t "
+        "WHERE et IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL "
+        "AND action IN (SELECT action FROM c)), "
+        "s AS (SELECT action, max(n) AS timed, avg(d) AS avg_ms, min(d) AS min_ms, "
+        f"max(d) AS max_ms, {_pct(50)}, {_pct(95)}, {_pct(99)} FROM l GROUP BY action) "
+        "SELECT c.action AS tool, c.calls, c.errors, c.results, s.timed, s.avg_ms, s.min_ms, "
+        "s.max_ms, s.p50_ms, s.p95_ms, s.p99_ms FROM c LEFT JOIN s USING (action) "
+        "ORDER BY c.calls DESC, tool LIMIT :limit"),
+}
+
+# -- errors --------------------------------------------------------------------------------------
+
+_ERRORS = {
+    "rpt_tool_calls": (
+        "SELECT action AS tool, count(*) AS calls FROM events{w} "
+        "AND event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC LIMIT :limit"),
+    "rpt_error_types_by_tool": (
+        "SELECT coalesce(action, '') AS action, coalesce(error_type, 'Unknown') AS error_type, "
+        "count(*) AS count, max(timestamp) AS last_ts FROM events{w} "
+        "AND event_type = 'agent.error' GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT :limit"),
+    # Buckets of :bucket_s seconds holding at least :min_errors errors, with their error types.
+    "rpt_error_bursts": (
+        "WITH e AS (SELECT CAST(timestamp / :bucket_s AS INTEGER) AS bucket, "
+        "coalesce(error_type, 'Unknown') AS error_type FROM events{w} "
+        "AND event_type = 'agent.error'), "
+        "k AS (SELECT bucket, count(*) AS errors FROM e GROUP BY bucket "
+        "HAVING count(*) >= :min_errors) "
+        "SELECT k.bucket, k.errors, e.error_type, count(*) AS count FROM k JOIN e USING (bucket) "
+        "GROUP BY k.bucket, e.error_type ORDER BY k.errors DESC, k.bucket, count DESC "
+        "LIMIT :limit"),
+    # Each failed tool call and the next call of the same tool in its trace within
+    # :retry_window_s: a retry, and how long the agent waited after the failure.
+    "rpt_retries": (
+        "WITH e AS (SELECT event_id, trace_id, tenant, action, timestamp, seq FROM events{w} "
+        "AND event_type = 'agent.error' AND action IS NOT NULL AND trace_id IS NOT NULL), "
+        "r AS (SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, "
+        "(SELECT c.timestamp FROM events c WHERE c.trace_id = e.trace_id "
+        "AND +c.tenant = e.tenant AND c.event_type = 'agent.tool_call' AND c.action = e.action "
+        "AND (c.timestamp > e.timestamp OR (c.timestamp = e.timestamp AND c.seq > e.seq)) "
+        "ORDER BY c.timestamp, c.seq LIMIT 1) - e.timestamp AS wait_s FROM e), "
+        "q AS (SELECT *, row_number() OVER (PARTITION BY action, wait_s < :min_backoff_s "
+        "ORDER BY ts) AS rn FROM r WHERE wait_s <= :retry_window_s) "
+        "SELECT action AS tool, count(*) AS retries, "
+        "sum(wait_s < :min_backoff_s) AS without_backoff, avg(wait_s) AS avg_wait_s, "
+        "min(wait_s) AS min_wait_s, group_concat(CASE WHEN wait_s < :min_backoff_s "
+        "AND rn <= :ev THEN error_id END) AS evidence FROM q GROUP BY action "
+        "ORDER BY without_backoff DESC, retries DESC, tool LIMIT :limit"),
+    # Tools failing repeatedly inside one trace (:min_failures or more failures).
+    "rpt_repeated_failures": (
+        "WITH f AS (SELECT action, trace_id, count(*) AS failures FROM events{w} "
+        "AND event_type = 'agent.error' AND action IS NOT NULL AND trace_id IS NOT NULL "
+        "GROUP BY action, trace_id HAVING count(*) >= :min_failures) "
+        "SELECT action AS tool, count(*) AS traces, max(failures) AS max_failures, "
+        "group_concat(trace_id) AS trace_ids FROM (SELECT * FROM f ORDER BY failures DESC) "
+        "GROUP BY action ORDER BY traces DESC, tool LIMIT :limit"),
+}
+
+# -- cost ----------------------------------------------------------------------------------------
+
+# Cost of an event: from the price table when its model is listed (tokens x price), else the
+# cost_usd the agent recorded, else 0. Only events with tokens or a cost take part.
+_PRICES = ("prices(model, inp, outp) AS (SELECT key, json_extract(value, '$[0]'), "
+           "json_extract(value, '$[1]') FROM json_each(:prices))")
+_PT = ("coalesce(e.prompt_tokens, CASE WHEN e.completion_tokens IS NULL THEN e.token_count END, "
+       "0)")
+_CT = "coalesce(e.completion_tokens, 0)"
+_COST_EXPR = (f"CASE WHEN p.model IS NOT NULL THEN ({_PT} * p.inp + {_CT} * p.outp) / 1000000.0 "
+              "ELSE coalesce(e.cost_usd, 0) END")
+_METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
+            "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
+_COST_ROWS = (
+    f"{_PRICES}, c AS MATERIALIZED (SELECT e.agent_name, e.model, e.task_id, e.user_id, "
+    f"e.trace_id, e.timestamp AS ts, {_PT} AS pt, {_CT} AS ct, e.cost_usd AS recorded, "
+    f"p.model IS NOT NULL AS priced, {_COST_EXPR} AS cost "
+    "FROM events e LEFT JOIN prices p ON p.model = e.model{w} AND " + _METERED + ")")
+_COST_COLS = ("sum(cost) AS cost_usd, sum(pt) AS prompt_tokens, sum(ct) AS completion_tokens, "
+              "count(*) AS calls, coalesce(sum(recorded), 0) AS recorded_cost_usd")
+
+
+def _cost_dim(dim: str, key: str, extra: str = "NULL, NULL, NULL") -> str:
+    return (f"SELECT * FROM (SELECT '{dim}' AS dim, {key} AS key, {_COST_COLS}, {extra} "
+            f"FROM c GROUP BY {key} ORDER BY cost_usd DESC, key LIMIT :limit)")
+
+
+_COST = {
+    # One row per (dimension, key): dims total, agent, model, task, user, trace, unpriced;
+    # trace rows also carry the trace's task, user and start.
+    "rpt_cost_breakdown": (
+        f"WITH {_COST_ROWS} "
+        f"SELECT 'total' AS dim, NULL AS key, {_COST_COLS}, NULL AS task_id, NULL AS user_id, "
+        "NULL AS first_ts FROM c UNION ALL "
+        + " UNION ALL ".join([
+            _cost_dim("agent", "agent_name"), _cost_dim("model", "model"),
+            _cost_dim("task", "task_id"), _cost_dim("user", "user_id"),
+            _cost_dim("trace", "trace_id", "max(task_id), max(user_id), min(ts)"),
+            "SELECT * FROM (SELECT 'unpriced' AS dim, model AS key, " + _COST_COLS
+            + ", NULL, NULL, NULL FROM c WHERE NOT priced AND model IS NOT NULL GROUP BY model "
+            "ORDER BY calls DESC LIMIT :limit)",
+        ])),
+    "rpt_cost_series": (
+        f"WITH {_BOUNDS}, {_PRICES} SELECT b.i AS bucket, sum({_COST_EXPR}) AS cost_usd, "
+        f"sum({_PT}) AS prompt_tokens, sum({_CT}) AS completion_tokens, count(*) AS calls "
+        f"FROM b JOIN events e ON {_IN_BUCKET} AND {_METERED} "
+        "LEFT JOIN prices p ON p.model = e.model GROUP BY b.i ORDER BY b.i LIMIT :limit"),
+}
+
+# -- one agent -----------------------------------------------------------------------------------
+
+_AGENT = {
+    "rpt_decisions": (
+        "SELECT action AS decision, count(*) AS count, avg(confidence) AS avg_confidence, "
+        "min(confidence) AS min_confidence, max(confidence) AS max_confidence FROM events{w} "
+        "AND event_type = 'agent.decision' AND action IS NOT 'finish' GROUP BY action "
+        "ORDER BY count DESC, decision LIMIT :limit"),
+    # Decisions by confidence band (finish excluded): below 0.5, 0.5-0.7, 0.7-0.9, 0.9 and up.
+    "rpt_confidence_bands": (
+        "SELECT CASE WHEN confidence IS NULL THEN 'none' WHEN confidence < 0.5 THEN '<0.5' "
+        "WHEN confidence < 0.7 THEN '0.5-0.7' WHEN confidence < 0.9 THEN '0.7-0.9' "
+        "ELSE '>=0.9' END AS band, count(*) AS count FROM events{w} "
+        "AND event_type = 'agent.decision' AND action IS NOT 'finish' GROUP BY band "
+        "LIMIT :limit"),
+    # Handoffs received by :target (call with agent=None: the sender is any agent).
+    "rpt_handoffs_in": (
+        "SELECT agent_name AS agent, count(*) AS count FROM events{w} "
+        "AND event_type = 'agent.handoff' "
+        "AND json_extract(payload, '$.params.to_agent') = :target GROUP BY agent_name "
+        "ORDER BY count DESC, agent LIMIT :limit"),
+}
+
+# -- compliance ----------------------------------------------------------------------------------
+
+# Offenders are listed as evidence: ``group_concat`` of the first :ev ids in time order.
+def _evidence(column: str, condition: str = "1") -> str:
+    return (f"group_concat(CASE WHEN {condition} AND rn <= :ev THEN {column} END) AS evidence")
+
+
+_COMPLIANCE = {
+    # Everything the simple checks need in one pass over the period.
+    "cmp_totals": (
+        "SELECT count(*) AS events, coalesce(sum(event_type = 'agent.error'), 0) AS errors, "
+        "coalesce(sum(event_type = 'agent.invocation' AND parent_event_id IS NULL), 0) AS traces, "
+        "coalesce(sum(event_type = 'agent.human_intervention' AND action = 'escalation'), 0) "
+        "AS escalations FROM events{w} LIMIT :limit"),
+    "cmp_escalation_ids": (
+        "SELECT event_id FROM events{w} AND event_type = 'agent.human_intervention' "
+        "AND action = 'escalation' ORDER BY timestamp, seq LIMIT :limit"),
+    "cmp_error_ids": (
+        "SELECT event_id FROM events{w} AND event_type = 'agent.error' "
+        "ORDER BY timestamp DESC, seq DESC LIMIT :limit"),
+    # Calls of the tools in :tools (JSON list) whose params[:amount_param] >= :min_amount (all
+    # calls when :amount_param is '', and calls that lack the param), each with the approver (params.by) of the latest human
+    # intervention of a kind in :kinds that precedes it in its trace. One row per approver; the
+    # row whose approver is NULL holds the unapproved calls.
+    "cmp_tool_approval": (
+        "WITH c AS (SELECT event_id, trace_id, tenant, timestamp, seq FROM events{w} "
+        "AND event_type = 'agent.tool_call' AND action IN (SELECT value FROM json_each(:tools)) "
+        "AND (:amount_param = '' OR coalesce(CAST(json_extract(payload, '$.params.' "
+        "|| :amount_param) AS REAL) >= :min_amount, 1))), "
+        "a AS (SELECT c.event_id, c.timestamp, c.seq, (SELECT json_extract(h.payload, "
+        "'$.params.by') FROM events h WHERE h.trace_id = c.trace_id AND +h.tenant = c.tenant "
+        "AND h.event_type = 'agent.human_intervention' "
+        "AND h.action IN (SELECT value FROM json_each(:kinds)) AND (h.timestamp < c.timestamp "
+        "OR (h.timestamp = c.timestamp AND h.seq < c.seq)) "
+        "ORDER BY h.timestamp DESC, h.seq DESC LIMIT 1) AS approver FROM c), "
+        "r AS (SELECT *, row_number() OVER (PARTITION BY approver IS NULL "
+        "ORDER BY timestamp, seq) AS rn FROM a) "
+        f"SELECT approver, count(*) AS calls, {_evidence('event_id', 'approver IS NULL')} "
+        "FROM r GROUP BY approver ORDER BY calls DESC LIMIT :limit"),
+    # Calls of data-access tools (named in :tools, or tagged :tag = true) and which of the
+    # fields in :required (JSON list) each lacks in its params and tags.
+    "cmp_data_access": (
+        "WITH c AS (SELECT event_id, timestamp, seq, payload FROM events{w} "
+        "AND event_type = 'agent.tool_call' AND (action IN (SELECT value FROM json_each(:tools)) "
+        "OR (instr(payload, CAST(:tag_needle AS BLOB)) > 0 AND lower(json_extract(payload, "
+        "'$.tags.' || :tag)) IN ('true', '1', 'yes')))), "
+        "m AS (SELECT event_id, timestamp, seq, (SELECT group_concat(r.value) "
+        "FROM json_each(:required) r WHERE coalesce(json_extract(c.payload, '$.params.' "
+        "|| r.value), json_extract(c.payload, '$.tags.' || r.value), '') = '') AS missing "
+        "FROM c), "
+        "r AS (SELECT *, row_number() OVER (PARTITION BY missing IS NULL "
+        "ORDER BY timestamp, seq) AS rn FROM m) "
+        f"SELECT missing, count(*) AS calls, {_evidence('event_id', 'missing IS NOT NULL')} "
+        "FROM r GROUP BY missing ORDER BY calls DESC LIMIT :limit"),
+    # Tokens per agent per bucket of :bounds (days in the report's zone).
+    "cmp_token_days": (
+        f"WITH {_BOUNDS} SELECT b.i AS bucket, e.agent_name AS agent, "
+        "sum(coalesce(e.token_count, coalesce(e.prompt_tokens, 0) "
+        "+ coalesce(e.completion_tokens, 0))) AS tokens "
+        f"FROM b JOIN events e ON {_IN_BUCKET} AND (e.token_count IS NOT NULL "
+        "OR e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL) "
+        "GROUP BY b.i, e.agent_name ORDER BY tokens DESC LIMIT :limit"),
+    # The traces of :target that used the most tokens in [:lo, :hi).
+    "cmp_token_traces": (
+        f"SELECT trace_id, sum({_TOKENS}) AS tokens FROM events{{w}} AND agent_name = :target "
+        "AND timestamp >= :lo AND timestamp < :hi AND trace_id IS NOT NULL "
+        "AND (token_count IS NOT NULL OR prompt_tokens IS NOT NULL "
+        "OR completion_tokens IS NOT NULL) GROUP BY trace_id ORDER BY tokens DESC LIMIT :limit"),
+    # Invocations that started before :cutoff and have no end (a ``finish`` decision or the
+    # agent.error of the invocation itself, as children), and handoffs before :cutoff that no
+    # invocation received (no agent.invocation child).
+    "cmp_open_work": (
+        "WITH i AS (SELECT event_id, trace_id, tenant, action, timestamp, seq FROM events{w} "
+        "AND event_type = 'agent.invocation' AND timestamp < :cutoff), "
+        "h AS (SELECT event_id, trace_id, tenant, timestamp, seq FROM events{w} "
+        "AND event_type = 'agent.handoff' AND timestamp < :cutoff), "
+        "o AS (SELECT 'unfinished_invocation' AS kind, event_id, timestamp, seq FROM i "
+        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = i.trace_id "
+        "AND +e.tenant = i.tenant AND e.parent_event_id = i.event_id "
+        "AND ((e.event_type = 'agent.decision' AND e.action = 'finish') "
+        "OR (e.event_type = 'agent.error' AND e.action IS i.action))) "
+        "UNION ALL SELECT 'orphaned_handoff', event_id, timestamp, seq FROM h "
+        "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = h.trace_id "
+        "AND +e.tenant = h.tenant AND e.parent_event_id = h.event_id "
+        "AND e.event_type = 'agent.invocation')), "
+        "r AS (SELECT *, row_number() OVER (PARTITION BY kind ORDER BY timestamp, seq) AS rn "
+        "FROM o) "
+        f"SELECT kind, count(*) AS count, {_evidence('event_id')} FROM r GROUP BY kind "
+        "LIMIT :limit"),
+    "cmp_checked_work": (
+        "SELECT coalesce(sum(event_type = 'agent.invocation'), 0) AS invocations, "
+        "coalesce(sum(event_type = 'agent.handoff'), 0) AS handoffs FROM events{w} "
+        "AND timestamp < :cutoff LIMIT :limit"),
+    # Payloads to scan for personal data, in time order after (:after_ts, :after_seq), every
+    # :stride-th row (by rowid) when sampling; user_id is dropped (it is an identifier on
+    # purpose).
+    "cmp_payloads": (
+        "SELECT event_id, timestamp, seq, CAST(json_remove(payload, '$.user_id') AS TEXT) "
+        "AS text FROM events{w} AND (timestamp > :after_ts OR (timestamp = :after_ts "
+        "AND seq > :after_seq)) AND payload IS NOT NULL AND id % :stride = 0 "
+        "ORDER BY timestamp, seq LIMIT :limit"),
+    "cmp_payload_rows": "SELECT count(*) AS rows FROM events{w} LIMIT :limit",
+}
+
+REPORT_AGGREGATIONS: dict[str, str] = {**_SUMMARY, **_TOOLS, **_ERRORS, **_COST, **_AGENT,
+                                        **_COMPLIANCE}
+
+register_aggregations(REPORT_AGGREGATIONS)

@@ -1,0 +1,87 @@
+"""`agentaudit verify / checkpoint / prove / export --bundle` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).parents[2] / "src")
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "agentaudit.cli", *args], capture_output=True,
+                          text=True, env=full_env, timeout=120)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    db = tmp_path / "demo.db"
+    r = cli("demo", "--db", str(db), "--traces", "60", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    return db
+
+
+def test_verify_clean_then_tampered(demo: Path) -> None:
+    ok = cli("verify", "--db", str(demo))
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:"), ok.stdout + ok.stderr
+    with sqlite3.connect(demo) as raw:
+        victim = raw.execute("SELECT event_id FROM events WHERE seq = 40").fetchone()[0]
+        raw.execute("UPDATE events SET action = 'forged' WHERE seq = 40")
+    bad = cli("verify", "--db", str(demo), "--format", "json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["damage"]["kind"] == "modified" and report["damage"]["event_id"] == victim
+    text = cli("verify", "--db", str(demo))
+    assert text.returncode == 1 and victim in text.stdout and "Traceback" not in text.stderr
+
+
+def test_verify_usage_errors_exit_2(demo: Path, tmp_path: Path) -> None:
+    r = cli("verify", "--db", str(demo), "--witness", str(tmp_path / "missing.note"))
+    assert r.returncode == 2 and "witness" in r.stderr and "Traceback" not in r.stderr
+    r = cli("verify", "--db", str(demo), "--format", "xml")
+    assert r.returncode == 2
+
+
+def test_witness_round_trip(demo: Path, tmp_path: Path) -> None:
+    note = cli("checkpoint", "--db", str(demo)).stdout
+    witness = tmp_path / "witness.note"
+    witness.write_text(note)
+    assert note.splitlines()[0].startswith("agentaudit/")
+    assert cli("verify", "--db", str(demo), "--witness", str(witness)).returncode == 0
+    with sqlite3.connect(demo) as raw:  # roll the tail back, checkpoints and state included
+        size = raw.execute("SELECT size FROM log_state").fetchone()[0]
+        raw.execute("DELETE FROM events WHERE seq >= ?", (size - 10,))
+        raw.execute("DELETE FROM checkpoints")
+        raw.execute("UPDATE log_state SET size = size - 10, frontier = NULL")
+    r = cli("verify", "--db", str(demo), "--witness", str(witness), "--format", "json")
+    assert r.returncode == 1
+    assert json.loads(r.stdout)["damage"]["kind"] == "inconsistent with witness"
+
+
+def test_prove_and_bundle_verify_on_another_machine(demo: Path, tmp_path: Path) -> None:
+    vkey = cli("checkpoint", "--vkey").stdout.strip()
+    with sqlite3.connect(demo) as raw:
+        event_id = raw.execute("SELECT event_id FROM events WHERE seq = 5").fetchone()[0]
+    proof = cli("prove", event_id, "--db", str(demo), "--format", "json")
+    assert proof.returncode == 0
+    from agentaudit.integrity.prove import check_proof
+
+    assert check_proof(json.loads(proof.stdout), vkey)[0]
+
+    bundle = tmp_path / "evidence.zip"
+    r = cli("export", "--db", str(demo), "--trace", "refund-incident", "--bundle", str(bundle))
+    assert r.returncode == 0, r.stderr
+    elsewhere = {"XDG_CONFIG_HOME": str(tmp_path / "other-machine")}  # no signing key there
+    demo.unlink()
+    ok = cli("verify", "--bundle", str(bundle), "--vkey", vkey, env=elsewhere)
+    assert ok.returncode == 0 and "OK" in ok.stdout, ok.stdout + ok.stderr
+    other = cli("checkpoint", "--vkey", env={"XDG_CONFIG_HOME": str(tmp_path / "k2")}).stdout
+    wrong = cli("verify", "--bundle", str(bundle), "--vkey", other.strip(), env=elsewhere)
+    assert wrong.returncode == 1 and "TAMPERED" in wrong.stdout
