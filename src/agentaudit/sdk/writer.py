@@ -107,12 +107,14 @@ class Writer:
     # -- caller side (any thread) --------------------------------------------------------------
 
     def submit(self, ev: AuditEvent) -> None:
+        """Queue one event (``AuditLogger._emit`` inlines the same steps)."""
         q = self._queue
-        if len(q) >= self.max_queue:
+        n = len(q)
+        if n >= self.max_queue:
             self._overflow(ev)
             return
         q.append(ev)
-        if len(q) >= self.batch_size:
+        if n + 1 >= self.batch_size:
             self._wake.set()
 
     def _overflow(self, ev: AuditEvent) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from agentaudit.store._sqlite_sql import register_aggregations
 
-__all__ = ["REPORT_AGGREGATIONS"]
+__all__ = ["PROFILE_FIELDS", "REPORT_AGGREGATIONS"]
 
 _BOUNDS = ("b(i, lo, hi) AS (SELECT CAST(key AS INTEGER), json_extract(value, '$[0]'), "
            "json_extract(value, '$[1]') FROM json_each(:bounds))")
@@ -26,7 +26,6 @@ _BOUNDS = ("b(i, lo, hi) AS (SELECT CAST(key AS INTEGER), json_extract(value, '$
 # tenant and agent filters instead of using {w}; callers pass :agent_name (NULL for all agents).
 _IN_BUCKET = ("e.tenant = :tenant AND e.timestamp >= b.lo AND e.timestamp < b.hi "
               "AND (:agent_name IS NULL OR e.agent_name = :agent_name)")
-_NOT_FINISH = "NOT (event_type = 'agent.decision' AND action = 'finish')"
 _TOKENS = ("coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))")
 
 
@@ -36,46 +35,44 @@ def _pct(p: int) -> str:
 
 # -- summary -------------------------------------------------------------------------------------
 
+# Per agent and per bucket of :bounds, in one pass and without sorting: the agents are found by a
+# loose index scan (each the next name after the previous one, via the (tenant, agent_name, ...)
+# index), and each (agent, bucket) is one index range whose rows are aggregated with FILTER
+# clauses into a JSON array of PROFILE_FIELDS (see agentaudit.reports.summary). :agent_name
+# restricts it to one agent (NULL: every agent).
+PROFILE_FIELDS = (
+    "events", "invocations", "errors", "tool_calls", "decisions", "handoffs", "finishes",
+    "finish_ms", "cost_usd", "tokens", "prompt_tokens", "completion_tokens",
+    "human_interventions", "escalations", "first_ts", "last_ts")
+_PROFILE = (
+    "count(*), count(*) FILTER (WHERE event_type = 'agent.invocation'), "
+    "count(*) FILTER (WHERE event_type = 'agent.error'), "
+    "count(*) FILTER (WHERE event_type = 'agent.tool_call'), "
+    "count(*) FILTER (WHERE event_type = 'agent.decision' AND action IS NOT 'finish'), "
+    "count(*) FILTER (WHERE event_type = 'agent.handoff'), "
+    "count(*) FILTER (WHERE event_type = 'agent.decision' AND action = 'finish'), "
+    "sum(duration_ms) FILTER (WHERE event_type = 'agent.decision' AND action = 'finish'), "
+    f"sum(cost_usd), sum({_TOKENS}), sum(prompt_tokens), sum(completion_tokens), "
+    "count(*) FILTER (WHERE event_type = 'agent.human_intervention'), "
+    "count(*) FILTER (WHERE event_type = 'agent.human_intervention' AND action = 'escalation'), "
+    "min(timestamp), max(timestamp)")
+_AGENTS = (
+    "ag(name) AS (SELECT coalesce(:agent_name, (SELECT min(agent_name) FROM events "
+    "WHERE tenant = :tenant)) UNION ALL SELECT (SELECT min(agent_name) FROM events "
+    "WHERE tenant = :tenant AND agent_name > ag.name) FROM ag "
+    "WHERE ag.name IS NOT NULL AND :agent_name IS NULL)")
+
 _SUMMARY = {
-    "rpt_totals": (
-        "SELECT count(*) AS events, coalesce(sum(event_type = 'agent.error'), 0) AS errors, "
-        "coalesce(sum(event_type = 'agent.handoff'), 0) AS handoffs, "
-        "coalesce(sum(event_type = 'agent.human_intervention'), 0) AS human_interventions, "
-        "coalesce(sum(event_type = 'agent.human_intervention' AND action = 'escalation'), 0) "
-        "AS escalations, "
-        "coalesce(sum(event_type = 'agent.invocation'), 0) AS invocations, "
-        "coalesce(sum(event_type = 'agent.invocation' AND parent_event_id IS NULL), 0) AS traces, "
-        "coalesce(sum(event_type = 'agent.tool_call'), 0) AS tool_calls, "
-        f"coalesce(sum(event_type = 'agent.decision' AND {_NOT_FINISH}), 0) AS decisions, "
-        "count(DISTINCT agent_name) AS agents, "
-        "coalesce(sum(prompt_tokens), 0) AS prompt_tokens, "
-        "coalesce(sum(completion_tokens), 0) AS completion_tokens, "
-        "coalesce(sum(cost_usd), 0) AS cost_usd, "
-        "min(timestamp) AS first_ts, max(timestamp) AS last_ts FROM events{w} LIMIT :limit"),
-    # Average duration: of completed invocations (the closing ``finish`` decision carries the
-    # invocation's duration).
-    "rpt_top_agents": (
-        "SELECT agent_name AS agent, count(*) AS events, "
-        "sum(event_type = 'agent.invocation') AS invocations, "
-        "sum(event_type = 'agent.error') AS errors, "
-        "sum(event_type = 'agent.tool_call') AS tool_calls, "
-        f"sum(event_type = 'agent.decision' AND {_NOT_FINISH}) AS decisions, "
-        "sum(event_type = 'agent.handoff') AS handoffs, "
-        "avg(CASE WHEN event_type = 'agent.decision' AND action = 'finish' THEN duration_ms END) "
-        "AS avg_duration_ms, coalesce(sum(cost_usd), 0) AS cost_usd, "
-        f"coalesce(sum({_TOKENS}), 0) AS tokens "
-        "FROM events{w} GROUP BY agent_name "
-        "ORDER BY invocations DESC, events DESC, agent LIMIT :limit"),
-    "rpt_event_types": (
-        "SELECT event_type, count(*) AS count FROM events{w} GROUP BY event_type "
-        "ORDER BY count DESC, event_type LIMIT :limit"),
-    # Events, errors, escalations and cost per bucket of :bounds (days or hours).
-    "rpt_series": (
-        f"WITH {_BOUNDS} SELECT b.i AS bucket, count(*) AS events, "
-        "count(*) FILTER (WHERE e.event_type = 'agent.error') AS errors, "
-        "count(*) FILTER (WHERE e.event_type = 'agent.human_intervention' "
-        "AND e.action = 'escalation') AS escalations, coalesce(sum(e.cost_usd), 0) AS cost_usd "
-        f"FROM b JOIN events e ON {_IN_BUCKET} GROUP BY b.i ORDER BY b.i LIMIT :limit"),
+    "rpt_profile": (
+        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} "
+        f"SELECT ag.name AS agent, b.i AS bucket, (SELECT json_array({_PROFILE}) FROM events "
+        "WHERE tenant = :tenant AND agent_name = ag.name AND timestamp >= b.lo "
+        "AND timestamp < b.hi) AS m FROM ag, b WHERE ag.name IS NOT NULL LIMIT :limit"),
+    # Traces that started in the period: root invocations (no parent).
+    "rpt_traces": (
+        "SELECT count(*) AS traces FROM events{w} AND event_type = 'agent.invocation' "
+        "AND parent_event_id IS NULL LIMIT :limit"),
+    "rpt_count": "SELECT count(*) AS events FROM events{w} LIMIT :limit",
 }
 
 # -- tools ---------------------------------------------------------------------------------------
