@@ -6,9 +6,13 @@ Declarations only import Typer; the server, uvicorn and the store load when a co
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from agentaudit.store._sqlite_keys import ApiKey
+    from agentaudit.store.sqlite import SQLiteStore
 
 __all__ = ["keys_app", "serve_command"]
 
@@ -116,18 +120,19 @@ def keys_revoke(
     return 0
 
 
-def _open_key_store(db: str | None, create: bool):  # type: ignore[no-untyped-def]
+def _open_key_store(db: str | None, create: bool) -> SQLiteStore:
     from agentaudit.exceptions import ConfigError
     from agentaudit.store import default_store_url, open_store
+    from agentaudit.store.sqlite import SQLiteStore
 
     store = open_store(db or default_store_url(), create=create)
-    if not hasattr(store, "create_key"):
+    if not isinstance(store, SQLiteStore):
         store.close()
         raise ConfigError(f"the {store.backend} backend does not hold API keys yet")
     return store
 
 
-def _print_keys(keys: list) -> None:  # type: ignore[type-arg]
+def _print_keys(keys: list[ApiKey]) -> None:
     from rich.console import Console
     from rich.table import Table
 

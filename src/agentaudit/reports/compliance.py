@@ -117,9 +117,11 @@ def _token_budget(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
     found = scope.rows("cmp_token_days", limit=100_000, bounds=buckets_json(bounds))
     days: list[dict[str, Any]] = []
     for r in found:
-        budget = cfg["agents"].get(r["agent"], cfg["daily_tokens_per_agent"])
         tokens = inum(r["tokens"])
-        used = tokens / budget if budget else (math.inf if tokens else 0.0)
+        if not tokens:
+            continue
+        budget = cfg["agents"].get(r["agent"], cfg["daily_tokens_per_agent"])
+        used = tokens / budget
         label, lo, hi = bounds[inum(r["bucket"])]
         days.append({"day": label, "agent": r["agent"], "tokens": tokens, "budget": budget,
                      "used": round(used, 6), "percent_used": round(used * 100, 1),

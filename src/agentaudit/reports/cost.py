@@ -63,8 +63,8 @@ def load_prices(path: str | Path | None = None) -> PriceTable:
 
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:
-    return {"cost_usd": usd(r["cost_usd"]), "prompt_tokens": inum(r["prompt_tokens"]),
-            "completion_tokens": inum(r["completion_tokens"]), "calls": inum(r["calls"])}
+    return {"cost_usd": usd(r.get("cost_usd")), "prompt_tokens": inum(r.get("prompt_tokens")),
+            "completion_tokens": inum(r.get("completion_tokens")), "calls": inum(r.get("calls"))}
 
 
 def _answer(data: dict[str, Any]) -> str:
@@ -85,39 +85,68 @@ def _answer(data: dict[str, Any]) -> str:
     return "; ".join(parts) + "."
 
 
+def _fold(rows: list[dict[str, Any]], bounds: list[tuple[str, float, float]]
+          ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]],
+                     dict[str, Any], dict[str, dict[str, Any]]]:
+    """Sum the (agent, bucket, model) rows of rpt_cost_agents by agent, model, day and total."""
+    by_agent: dict[str, dict[str, Any]] = {}
+    by_model: dict[str, dict[str, Any]] = {}
+    by_day: list[dict[str, Any]] = [{} for _ in bounds]
+    total: dict[str, Any] = {}
+    unpriced: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        for model, cost, pt, ct, calls, recorded, priced in json.loads(r["m"] or "[]"):
+            v = {"cost_usd": cost or 0.0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
+                 "calls": calls or 0}
+            for acc in (by_agent.setdefault(r["agent"], {}), by_model.setdefault(model, {}),
+                        by_day[inum(r["bucket"])], total):
+                for k, x in v.items():
+                    acc[k] = acc.get(k, 0) + x
+            if not priced and model is not None:
+                u = unpriced.setdefault(model, {"calls": 0, "recorded_cost_usd": 0.0})
+                u["calls"] += calls or 0
+                u["recorded_cost_usd"] += recorded or 0.0
+    return by_agent, by_model, by_day, total, unpriced
+
+
+def _ranked(groups: dict[Any, dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    rows = [{"key": k, **_row(v)} for k, v in groups.items()]
+    rows.sort(key=lambda r: (-r["cost_usd"], str(r["key"])))
+    return rows[:top]
+
+
 def cost_report(store: Store, tenant: str, period: Period, agent: str | None = None,
                 prices: PriceTable | None = None, top: int = 10) -> dict[str, Any]:
     """Cost per agent, model, task, user, day and the top traces by cost."""
     table = load_prices() if prices is None else prices
     scope = Scope(store, tenant, period, agent)
     prices_json = json.dumps({m: list(p) for m, p in table.items()})
-    by: dict[str, list[dict[str, Any]]] = {d: [] for d in (
-        "total", "agent", "model", "task", "user", "trace", "unpriced")}
-    for r in scope.rows("rpt_cost_breakdown", limit=top, prices=prices_json):
+    bounds = day_bounds(period)
+    by_agent, by_model, by_day, total, unpriced = _fold(scope.rows(
+        "rpt_cost_agents", limit=1_000_000, prices=prices_json, bounds=buckets_json(bounds)),
+        bounds)
+    tops: dict[str, list[dict[str, Any]]] = {"task": [], "user": [], "trace": []}
+    for r in scope.rows("rpt_cost_top", limit=top, prices=prices_json):
         entry = {"key": r["key"], **_row(r)}
         if r["dim"] == "trace":
             entry = {"trace_id": r["key"], "task_id": r["task_id"], "user_id": r["user_id"],
                      "start": iso_time(r["first_ts"]), **_row(r)}
-        by[r["dim"]].append(entry)
-    total = by["total"][0] if by["total"] else {"cost_usd": 0.0, "prompt_tokens": 0,
-                                                 "completion_tokens": 0, "calls": 0}
-    bounds = day_bounds(period)
-    days = {inum(r["bucket"]): r for r in scope.rows(
-        "rpt_cost_series", limit=len(bounds) + 1, prices=prices_json, bounds=buckets_json(bounds))}
+        tops[r["dim"]].append(entry)
+    t = _row(total)
     data: dict[str, Any] = {
         "report": "cost", "tenant": tenant, "agent": agent, "period": period.to_dict(),
-        "total_cost_usd": total["cost_usd"],
-        "prompt_tokens": total["prompt_tokens"],
-        "completion_tokens": total["completion_tokens"],
-        "metered_calls": total["calls"],
-        "by_agent": by["agent"], "by_model": by["model"], "by_task": by["task"],
-        "by_user": by["user"],
-        "by_day": [{"key": label, **(_row(days[i]) if i in days else {
-            "cost_usd": 0.0, "prompt_tokens": 0, "completion_tokens": 0, "calls": 0})}
-            for i, (label, _, _) in enumerate(bounds)],
-        "top_traces": by["trace"],
-        "unpriced_models": [{"model": u["key"], "calls": u["calls"],
-                             "recorded_cost_usd": u["cost_usd"]} for u in by["unpriced"]],
+        "total_cost_usd": t["cost_usd"],
+        "prompt_tokens": t["prompt_tokens"],
+        "completion_tokens": t["completion_tokens"],
+        "metered_calls": t["calls"],
+        "by_agent": _ranked(by_agent, top), "by_model": _ranked(by_model, top),
+        "by_task": tops["task"], "by_user": tops["user"],
+        "by_day": [{"key": label, **_row(d)} for (label, _, _), d in zip(bounds, by_day,
+                                                                          strict=True)],
+        "top_traces": tops["trace"],
+        "unpriced_models": [{"model": m, "calls": u["calls"],
+                             "recorded_cost_usd": usd(u["recorded_cost_usd"])}
+                            for m, u in sorted(unpriced.items(), key=lambda kv: -kv[1]["calls"])],
         "prices": {m: {"input": p[0], "output": p[1]} for m, p in sorted(table.items())},
     }
     data["answer"] = _answer(data)

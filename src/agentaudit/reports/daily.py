@@ -13,7 +13,7 @@ from agentaudit.reports._sql import Scope, inum, rate
 from agentaudit.reports.compliance import compliance_report
 from agentaudit.reports.period import day_period, hour_bounds
 from agentaudit.reports.policy import Policy
-from agentaudit.reports.summary import activity_series, top_agents, totals
+from agentaudit.reports.summary import activity_series, profile, top_agents, totals
 
 if TYPE_CHECKING:
     from agentaudit.store import Store
@@ -42,7 +42,8 @@ def daily_report(store: Store, tenant: str, day: date, tz: str | None = None,
     """The day's overview, top agents, errors (with percentages) and compliance checks."""
     period = day_period(day, tz)
     scope = Scope(store, tenant, period, agent)
-    overview = totals(scope)
+    prof = profile(scope, hour_bounds(period))
+    overview = totals(scope, prof)
     compliance = compliance_report(store, tenant, period, agent, policy, now=now)
     checks = [{"name": c["name"], "title": c["title"], "status": c["status"],
                "icon": STATUS_ICONS[c["status"]], "value": c["value"],
@@ -56,9 +57,9 @@ def daily_report(store: Store, tenant: str, day: date, tz: str | None = None,
         "agent": agent,
         "period": period.to_dict(),
         "overview": overview,
-        "top_agents": top_agents(scope, 10),
+        "top_agents": top_agents(prof, 10),
         "errors": _errors(scope, overview["total_errors"]),
-        "by_hour": activity_series(scope, hour_bounds(period)),
+        "by_hour": activity_series(prof),
         "compliance": {"compliant": compliance["compliant"], "policy": compliance["policy"],
                        "checks": checks, "recommendations": compliance["recommendations"]},
     }

@@ -1,8 +1,9 @@
 """``report errors``: error types, messages, errors by agent and tool, and suggested actions.
 
-The counts come from ``agentaudit.query.error_summary`` (the seed's keys); this module adds
-bursts, retries without backoff and repeated failures of one tool (all computed in SQL) and turns
-them into suggested actions with rules.
+The keys are the seed's (as ``agentaudit.query.error_summary`` names them), computed from the
+errors index and the tool calls rather than a pass over every event; this module adds bursts,
+retries without backoff and repeated failures of one tool (all computed in SQL) and turns them
+into suggested actions with rules.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agentaudit.query import error_summary, iso_time
+from agentaudit.query import iso_time
 from agentaudit.reports._sql import Scope, inum, rate
 from agentaudit.reports.period import Period
 
@@ -120,6 +121,38 @@ def suggested_actions(data: dict[str, Any], rules: ErrorRules | None = None) -> 
     return actions
 
 
+def _base(scope: Scope) -> dict[str, Any]:
+    """The seed's error summary keys (as ``agentaudit.query.error_summary`` names them), from
+    aggregations that read the errors index and the tool calls only."""
+    total = inum(scope.one("rpt_count").get("events"))
+    types = {str(r["error_type"]): inum(r["count"]) for r in scope.rows("error_types", limit=20)}
+    errors = sum(types.values())
+    if len(types) == 20:  # more types than listed: count them all
+        errors = inum(scope.one("cmp_totals").get("errors"))
+    by_tool_type = scope.rows("rpt_error_types_by_tool", limit=500)
+    calls = {r["tool"]: inum(r["calls"]) for r in scope.rows("rpt_tool_calls", limit=1000)}
+    by_tool: dict[str, int] = {}
+    for r in by_tool_type:
+        if calls.get(r["action"]):
+            by_tool[r["action"]] = by_tool.get(r["action"], 0) + inum(r["count"])
+    return {
+        "total_events": total,
+        "total_errors": errors,
+        "error_rate": rate(errors, total),
+        "error_types": types,
+        "most_common_errors": [
+            {"error_type": r["error_type"], "message": r["message"], "count": inum(r["count"])}
+            for r in scope.rows("error_messages", limit=10)],
+        "errors_by_agent": {str(r["agent_name"]): inum(r["count"])
+                            for r in scope.rows("errors_by_agent", limit=20)},
+        "errors_by_tool": dict(sorted(by_tool.items(), key=lambda kv: (-kv[1], kv[0]))[:20]),
+        "errors_by_type_and_tool": [
+            {"tool": r["action"], "error_type": r["error_type"], "count": inum(r["count"]),
+             "last_seen": iso_time(r["last_ts"])} for r in by_tool_type[:50]],
+        "tool_error_rates": {t: rate(n, calls[t]) for t, n in by_tool.items()},
+    }
+
+
 def errors_report(store: Store, tenant: str, period: Period, agent: str | None = None,
                   rules: ErrorRules | None = None) -> dict[str, Any]:
     """The seed's error summary (``total_errors, error_types, most_common_errors,
@@ -127,21 +160,11 @@ def errors_report(store: Store, tenant: str, period: Period, agent: str | None =
     without backoff and repeated failures."""
     rules = rules or ErrorRules()
     scope = Scope(store, tenant, period, agent)
-    base = error_summary(store, tenant, period.since, period.until, agent)
-    total = base["total_errors"]
     data: dict[str, Any] = {"report": "errors", "tenant": tenant, "agent": agent,
                             "period": period.to_dict()}
-    for key in ("total_events", "total_errors", "error_rate", "error_types",
-                "most_common_errors", "errors_by_agent", "errors_by_tool"):
-        data[key] = base[key]
-    data["error_type_percentages"] = {k: rate(v, total) for k, v in base["error_types"].items()}
-    data["errors_by_type_and_tool"] = [
-        {"tool": r["action"], "error_type": r["error_type"], "count": inum(r["count"]),
-         "last_seen": iso_time(r["last_ts"])}
-        for r in scope.rows("rpt_error_types_by_tool", limit=50)]
-    calls = {r["tool"]: inum(r["calls"]) for r in scope.rows("rpt_tool_calls", limit=500)}
-    data["tool_error_rates"] = {t: rate(n, calls[t]) for t, n in base["errors_by_tool"].items()
-                                if calls.get(t)}
+    data.update(_base(scope))
+    total = data["total_errors"]
+    data["error_type_percentages"] = {k: rate(v, total) for k, v in data["error_types"].items()}
     data["error_bursts"] = _bursts(scope, rules, total) if total else []
     data["retries_without_backoff"] = _retries(scope, rules) if total else []
     data["repeated_failures"] = _repeated(scope, rules) if total else []

@@ -27,7 +27,7 @@ __all__ = [
     "resolve_tz",
 ]
 
-_MAX_BUCKETS = 400  # about a year of days; longer periods are grouped by the last 400 days
+_MAX_DAYS = 3660  # ten years of per-day figures at most
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,9 @@ def day_bounds(period: Period) -> list[tuple[str, float, float]]:
     zone = resolve_tz(period.tz)
     first = datetime.fromtimestamp(period.since, zone).date()
     last = datetime.fromtimestamp(period.until, zone).date()
-    if (last - first).days >= _MAX_BUCKETS:
-        first = last - timedelta(days=_MAX_BUCKETS - 1)
+    if (last - first).days >= _MAX_DAYS:
+        raise ConfigError(f"the period {iso_time(period.since)} → {iso_time(period.until)} is "
+                          "longer than ten years: choose a shorter one with --from/--to")
     out = []
     d = first
     while d <= last:
@@ -132,7 +133,7 @@ def hour_bounds(period: Period) -> list[tuple[str, float, float]]:
     out = []
     t = period.since
     n = 0
-    while t < period.until and n < 24 * _MAX_BUCKETS:
+    while t < period.until and n < 24 * _MAX_DAYS:
         hi = min((t // 3600 + 1) * 3600, period.until)
         label = datetime.fromtimestamp(t, zone).strftime("%H:%M")
         out.append((label, t, hi))

@@ -3,7 +3,7 @@
 Latency is the ``duration_ms`` of a tool's finished calls: its ``agent.tool_result`` events and
 the ``agent.error`` events of failed calls (a timeout counts with the time it took).
 Percentiles are nearest-rank: p-th percentile of n sorted values = the value at rank
-``ceil(p/100 · n)``; computed in SQL with window functions.
+``ceil(p/100 · n)``; computed in SQL with the ``cume_dist()`` window function.
 """
 
 from __future__ import annotations
@@ -20,21 +20,24 @@ __all__ = ["tool_breakdown", "tool_usage_report"]
 
 
 def tool_breakdown(scope: Scope, limit: int = 100) -> list[dict[str, Any]]:
-    """One row per tool, most called first."""
+    """One row per tool (an action called with agent.tool_call), most called first."""
+    calls = {r["tool"]: inum(r["calls"]) for r in scope.rows("rpt_tool_calls", limit=100_000)}
+    errors = {r["tool"]: inum(r["errors"]) for r in scope.rows("rpt_tool_errors", limit=100_000)}
+    latency = {r["tool"]: r for r in scope.rows("rpt_tool_latency", limit=100_000)}
     out = []
-    for r in scope.rows("rpt_tool_usage", limit=limit):
-        calls, errors = inum(r["calls"]), inum(r["errors"])
+    for tool, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
+        lat = latency.get(tool, {})
         out.append({
-            "tool": r["tool"],
-            "calls": calls,
-            "errors": errors,
-            "error_rate": rate(errors, calls),
-            "avg_latency_ms": fnum(r["avg_ms"], 1),
-            "p50_latency_ms": fnum(r["p50_ms"], 1),
-            "p95_latency_ms": fnum(r["p95_ms"], 1),
-            "p99_latency_ms": fnum(r["p99_ms"], 1),
-            "max_latency_ms": fnum(r["max_ms"], 1),
-            "timed_calls": inum(r["timed"]),
+            "tool": tool,
+            "calls": n,
+            "errors": errors.get(tool, 0),
+            "error_rate": rate(errors.get(tool, 0), n),
+            "avg_latency_ms": fnum(lat.get("avg_ms"), 1),
+            "p50_latency_ms": fnum(lat.get("p50_ms"), 1),
+            "p95_latency_ms": fnum(lat.get("p95_ms"), 1),
+            "p99_latency_ms": fnum(lat.get("p99_ms"), 1),
+            "max_latency_ms": fnum(lat.get("max_ms"), 1),
+            "timed_calls": inum(lat.get("timed")),
         })
     return out
 

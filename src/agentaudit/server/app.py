@@ -38,7 +38,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
                          routes=app.routes)
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():  # invalid parameters are answered 400, not 422
+            operation.get("responses", {}).pop("422", None)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
     for model in (EventIn, EventBatch):
         definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in definition.pop("$defs", {}).items():

@@ -7,10 +7,11 @@ as tenant ``default`` with all scopes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import Request
-from fastapi.security import HTTPBearer
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agentaudit.server.errors import ApiError
 
@@ -76,10 +77,11 @@ def authenticate(request: Request, scope: str) -> Principal:
     return Principal(key.tenant, grants, key.id)
 
 
-def require(scope: str):  # type: ignore[no-untyped-def]
+def require(scope: str) -> Callable[..., Principal]:
     """A FastAPI dependency resolving to the caller when it may use ``scope``."""
 
-    def dependency(request: Request) -> Principal:
+    def dependency(request: Request,
+                   _declared: HTTPAuthorizationCredentials | None = Security(bearer)) -> Principal:
         return authenticate(request, scope)
 
     dependency.__name__ = f"require_{scope}"

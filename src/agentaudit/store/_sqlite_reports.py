@@ -10,7 +10,8 @@ parameters (``:tenant :since :until :agent_name :limit``) templates read these e
 * the named parameters each template documents beside it.
 
 Percentiles use the nearest-rank definition: the p-th percentile of n sorted values is the value
-at rank ``ceil(p/100 * n)`` (1-based), computed as ``(n * p + 99) / 100`` in integer arithmetic.
+at rank ``ceil(p/100 * n)`` (1-based), found as the smallest value whose ``cume_dist()`` reaches
+p/100.
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ _BOUNDS = ("b(i, lo, hi) AS (SELECT CAST(key AS INTEGER), json_extract(value, '$
 _IN_BUCKET = ("e.tenant = :tenant AND e.timestamp >= b.lo AND e.timestamp < b.hi "
               "AND (:agent_name IS NULL OR e.agent_name = :agent_name)")
 _TOKENS = ("coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))")
-
-
-def _pct(p: int) -> str:
-    return f"max(CASE WHEN rn = (n * {p} + 99) / 100 THEN d END) AS p{p}_ms"
 
 
 # -- summary -------------------------------------------------------------------------------------
@@ -78,34 +75,29 @@ _SUMMARY = {
 # -- tools ---------------------------------------------------------------------------------------
 
 # Latency of a tool = duration_ms of its finished calls: agent.tool_result and the agent.error
-# that a failed call records (both carry the call's duration). Only actions that were called as
-# tools in the period count as tools.
+# that a failed call records (both carry the call's duration). Percentiles are nearest-rank: the
+# smallest duration whose cume_dist (share of the tool's calls at or below it) reaches p, which
+# is the value at rank ceil(p * n).
 _TOOLS = {
-    "rpt_tool_usage": (
-        "WITH t AS (SELECT action, event_type AS et, duration_ms FROM events{w} "
-        "AND action IS NOT NULL AND event_type IN "
-        "('agent.tool_call', 'agent.tool_result', 'agent.error')), "
-        "c AS (SELECT action, sum(et = 'agent.tool_call') AS calls, "
-        "sum(et = 'agent.error') AS errors, sum(et = 'agent.tool_result') AS results "
-        "FROM t GROUP BY action HAVING calls > 0), "
-        "l AS (SELECT action, duration_ms AS d, "
-        "row_number() OVER (PARTITION BY action ORDER BY duration_ms) AS rn, "
-        "count(*) OVER (PARTITION BY action) AS n FROM t "
-        "WHERE et IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL "
-        "AND action IN (SELECT action FROM c)), "
-        "s AS (SELECT action, max(n) AS timed, avg(d) AS avg_ms, min(d) AS min_ms, "
-        f"max(d) AS max_ms, {_pct(50)}, {_pct(95)}, {_pct(99)} FROM l GROUP BY action) "
-        "SELECT c.action AS tool, c.calls, c.errors, c.results, s.timed, s.avg_ms, s.min_ms, "
-        "s.max_ms, s.p50_ms, s.p95_ms, s.p99_ms FROM c LEFT JOIN s USING (action) "
-        "ORDER BY c.calls DESC, tool LIMIT :limit"),
+    "rpt_tool_latency": (
+        "SELECT action AS tool, count(*) AS timed, avg(d) AS avg_ms, min(d) AS min_ms, "
+        "max(d) AS max_ms, min(d) FILTER (WHERE cd >= 0.5) AS p50_ms, "
+        "min(d) FILTER (WHERE cd >= 0.95) AS p95_ms, min(d) FILTER (WHERE cd >= 0.99) AS p99_ms "
+        "FROM (SELECT action, duration_ms AS d, cume_dist() OVER (PARTITION BY action "
+        "ORDER BY duration_ms) AS cd FROM events{w} "
+        "AND event_type IN ('agent.tool_result', 'agent.error') AND action IS NOT NULL "
+        "AND duration_ms IS NOT NULL) GROUP BY action LIMIT :limit"),
+    "rpt_tool_calls": (
+        "SELECT action AS tool, count(*) AS calls FROM events{w} "
+        "AND event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC LIMIT :limit"),
+    "rpt_tool_errors": (
+        "SELECT action AS tool, count(*) AS errors FROM events{w} "
+        "AND event_type = 'agent.error' AND action IS NOT NULL GROUP BY action LIMIT :limit"),
 }
 
 # -- errors --------------------------------------------------------------------------------------
 
 _ERRORS = {
-    "rpt_tool_calls": (
-        "SELECT action AS tool, count(*) AS calls FROM events{w} "
-        "AND event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC LIMIT :limit"),
     "rpt_error_types_by_tool": (
         "SELECT coalesce(action, '') AS action, coalesce(error_type, 'Unknown') AS error_type, "
         "count(*) AS count, max(timestamp) AS last_ts FROM events{w} "
@@ -160,40 +152,44 @@ _COST_EXPR = (f"CASE WHEN p.model IS NOT NULL THEN ({_PT} * p.inp + {_CT} * p.ou
               "ELSE coalesce(e.cost_usd, 0) END")
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-_COST_ROWS = (
-    f"{_PRICES}, c AS MATERIALIZED (SELECT e.agent_name, e.model, e.task_id, e.user_id, "
-    f"e.trace_id, e.timestamp AS ts, {_PT} AS pt, {_CT} AS ct, e.cost_usd AS recorded, "
-    f"p.model IS NOT NULL AS priced, {_COST_EXPR} AS cost "
-    "FROM events e LEFT JOIN prices p ON p.model = e.model{w} AND " + _METERED + ")")
 _COST_COLS = ("sum(cost) AS cost_usd, sum(pt) AS prompt_tokens, sum(ct) AS completion_tokens, "
               "count(*) AS calls, coalesce(sum(recorded), 0) AS recorded_cost_usd")
 
 
-def _cost_dim(dim: str, key: str, extra: str = "NULL, NULL, NULL") -> str:
+def _cost_dim(dim: str, key: str,
+              extra: str = "NULL AS task_id, NULL AS user_id, NULL AS first_ts") -> str:
     return (f"SELECT * FROM (SELECT '{dim}' AS dim, {key} AS key, {_COST_COLS}, {extra} "
             f"FROM c GROUP BY {key} ORDER BY cost_usd DESC, key LIMIT :limit)")
 
 
 _COST = {
-    # One row per (dimension, key): dims total, agent, model, task, user, trace, unpriced;
-    # trace rows also carry the trace's task, user and start.
-    "rpt_cost_breakdown": (
-        f"WITH {_COST_ROWS} "
-        f"SELECT 'total' AS dim, NULL AS key, {_COST_COLS}, NULL AS task_id, NULL AS user_id, "
-        "NULL AS first_ts FROM c UNION ALL "
+    # Per agent, per bucket of :bounds and per model (one JSON array per agent and bucket of
+    # [model, cost, prompt tokens, completion tokens, calls, recorded cost, priced]); the agents
+    # by a loose index scan as in rpt_profile, so each (agent, bucket) is one index range.
+    "rpt_cost_agents": (
+        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS}, {_PRICES} "
+        "SELECT ag.name AS agent, b.i AS bucket, (SELECT json_group_array(json_array(model, "
+        "cost, pt, ct, calls, recorded, priced)) FROM (SELECT e.model AS model, "
+        f"sum({_COST_EXPR}) AS cost, sum({_PT}) AS pt, sum({_CT}) AS ct, count(*) AS calls, "
+        "sum(e.cost_usd) AS recorded, max(p.model IS NOT NULL) AS priced FROM events e "
+        "LEFT JOIN prices p ON p.model = e.model WHERE e.tenant = :tenant "
+        "AND e.agent_name = ag.name AND e.timestamp >= b.lo AND e.timestamp < b.hi "
+        f"AND {_METERED} GROUP BY e.model)) AS m FROM ag, b WHERE ag.name IS NOT NULL "
+        "LIMIT :limit"),
+    # The top :limit tasks, users and traces by cost. The metered rows are found in the
+    # (agent, time) index first, then only they are read from the table.
+    "rpt_cost_top": (
+        f"WITH RECURSIVE {_AGENTS}, {_PRICES}, "
+        "r AS MATERIALIZED (SELECT e.rowid AS id FROM ag JOIN events e "
+        "ON e.tenant = :tenant AND e.agent_name = ag.name AND e.timestamp >= :since "
+        f"AND e.timestamp < :until WHERE ag.name IS NOT NULL AND {_METERED}), "
+        "c AS MATERIALIZED (SELECT e.task_id, e.user_id, e.trace_id, e.timestamp AS ts, "
+        f"{_PT} AS pt, {_CT} AS ct, e.cost_usd AS recorded, {_COST_EXPR} AS cost "
+        "FROM r JOIN events e ON e.rowid = r.id LEFT JOIN prices p ON p.model = e.model) "
         + " UNION ALL ".join([
-            _cost_dim("agent", "agent_name"), _cost_dim("model", "model"),
             _cost_dim("task", "task_id"), _cost_dim("user", "user_id"),
-            _cost_dim("trace", "trace_id", "max(task_id), max(user_id), min(ts)"),
-            "SELECT * FROM (SELECT 'unpriced' AS dim, model AS key, " + _COST_COLS
-            + ", NULL, NULL, NULL FROM c WHERE NOT priced AND model IS NOT NULL GROUP BY model "
-            "ORDER BY calls DESC LIMIT :limit)",
-        ])),
-    "rpt_cost_series": (
-        f"WITH {_BOUNDS}, {_PRICES} SELECT b.i AS bucket, sum({_COST_EXPR}) AS cost_usd, "
-        f"sum({_PT}) AS prompt_tokens, sum({_CT}) AS completion_tokens, count(*) AS calls "
-        f"FROM b JOIN events e ON {_IN_BUCKET} AND {_METERED} "
-        "LEFT JOIN prices p ON p.model = e.model GROUP BY b.i ORDER BY b.i LIMIT :limit"),
+            _cost_dim("trace", "trace_id", "max(task_id) AS task_id, max(user_id) AS user_id, "
+                     "min(ts) AS first_ts")])),
 }
 
 # -- one agent -----------------------------------------------------------------------------------
@@ -229,10 +225,12 @@ def _evidence(column: str, condition: str = "1") -> str:
 _COMPLIANCE = {
     # Everything the simple checks need in one pass over the period.
     "cmp_totals": (
-        "SELECT count(*) AS events, coalesce(sum(event_type = 'agent.error'), 0) AS errors, "
-        "coalesce(sum(event_type = 'agent.invocation' AND parent_event_id IS NULL), 0) AS traces, "
-        "coalesce(sum(event_type = 'agent.human_intervention' AND action = 'escalation'), 0) "
-        "AS escalations FROM events{w} LIMIT :limit"),
+        "SELECT (SELECT count(*) FROM events{w}) AS events, "
+        "(SELECT count(*) FROM events{w} AND event_type = 'agent.error') AS errors, "
+        "(SELECT count(*) FROM events{w} AND event_type = 'agent.invocation' "
+        "AND parent_event_id IS NULL) AS traces, "
+        "(SELECT count(*) FROM events{w} AND event_type = 'agent.human_intervention' "
+        "AND action = 'escalation') AS escalations LIMIT :limit"),
     "cmp_escalation_ids": (
         "SELECT event_id FROM events{w} AND event_type = 'agent.human_intervention' "
         "AND action = 'escalation' ORDER BY timestamp, seq LIMIT :limit"),
@@ -273,14 +271,12 @@ _COMPLIANCE = {
         "ORDER BY timestamp, seq) AS rn FROM m) "
         f"SELECT missing, count(*) AS calls, {_evidence('event_id', 'missing IS NOT NULL')} "
         "FROM r GROUP BY missing ORDER BY calls DESC LIMIT :limit"),
-    # Tokens per agent per bucket of :bounds (days in the report's zone).
+    # Tokens per agent per bucket of :bounds (days in the report's zone), as rpt_profile does.
     "cmp_token_days": (
-        f"WITH {_BOUNDS} SELECT b.i AS bucket, e.agent_name AS agent, "
-        "sum(coalesce(e.token_count, coalesce(e.prompt_tokens, 0) "
-        "+ coalesce(e.completion_tokens, 0))) AS tokens "
-        f"FROM b JOIN events e ON {_IN_BUCKET} AND (e.token_count IS NOT NULL "
-        "OR e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL) "
-        "GROUP BY b.i, e.agent_name ORDER BY tokens DESC LIMIT :limit"),
+        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} SELECT ag.name AS agent, b.i AS bucket, "
+        f"(SELECT sum({_TOKENS}) FROM events WHERE tenant = :tenant AND agent_name = ag.name "
+        "AND timestamp >= b.lo AND timestamp < b.hi) AS tokens FROM ag, b "
+        "WHERE ag.name IS NOT NULL LIMIT :limit"),
     # The traces of :target that used the most tokens in [:lo, :hi).
     "cmp_token_traces": (
         f"SELECT trace_id, sum({_TOKENS}) AS tokens FROM events{{w}} AND agent_name = :target "
@@ -289,12 +285,15 @@ _COMPLIANCE = {
         "OR completion_tokens IS NOT NULL) GROUP BY trace_id ORDER BY tokens DESC LIMIT :limit"),
     # Invocations that started before :cutoff and have no end (a ``finish`` decision or the
     # agent.error of the invocation itself, as children), and handoffs before :cutoff that no
-    # invocation received (no agent.invocation child).
+    # invocation received (no agent.invocation child). The rows are picked by rowid from an
+    # index of (tenant, event_type, timestamp) when there is one, so that only they are read.
     "cmp_open_work": (
-        "WITH i AS (SELECT event_id, trace_id, tenant, action, timestamp, seq FROM events{w} "
-        "AND event_type = 'agent.invocation' AND timestamp < :cutoff), "
-        "h AS (SELECT event_id, trace_id, tenant, timestamp, seq FROM events{w} "
-        "AND event_type = 'agent.handoff' AND timestamp < :cutoff), "
+        "WITH i AS (SELECT event_id, trace_id, tenant, action, timestamp, seq FROM events "
+        "WHERE rowid IN (SELECT rowid FROM events{w} AND event_type = 'agent.invocation' "
+        "AND timestamp < :cutoff)), "
+        "h AS (SELECT event_id, trace_id, tenant, timestamp, seq FROM events "
+        "WHERE rowid IN (SELECT rowid FROM events{w} AND event_type = 'agent.handoff' "
+        "AND timestamp < :cutoff)), "
         "o AS (SELECT 'unfinished_invocation' AS kind, event_id, timestamp, seq FROM i "
         "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.trace_id = i.trace_id "
         "AND +e.tenant = i.tenant AND e.parent_event_id = i.event_id "
@@ -309,9 +308,9 @@ _COMPLIANCE = {
         f"SELECT kind, count(*) AS count, {_evidence('event_id')} FROM r GROUP BY kind "
         "LIMIT :limit"),
     "cmp_checked_work": (
-        "SELECT coalesce(sum(event_type = 'agent.invocation'), 0) AS invocations, "
-        "coalesce(sum(event_type = 'agent.handoff'), 0) AS handoffs FROM events{w} "
-        "AND timestamp < :cutoff LIMIT :limit"),
+        "SELECT (SELECT count(*) FROM events{w} AND event_type = 'agent.invocation' "
+        "AND timestamp < :cutoff) AS invocations, (SELECT count(*) FROM events{w} "
+        "AND event_type = 'agent.handoff' AND timestamp < :cutoff) AS handoffs LIMIT :limit"),
     # Payloads to scan for personal data, in time order after (:after_ts, :after_seq), every
     # :stride-th row (by rowid) when sampling; user_id is dropped (it is an identifier on
     # purpose).
