@@ -7,7 +7,7 @@ measures an existing store instead.
 Measured in each run, over the whole store (every event, all days), in the same process:
 
 * each report of ``agentaudit.reports`` — summary, tool-usage, errors, compliance (default
-  policy: seven checks, PII scan capped at 20,000 payloads), daily (the busiest day), cost —
+  policy: seven checks, PII scan capped at 10,000 payloads), daily (the busiest day), cost —
   target <= 1 s each; agent and forensics for information;
 * the seed's approach as the baseline: every event loaded into Python with
   ``store.iter_events`` and aggregated with ``collections.Counter`` (event types, agents, errors,

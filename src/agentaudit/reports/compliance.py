@@ -8,6 +8,7 @@ text in batches selected in SQL, at most ``max_rows`` of them (sampled evenly ov
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -71,8 +72,6 @@ def _escalation(scope: Scope, cfg: dict[str, Any], ev: int, totals: dict[str, An
 
 
 def _approval(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
-    import json
-
     found = scope.rows("cmp_tool_approval", limit=1000, tools=json.dumps(cfg["tools"]),
                        kinds=json.dumps(cfg["approval_kinds"]), amount_param=cfg["amount_param"],
                        min_amount=cfg["min_amount"], ev=ev)
@@ -90,8 +89,6 @@ def _approval(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
 
 
 def _data_access(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
-    import json
-
     found = scope.rows("cmp_data_access", limit=1000, tools=json.dumps(cfg["tools"]),
                        tag=cfg["tag"], tag_needle=json.dumps(cfg["tag"]) + ":",
                        required=json.dumps(cfg["required"]), ev=ev)

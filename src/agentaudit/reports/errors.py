@@ -48,18 +48,23 @@ _TYPE_ACTIONS = {
 }
 
 
-def _bursts(scope: Scope, rules: ErrorRules, total_errors: int) -> list[dict[str, Any]]:
+def _bursts(facts: list[dict[str, Any]], scope: Scope, rules: ErrorRules,
+            total_errors: int) -> list[dict[str, Any]]:
     buckets = max(1.0, scope.period.seconds / rules.burst_bucket_s)
     threshold = max(rules.burst_min_errors, int(rules.burst_factor * total_errors / buckets) + 1)
     found: dict[int, dict[str, Any]] = {}
-    for r in scope.rows("rpt_error_bursts", limit=500, bucket_s=rules.burst_bucket_s,
-                        min_errors=threshold):
-        b = found.setdefault(inum(r["bucket"]), {
-            "start": iso_time(inum(r["bucket"]) * rules.burst_bucket_s),
-            "seconds": rules.burst_bucket_s, "errors": inum(r["errors"]), "error_types": {}})
-        b["error_types"][r["error_type"]] = inum(r["count"])
-    out = sorted(found.values(), key=lambda b: (-b["errors"], b["start"]))[:10]
+    for r in facts:
+        if r["kind"] != "bucket":
+            continue
+        b = found.setdefault(inum(r["k1"]), {
+            "start": iso_time(inum(r["k1"]) * rules.burst_bucket_s),
+            "seconds": rules.burst_bucket_s, "errors": 0, "error_types": {}})
+        b["errors"] += inum(r["n"])
+        b["error_types"][r["k2"]] = inum(r["n"])
+    out = sorted((b for b in found.values() if b["errors"] >= threshold),
+                 key=lambda b: (-b["errors"], b["start"]))[:10]
     for b in out:
+        b["error_types"] = dict(sorted(b["error_types"].items(), key=lambda kv: -kv[1]))
         b["threshold"] = threshold
     return out
 
@@ -75,12 +80,15 @@ def _retries(scope: Scope, rules: ErrorRules) -> list[dict[str, Any]]:
                           retry_window_s=rules.retry_window_s, ev=rules.evidence)]
 
 
-def _repeated(scope: Scope, rules: ErrorRules) -> list[dict[str, Any]]:
-    return [{
-        "tool": r["tool"], "traces": inum(r["traces"]), "max_failures": inum(r["max_failures"]),
-        "trace_ids": (r["trace_ids"] or "").split(",")[: rules.evidence],
-    } for r in scope.rows("rpt_repeated_failures", limit=20,
-                          min_failures=rules.repeated_failures)]
+def _repeated(facts: list[dict[str, Any]], rules: ErrorRules) -> list[dict[str, Any]]:
+    by_tool: dict[str, list[tuple[int, str]]] = {}
+    for r in facts:
+        if r["kind"] == "repeated":
+            by_tool.setdefault(r["k1"], []).append((inum(r["n"]), r["k2"]))
+    out = [{"tool": tool, "traces": len(traces), "max_failures": max(n for n, _ in traces),
+            "trace_ids": [t for _, t in sorted(traces, key=lambda x: (-x[0], x[1]))][
+                : rules.evidence]} for tool, traces in by_tool.items()]
+    return sorted(out, key=lambda r: (-r["traces"], r["tool"]))[:20]
 
 
 def suggested_actions(data: dict[str, Any], rules: ErrorRules | None = None) -> list[str]:
@@ -121,34 +129,32 @@ def suggested_actions(data: dict[str, Any], rules: ErrorRules | None = None) -> 
     return actions
 
 
-def _base(scope: Scope) -> dict[str, Any]:
-    """The seed's error summary keys (as ``agentaudit.query.error_summary`` names them), from
-    aggregations that read the errors index and the tool calls only."""
+def _base(scope: Scope, facts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seed's error summary keys (as ``agentaudit.query.error_summary`` names them)."""
+    def of(kind: str) -> list[dict[str, Any]]:
+        rows = [r for r in facts if r["kind"] == kind]
+        return sorted(rows, key=lambda r: (-inum(r["n"]), str(r["k1"]), str(r["k2"])))
+
     total = inum(scope.one("rpt_count").get("events"))
-    types = {str(r["error_type"]): inum(r["count"]) for r in scope.rows("error_types", limit=20)}
+    types = {str(r["k1"]): inum(r["n"]) for r in of("type")}
     errors = sum(types.values())
-    if len(types) == 20:  # more types than listed: count them all
-        errors = inum(scope.one("cmp_totals").get("errors"))
-    by_tool_type = scope.rows("rpt_error_types_by_tool", limit=500)
-    calls = {r["tool"]: inum(r["calls"]) for r in scope.rows("rpt_tool_calls", limit=1000)}
+    calls = {r["tool"]: inum(r["calls"]) for r in scope.rows("rpt_tool_calls", limit=100_000)}
     by_tool: dict[str, int] = {}
-    for r in by_tool_type:
-        if calls.get(r["action"]):
-            by_tool[r["action"]] = by_tool.get(r["action"], 0) + inum(r["count"])
+    for r in of("tool_type"):
+        if calls.get(r["k1"]):
+            by_tool[r["k1"]] = by_tool.get(r["k1"], 0) + inum(r["n"])
     return {
         "total_events": total,
         "total_errors": errors,
         "error_rate": rate(errors, total),
         "error_types": types,
-        "most_common_errors": [
-            {"error_type": r["error_type"], "message": r["message"], "count": inum(r["count"])}
-            for r in scope.rows("error_messages", limit=10)],
-        "errors_by_agent": {str(r["agent_name"]): inum(r["count"])
-                            for r in scope.rows("errors_by_agent", limit=20)},
+        "most_common_errors": [{"error_type": r["k1"], "message": r["k2"], "count": inum(r["n"])}
+                               for r in of("message")],
+        "errors_by_agent": {str(r["k1"]): inum(r["n"]) for r in of("agent")[:20]},
         "errors_by_tool": dict(sorted(by_tool.items(), key=lambda kv: (-kv[1], kv[0]))[:20]),
         "errors_by_type_and_tool": [
-            {"tool": r["action"], "error_type": r["error_type"], "count": inum(r["count"]),
-             "last_seen": iso_time(r["last_ts"])} for r in by_tool_type[:50]],
+            {"tool": r["k1"], "error_type": r["k2"], "count": inum(r["n"]),
+             "last_seen": iso_time(r["last_ts"])} for r in of("tool_type")[:50]],
         "tool_error_rates": {t: rate(n, calls[t]) for t, n in by_tool.items()},
     }
 
@@ -162,11 +168,13 @@ def errors_report(store: Store, tenant: str, period: Period, agent: str | None =
     scope = Scope(store, tenant, period, agent)
     data: dict[str, Any] = {"report": "errors", "tenant": tenant, "agent": agent,
                             "period": period.to_dict()}
-    data.update(_base(scope))
+    facts = scope.rows("rpt_error_facts", limit=1_000_000, bucket_s=rules.burst_bucket_s,
+                       min_errors=rules.burst_min_errors, min_failures=rules.repeated_failures)
+    data.update(_base(scope, facts))
     total = data["total_errors"]
     data["error_type_percentages"] = {k: rate(v, total) for k, v in data["error_types"].items()}
-    data["error_bursts"] = _bursts(scope, rules, total) if total else []
+    data["error_bursts"] = _bursts(facts, scope, rules, total)
     data["retries_without_backoff"] = _retries(scope, rules) if total else []
-    data["repeated_failures"] = _repeated(scope, rules) if total else []
+    data["repeated_failures"] = _repeated(facts, rules)
     data["suggested_actions"] = suggested_actions(data, rules)
     return data

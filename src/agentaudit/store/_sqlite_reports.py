@@ -98,20 +98,30 @@ _TOOLS = {
 # -- errors --------------------------------------------------------------------------------------
 
 _ERRORS = {
-    "rpt_error_types_by_tool": (
-        "SELECT coalesce(action, '') AS action, coalesce(error_type, 'Unknown') AS error_type, "
-        "count(*) AS count, max(timestamp) AS last_ts FROM events{w} "
-        "AND event_type = 'agent.error' GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT :limit"),
-    # Buckets of :bucket_s seconds holding at least :min_errors errors, with their error types.
-    "rpt_error_bursts": (
-        "WITH e AS (SELECT CAST(timestamp / :bucket_s AS INTEGER) AS bucket, "
-        "coalesce(error_type, 'Unknown') AS error_type FROM events{w} "
-        "AND event_type = 'agent.error'), "
-        "k AS (SELECT bucket, count(*) AS errors FROM e GROUP BY bucket "
-        "HAVING count(*) >= :min_errors) "
-        "SELECT k.bucket, k.errors, e.error_type, count(*) AS count FROM k JOIN e USING (bucket) "
-        "GROUP BY k.bucket, e.error_type ORDER BY k.errors DESC, k.bucket, count DESC "
-        "LIMIT :limit"),
+    # Everything the error report reads from the errors, in one pass over them: rows of
+    # (kind, k1, k2, n, last_ts) for kind 'type' (error type), 'tool_type' (action, type),
+    # 'agent', 'message' (type, message; the 10 most common), 'bucket' (bucket of :bucket_s
+    # seconds holding at least :min_errors errors, type) and 'repeated' (action, trace with at
+    # least :min_failures errors).
+    "rpt_error_facts": (
+        "WITH e AS MATERIALIZED (SELECT coalesce(action, '') AS action, "
+        "coalesce(error_type, 'Unknown') AS error_type, agent_name AS agent, timestamp AS ts, "
+        "trace_id, CAST(timestamp / :bucket_s AS INTEGER) AS bucket, "
+        "json_extract(payload, '$.error') AS message FROM events{w} "
+        "AND event_type = 'agent.error') "
+        "SELECT 'type' AS kind, error_type AS k1, NULL AS k2, count(*) AS n, max(ts) AS last_ts "
+        "FROM e GROUP BY error_type "
+        "UNION ALL SELECT 'tool_type', action, error_type, count(*), max(ts) FROM e "
+        "GROUP BY action, error_type "
+        "UNION ALL SELECT 'agent', agent, NULL, count(*), NULL FROM e GROUP BY agent "
+        "UNION ALL SELECT * FROM (SELECT 'message', error_type, message, count(*) AS n, NULL "
+        "FROM e GROUP BY error_type, message ORDER BY n DESC, 2, 3 LIMIT 10) "
+        "UNION ALL SELECT 'bucket', bucket, error_type, count(*), NULL FROM e "
+        "WHERE bucket IN (SELECT bucket FROM e GROUP BY bucket HAVING count(*) >= :min_errors) "
+        "GROUP BY bucket, error_type "
+        "UNION ALL SELECT 'repeated', action, trace_id, count(*), NULL FROM e "
+        "WHERE action <> '' AND trace_id IS NOT NULL GROUP BY action, trace_id "
+        "HAVING count(*) >= :min_failures LIMIT :limit"),
     # Each failed tool call and the next call of the same tool in its trace within
     # :retry_window_s: a retry, and how long the agent waited after the failure.
     "rpt_retries": (
@@ -129,14 +139,6 @@ _ERRORS = {
         "min(wait_s) AS min_wait_s, group_concat(CASE WHEN wait_s < :min_backoff_s "
         "AND rn <= :ev THEN error_id END) AS evidence FROM q GROUP BY action "
         "ORDER BY without_backoff DESC, retries DESC, tool LIMIT :limit"),
-    # Tools failing repeatedly inside one trace (:min_failures or more failures).
-    "rpt_repeated_failures": (
-        "WITH f AS (SELECT action, trace_id, count(*) AS failures FROM events{w} "
-        "AND event_type = 'agent.error' AND action IS NOT NULL AND trace_id IS NOT NULL "
-        "GROUP BY action, trace_id HAVING count(*) >= :min_failures) "
-        "SELECT action AS tool, count(*) AS traces, max(failures) AS max_failures, "
-        "group_concat(trace_id) AS trace_ids FROM (SELECT * FROM f ORDER BY failures DESC) "
-        "GROUP BY action ORDER BY traces DESC, tool LIMIT :limit"),
 }
 
 # -- cost ----------------------------------------------------------------------------------------

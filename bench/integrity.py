@@ -1,0 +1,93 @@
+"""Integrity: `agentaudit verify` throughput and `prove` latency on a large log.
+
+Builds (or reuses, under bench/out/) a demo store of --events events with integrity on, then
+measures, median of --runs:
+  * verify_log over the whole log (events/s; target >= 100,000 per issue #3);
+  * prove_event for 50 random events (the proof itself, ms; target <= 50 ms);
+  * the `agentaudit verify` command end to end (wall seconds).
+
+    PYTHONPATH=src .venv/bin/python bench/integrity.py                 # 1,000,000 events
+    PYTHONPATH=src .venv/bin/python bench/integrity.py --events 200000 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).parent / "out"
+
+
+def build(events: int) -> Path:
+    path = OUT / f"integrity_demo_{events}.db"
+    if path.exists():
+        return path
+    from agentaudit.demo import run_demo
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    run_demo(str(path), events=events, seed=1)
+    print(f"built {path} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--db", help="reuse this store (e.g. bench/out/trace_demo_1000000.db)")
+    args = ap.parse_args()
+    os.environ.setdefault("XDG_CONFIG_HOME", str(OUT / "config"))
+    from agentaudit.integrity.prove import prove_event
+    from agentaudit.integrity.verify import verify_log
+    from agentaudit.store.sqlite import SQLiteStore
+
+    db = Path(args.db) if args.db else build(args.events)
+    verify_rates, prove_ms, cli_s = [], [], []
+    with SQLiteStore(db, create=False) as store:
+        size = store.log_state("default")[0]
+        seqs = ",".join(str(random.Random(i).randrange(size)) for i in range(50))
+        ids = [r[0] for r in store.connection.execute(
+            f"SELECT event_id FROM events WHERE seq IN ({seqs})")]
+        for _ in range(args.runs):
+            report = verify_log(store)
+            assert report.ok, report.damage
+            verify_rates.append(report.size / report.seconds)
+            times = []
+            for event_id in ids:
+                t = time.perf_counter()
+                prove_event(store, "default", event_id)
+                times.append((time.perf_counter() - t) * 1000)
+            prove_ms.append(statistics.median(times))
+    exe = [sys.executable, "-m", "agentaudit.cli", "verify", "--db", str(db)]
+    for _ in range(args.runs):
+        t = time.perf_counter()
+        subprocess.run(exe, check=True, capture_output=True)
+        cli_s.append(time.perf_counter() - t)
+    result = {
+        "events": size,
+        "verify_events_per_s": statistics.median(verify_rates),
+        "prove_ms_median": statistics.median(prove_ms),
+        "verify_cli_s": statistics.median(cli_s),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"| measure ({size:,} events, median of {args.runs}) | result | target |")
+    print("|---|---|---|")
+    print(f"| verify_log throughput | {result['verify_events_per_s']:,.0f} events/s "
+          f"(runs: {', '.join(f'{r:,.0f}' for r in verify_rates)}) | >= 100,000 |")
+    print(f"| prove_event, median of 50 events | {result['prove_ms_median']:.2f} ms | <= 50 ms |")
+    print(f"| `agentaudit verify` command, wall | {result['verify_cli_s']:.1f} s | |")
+
+
+if __name__ == "__main__":
+    main()
