@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
 from agentaudit.cli.serve_cmds import keys_app, serve_command
 
@@ -27,14 +28,6 @@ app = typer.Typer(
 
 # -- shared options ------------------------------------------------------------------------------
 
-Db = Annotated[str | None, typer.Option(
-    "--db", envvar="AGENTAUDIT_DB", metavar="PATH",
-    help="The audit database: a file path or sqlite:///path. Default: $AGENTAUDIT_DB, "
-         "else ./agentaudit.db. Reading never creates it.")]
-Tenant = Annotated[str, typer.Option("--tenant", metavar="NAME",
-                                     help="The tenant whose log to read.")]
-Output = Annotated[str | None, typer.Option("-o", "--output", metavar="FILE",
-                                            help="Write to FILE instead of stdout.")]
 DataFormat = Annotated[str, typer.Option(
     "--format", metavar="table|json|jsonl|csv",
     help="table (Rich), json (one array of events), jsonl (one event per line) or csv "

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from agentaudit.cli.options import Db, Output, Tenant
+
 if TYPE_CHECKING:
     from agentaudit.reports.period import Period
     from agentaudit.store import Store
@@ -31,14 +33,6 @@ report_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-Db = Annotated[str | None, typer.Option(
-    "--db", envvar="AGENTAUDIT_DB", metavar="PATH",
-    help="The audit database: a file path or sqlite:///path. Default: $AGENTAUDIT_DB, "
-         "else ./agentaudit.db. Reading never creates it.")]
-Tenant = Annotated[str, typer.Option("--tenant", metavar="NAME",
-                                     help="The tenant whose log to read.")]
-Output = Annotated[str | None, typer.Option("-o", "--output", metavar="FILE",
-                                            help="Write to FILE instead of stdout.")]
 Format = Annotated[str, typer.Option(
     "--format", metavar="md|json|html|csv",
     help="md (Markdown), json (the report's data: the source of truth), html (one "

@@ -10,16 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from agentaudit.cli.options import Db
+
 if TYPE_CHECKING:
     from agentaudit.store._sqlite_keys import ApiKey
     from agentaudit.store.sqlite import SQLiteStore
 
 __all__ = ["keys_app", "serve_command"]
 
-Db = Annotated[str | None, typer.Option(
-    "--db", envvar="AGENTAUDIT_DB", metavar="PATH",
-    help="The audit database: a file path or sqlite:///path. Default: $AGENTAUDIT_DB, "
-         "else ./agentaudit.db.")]
 
 
 def serve_command(

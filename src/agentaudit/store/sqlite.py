@@ -84,24 +84,32 @@ class SQLiteStore(Store):
             return AppendResult(0, 0)
         unique, dups = _dedupe_in_batch(events)
         db = self._db
+        with self._write_transaction("write to"):
+            try:
+                rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
+                db.executemany(sql.INSERT_EVENT, rows)
+            except sqlite3.IntegrityError:
+                # Some event ids are already stored (a retried batch): skip them.
+                db.execute("ROLLBACK")
+                db.execute("BEGIN IMMEDIATE")
+                fresh = sql.filter_new(db, unique)
+                dups += len(unique) - len(fresh)
+                unique = fresh
+                rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
+                db.executemany(sql.INSERT_EVENT, rows)
+            sql.save_log_state(db, self._log.pending_states())
+            sql.save_tiles(db, self._log.tiles)
+            self._sign_heads(self._log.heads)
+        return AppendResult(len(unique), dups)
+
+    @contextlib.contextmanager
+    def _write_transaction(self, what: str) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; sqlite errors become StoreError."""
+        db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                try:
-                    rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
-                    db.executemany(sql.INSERT_EVENT, rows)
-                except sqlite3.IntegrityError:
-                    # Some event ids are already stored (a retried batch): skip them.
-                    db.execute("ROLLBACK")
-                    db.execute("BEGIN IMMEDIATE")
-                    fresh = sql.filter_new(db, unique)
-                    dups += len(unique) - len(fresh)
-                    unique = fresh
-                    rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
-                    db.executemany(sql.INSERT_EVENT, rows)
-                sql.save_log_state(db, self._log.pending_states())
-                sql.save_tiles(db, self._log.tiles)
-                self._sign_heads(self._log.heads)
+                yield
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -110,8 +118,7 @@ class SQLiteStore(Store):
             finally:
                 self._log.discard_pending()
         except sqlite3.Error as e:
-            raise StoreError(f"cannot write to {self.path}: {e}") from e
-        return AppendResult(len(unique), dups)
+            raise StoreError(f"cannot {what} {self.path}: {e}") from e
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -144,26 +151,15 @@ class SQLiteStore(Store):
         from agentaudit.integrity.merkle import CompactRange
 
         db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                tenants = [tenant] if tenant else [r[0] for r in db.execute(
-                    "SELECT tenant FROM log_state")]
-                heads = []
-                for t in tenants:
-                    size, frontier = sql.load_log_state(db, t)
-                    if frontier and size > sql.last_checkpoint(db, t)[0]:
-                        heads.append((t, size, CompactRange.from_bytes(frontier).root()))
-                notes = self._sign_heads(heads)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            finally:
-                self._log.discard_pending()
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot write a checkpoint to {self.path}: {e}") from e
+        with self._write_transaction("write a checkpoint to"):
+            tenants = [tenant] if tenant else [r[0] for r in db.execute(
+                "SELECT tenant FROM log_state")]
+            heads = []
+            for t in tenants:
+                size, frontier = sql.load_log_state(db, t)
+                if frontier and size > sql.last_checkpoint(db, t)[0]:
+                    heads.append((t, size, CompactRange.from_bytes(frontier).root()))
+            notes = self._sign_heads(heads)
         return notes
 
     def latest_checkpoint(self, tenant: str) -> tuple[int, bytes, str, float] | None:
