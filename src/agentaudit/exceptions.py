@@ -9,6 +9,7 @@
     │   └── TamperDetected     names the first bad seq / event_id and the kind of damage
     └── IngestError            a request to the collector is unacceptable
         └── BadRequest
+            └── UnsupportedMediaType   (agentaudit.ingest.otlp; HTTP 415)
 
 The SDK never lets any of these reach agent code; the CLI turns them into one-line messages.
 """
