@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from agentaudit.cli.assist_cmds import ask_command, mcp_command
 from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
 from agentaudit.cli.serve_cmds import keys_app, serve_command
@@ -288,6 +289,8 @@ app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(report_app, name="report")
 app.command("forensics")(forensics_command)
+app.command("ask")(ask_command)
+app.command("mcp")(mcp_command)
 
 
 def run_app(args: list[str]) -> int:
