@@ -1,7 +1,15 @@
-"""Finding personal data and secrets in payload text (the redactor builds on these detectors)."""
+"""Finding personal data and secrets in payload text, and redacting them from events."""
 
 from __future__ import annotations
 
 from agentaudit.redact.detectors import DETECTORS, Detector, Finding, detector_names, scan
+from agentaudit.redact.redactor import (
+    DEFAULT_FIELDS,
+    MODES,
+    SECRET_DETECTORS,
+    RedactionRules,
+    Redactor,
+)
 
-__all__ = ["DETECTORS", "Detector", "Finding", "detector_names", "scan"]
+__all__ = ["DEFAULT_FIELDS", "DETECTORS", "MODES", "SECRET_DETECTORS", "Detector", "Finding",
+           "RedactionRules", "Redactor", "detector_names", "scan"]

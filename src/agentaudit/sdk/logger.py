@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from agentaudit.events import AuditEvent, EventType, new_event_id
 from agentaudit.exceptions import ConfigError
+from agentaudit.redact.redactor import Redactor
 from agentaudit.sdk.context import Frame, ToolCall, Trace, current_frame
 from agentaudit.sdk.spool import Spool, default_spool_dir
 from agentaudit.sdk.writer import OVERFLOW_POLICIES, Sink, Writer, WriterStats
@@ -52,7 +53,9 @@ class AuditLogger:
     (default ``./agentaudit.db``), or a collector's ``http(s)://host:4318`` (with ``api_key``,
     default ``AGENTAUDIT_API_KEY``). ``overflow`` chooses what happens when ``max_queue`` events are
     waiting: ``block`` (up to ``block_timeout`` s, then spill), ``spill`` to the local spool, or
-    ``drop`` (counted in ``stats().dropped``).
+    ``drop`` (counted in ``stats().dropped``). ``redact`` is the redaction policy applied on the
+    writer thread: None for ``AGENTAUDIT_REDACT_CONFIG`` or the default (secrets and card numbers
+    masked), a ``Redactor``, or False for none (docs/redaction.md).
     """
 
     def __init__(self, store: str | Store | None = None, *, tenant: str = "default",
@@ -63,7 +66,7 @@ class AuditLogger:
                  integrity: bool = True, synchronous: str | None = None,
                  clock: Callable[[], float] | None = None,
                  id_factory: Callable[[], str] | None = None,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, redact: Redactor | bool | None = None) -> None:
         overflow = overflow or os.environ.get("AGENTAUDIT_OVERFLOW", "block")
         if overflow not in OVERFLOW_POLICIES:
             raise ConfigError(f"overflow must be one of {OVERFLOW_POLICIES}, not {overflow!r}")
@@ -113,7 +116,8 @@ class AuditLogger:
         self._writer = Writer(open_sink, spool, batch_size=batch_size,
                               flush_interval=flush_interval, max_queue=max_queue,
                               overflow=overflow, block_timeout=block_timeout,
-                              close_sink=not isinstance(store, Store))
+                              close_sink=not isinstance(store, Store),
+                              redact=_redactor(redact))
         self._submit = self._writer.submit
         _register_atexit(self)
 
@@ -382,6 +386,14 @@ class AuditLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _redactor(redact: Redactor | bool | None) -> Callable[[AuditEvent], AuditEvent] | None:
+    if redact is False:
+        return None
+    if isinstance(redact, Redactor):
+        return redact.redact
+    return Redactor.from_env().redact
 
 
 def _short(text: str, limit: int = 200) -> str:

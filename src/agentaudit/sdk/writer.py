@@ -70,8 +70,10 @@ class Writer:
     def __init__(self, open_sink: Callable[[], Sink], spool: Spool, *, batch_size: int = 2000,
                  flush_interval: float = 0.2, max_queue: int = 100_000, overflow: str = "block",
                  block_timeout: float = 5.0, retry_interval: float = 0.5,
-                 max_retry_interval: float = 10.0, close_sink: bool = True) -> None:
+                 max_retry_interval: float = 10.0, close_sink: bool = True,
+                 redact: Callable[[AuditEvent], AuditEvent] | None = None) -> None:
         self._open_sink = open_sink
+        self._redact = redact  # runs here, on the writer thread, never on the caller's
         self._close_sink = close_sink
         self._spool = spool
         self.batch_size = batch_size
@@ -243,7 +245,10 @@ class Writer:
 
     def _valid(self, batch: list[AuditEvent]) -> list[AuditEvent]:
         good = []
+        redact = self._redact
         for ev in batch:
+            if redact is not None:  # before anything (store, spool, rejects) sees the event
+                ev = redact(ev)
             try:
                 good.append(validate_event(ev))
             except ValidationError as e:
@@ -335,6 +340,8 @@ class Writer:
         replay = self._spool.replay(self.batch_size)
         try:
             for chunk in replay:
+                if self._redact is not None:  # spilled by a caller on overflow, unredacted
+                    chunk = [self._redact(ev) for ev in chunk]
                 try:
                     self._append(chunk)
                     stored = len(chunk)

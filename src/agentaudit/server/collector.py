@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from agentaudit.events import AuditEvent
+from agentaudit.redact.redactor import RedactionRules, Redactor
 from agentaudit.server.metrics import Metrics
 from agentaudit.server.settings import ServerSettings
 from agentaudit.server.sse import Broadcaster
@@ -85,11 +86,13 @@ class Collector:
         self.metrics = Metrics()
         self.broadcaster = Broadcaster()
         self.pool = ReadPool(settings.db, settings.read_pool_size)
+        self.redactor = _redactor(settings)
         self.writer = GroupCommitWriter(
             self._open_write_store, max_queue_events=settings.queue_max_events,
             max_commit_events=settings.max_commit_events,
             commit_interval=settings.commit_interval, on_commit=self._committed,
-            on_group=self._group_done)
+            on_group=self._group_done,
+            redact=self.redactor.redact if self.redactor is not None else None)
         self.metrics.gauge("agentaudit_writer_queue_events",
                            "Events waiting for the group-commit writer.",
                            lambda: self.writer.pending_events)
@@ -124,3 +127,12 @@ class Collector:
         """Commit what is queued, then release every connection."""
         self.writer.close(timeout)
         self.pool.close()
+
+
+def _redactor(settings: ServerSettings) -> Redactor | None:
+    """The redaction policy of ``settings`` (docs/redaction.md); None when turned off."""
+    if not settings.redact:
+        return None
+    if settings.redact_config:
+        return Redactor(RedactionRules.from_file(settings.redact_config))
+    return Redactor()

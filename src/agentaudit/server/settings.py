@@ -35,6 +35,8 @@ ENV_VARS: dict[str, str] = {
     "synchronous": "AGENTAUDIT_SYNCHRONOUS",
     "sse_heartbeat": "AGENTAUDIT_SSE_HEARTBEAT",
     "retry_after": "AGENTAUDIT_RETRY_AFTER",
+    "redact": "AGENTAUDIT_REDACT",
+    "redact_config": "AGENTAUDIT_REDACT_CONFIG",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -60,6 +62,8 @@ class ServerSettings:
     that requests are refused (503 with ``Retry-After: retry_after``) instead of buffered. It
     commits whatever is waiting, up to ``max_commit_events`` per transaction, after waiting
     ``commit_interval`` seconds for more to arrive (0: commit as soon as the last commit ends).
+    ``redact`` turns redaction at ingest on (the default policy, or the TOML file
+    ``redact_config``); see docs/redaction.md.
     """
 
     host: str = "127.0.0.1"
@@ -77,6 +81,8 @@ class ServerSettings:
     sse_heartbeat: float = 15.0
     retry_after: int = 1
     read_pool_size: int = 8
+    redact: bool = True
+    redact_config: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -63,8 +63,10 @@ class GroupCommitWriter:
     def __init__(self, open_store: Callable[[], Store], *, max_queue_events: int = 200_000,
                  max_commit_events: int = 20_000, commit_interval: float = 0.0,
                  on_commit: Callable[[list[AuditEvent]], None] | None = None,
-                 on_group: Callable[[float, int, int, int], None] | None = None) -> None:
+                 on_group: Callable[[float, int, int, int], None] | None = None,
+                 redact: Callable[[AuditEvent], AuditEvent] | None = None) -> None:
         self._open_store = open_store
+        self._redact = redact  # in place, on this thread: the event loop never pays for it
         self.max_queue_events = max_queue_events
         self.max_commit_events = max_commit_events
         self.commit_interval = commit_interval
@@ -192,6 +194,9 @@ class GroupCommitWriter:
         store = self._store
         assert store is not None
         batch = _dedupe_across(requests)
+        if self._redact is not None:
+            for ev in batch:
+                self._redact(ev)
         sizes = _log_sizes(store, batch)
         started = time.perf_counter()
         result = store.append_batch(batch)
