@@ -139,11 +139,6 @@ class CheckpointPolicy:
         return cls(int(os.environ.get("AGENTAUDIT_CHECKPOINT_EVENTS", "10000")),
                    float(os.environ.get("AGENTAUDIT_CHECKPOINT_SECONDS", "60")))
 
-    def due(self, size: int, last_size: int, last_at: float, now: float) -> bool:
-        if size <= last_size:
-            return False
-        return size - last_size >= self.every_events or now - last_at >= self.every_seconds
-
 
 LoadState = Callable[[Any, str], "tuple[int, bytes | None]"]
 
