@@ -1,6 +1,6 @@
 """Integrity: `agentaudit verify` throughput and `prove` latency on a large log.
 
-Builds (or reuses, under bench/out/) a demo store of --events events with integrity on, then
+Uses the cached demo store of bench/trace_query.py (built on first use, integrity on), then
 measures, median of --runs:
   * verify_log over the whole log (events/s; target >= 100,000 per issue #3);
   * prove_event for 50 random events (the proof itself, ms; target <= 50 ms);
@@ -14,28 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-OUT = Path(__file__).parent / "out"
-
-
-def build(events: int) -> Path:
-    path = OUT / f"integrity_demo_{events}.db"
-    if path.exists():
-        return path
-    from agentaudit.demo import run_demo
-
-    OUT.mkdir(parents=True, exist_ok=True)
-    t = time.perf_counter()
-    run_demo(str(path), events=events, seed=1)
-    print(f"built {path} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    return path
+import _common as C  # noqa: F401  (sets the bench signing key dir)
+from trace_query import ensure_store
 
 
 def main() -> None:
@@ -43,14 +29,14 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--db", help="reuse this store (e.g. bench/out/trace_demo_1000000.db)")
+    ap.add_argument("--db", help="measure this store instead of the cached demo store")
     args = ap.parse_args()
-    os.environ.setdefault("XDG_CONFIG_HOME", str(OUT / "config"))
     from agentaudit.integrity.prove import prove_event
     from agentaudit.integrity.verify import verify_log
     from agentaudit.store.sqlite import SQLiteStore
 
-    db = Path(args.db) if args.db else build(args.events)
+    db, how = ensure_store(args)
+    print(f"store: {db} ({how})", file=sys.stderr)
     verify_rates, prove_ms, cli_s = [], [], []
     with SQLiteStore(db, create=False) as store:
         size = store.log_state("default")[0]

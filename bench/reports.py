@@ -23,7 +23,6 @@ computed within each run.
 from __future__ import annotations
 
 import collections
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as C
+from trace_query import ensure_store
 
 from agentaudit import reports as R
 from agentaudit.reports.period import day_bounds
@@ -39,45 +39,6 @@ from agentaudit.store import EventQuery, Store, open_store
 TARGET_S = 1.0
 TIMED = ("summary", "tool-usage", "errors", "compliance", "daily", "cost")
 INFO = ("agent", "forensics")
-
-
-def _event_count(path: Path) -> int:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
-    finally:
-        db.close()
-
-
-def ensure_store(args: Any) -> tuple[Path, str]:
-    """The store to measure: --db, the cached demo store, or a new one."""
-    if args.db:
-        path = Path(args.db)
-        if not path.exists():
-            raise SystemExit(f"no store at {path}")
-        return path, "given with --db"
-    C.OUT.mkdir(parents=True, exist_ok=True)
-    path = C.OUT / f"trace_demo_{args.events}.db"
-    if path.exists() and not args.rebuild:
-        try:
-            if _event_count(path) >= args.events:
-                return path, f"cached ({path.name})"
-        except sqlite3.Error:
-            pass
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    from agentaudit.demo import run_demo
-
-    C.note(args.json, f"building {path} with run_demo(events={args.events:,}) ...")
-    step = max(1, args.events // 10)
-
-    def progress(done: int, total: int) -> None:
-        if done % step < 200 or done >= total:
-            C.note(args.json, f"  {done:,}/{total:,} events")
-
-    result = run_demo(str(path), events=args.events, progress=progress)
-    return path, f"built: {result.events:,} events, {result.traces:,} traces in " \
-                 f"{result.seconds:.0f} s"
 
 
 def seed_baseline(store: Store, tenant: str, period: R.Period) -> dict[str, Any]:

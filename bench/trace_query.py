@@ -106,15 +106,20 @@ def build_fast(path: Path, events: int, quiet: bool) -> str:
 
 
 def ensure_store(args: Any) -> tuple[Path, str]:
+    """The store to measure: --db, the cached 1M demo store under bench/out/, or a new one.
+
+    Shared by bench/reports.py and bench/integrity.py (``args`` needs db, events and json;
+    rebuild and fast_build are optional)."""
     if args.db:
         path = Path(args.db)
         if not path.exists():
             raise SystemExit(f"no store at {path}")
         return path, "given with --db"
-    demo = importlib.util.find_spec("agentaudit.demo") is not None and not args.fast_build
+    demo = (importlib.util.find_spec("agentaudit.demo") is not None
+            and not getattr(args, "fast_build", False))
     C.OUT.mkdir(parents=True, exist_ok=True)
     path = C.OUT / f"trace_{'demo' if demo else 'fast'}_{args.events}.db"
-    if path.exists() and not args.rebuild:
+    if path.exists() and not getattr(args, "rebuild", False):
         try:
             if _event_count(path) >= args.events:
                 return path, f"cached ({path.name})"

@@ -293,34 +293,36 @@ def _print_summary(data: dict[str, Any], fmt: str, output: str | None,
 def run_agent(db: str | None, tenant: str, name: str, since: str | None = "7d",
               until: str | None = None, fmt: str = "table", output: str | None = None) -> int:
     """One agent's overview over a period (default: the last 7 days)."""
+    from agentaudit.cli.views import agent_overview_view
     from agentaudit.query import agent_overview
 
-    check_choice("--format", fmt, SUMMARY_FORMATS)
-    start, end = parse_period(since, until)
-    store = open_reader(db)
-    try:
-        overview = agent_overview(store, tenant, name, start, end)
-    finally:
-        store.close()
-    from agentaudit.cli.views import agent_overview_view
-
-    _print_summary(overview, fmt, output, agent_overview_view)
-    return 0
+    return _summary_command(
+        db, since, until, fmt, output, agent_overview_view,
+        lambda store, start, end: agent_overview(store, tenant, name, start, end))
 
 
 def run_errors(db: str | None, tenant: str, since: str | None = "24h", until: str | None = None,
                agent: str | None = None, fmt: str = "table", output: str | None = None) -> int:
     """The error summary over a period (default: the last 24 hours)."""
+    from agentaudit.cli.views import error_summary_view
     from agentaudit.query import error_summary
 
+    return _summary_command(
+        db, since, until, fmt, output, error_summary_view,
+        lambda store, start, end: error_summary(store, tenant, start, end, agent))
+
+
+def _summary_command(db: str | None, since: str | None, until: str | None, fmt: str,
+                     output: str | None, view: Any,
+                     compute: Callable[[Store, float | None, float | None], dict[str, Any]]
+                     ) -> int:
+    """Check the options, compute one summary over the period and print it."""
     check_choice("--format", fmt, SUMMARY_FORMATS)
     start, end = parse_period(since, until)
     store = open_reader(db)
     try:
-        summary = error_summary(store, tenant, start, end, agent)
+        data = compute(store, start, end)
     finally:
         store.close()
-    from agentaudit.cli.views import error_summary_view
-
-    _print_summary(summary, fmt, output, error_summary_view)
+    _print_summary(data, fmt, output, view)
     return 0
