@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import ConfigError
@@ -154,28 +155,39 @@ class _Precheck:
                                     if not any(m != n and m in n for m in needles)))
         self.regexes = tuple(regexes)
         self.confirm = tuple(confirm)
+        # One pass of an Aho-Corasick automaton looks for every needle at once: a substring
+        # test per needle costs more than the whole scan. Any match at all is a hit.
+        self._scan = (BytesAhoCorasick(list(self.needles),
+                                       implementation=Implementation.ContiguousNFA)
+                      .find_matches_as_indexes if self.needles else None)
 
     def __call__(self, text: str) -> bool:
         return self.check(_signal(text), text)
 
     def check(self, sig: bytes, text: str | None) -> bool:
         """``sig`` is the translated text; ``text`` (None: unknown) feeds the regexes."""
-        for n in self.needles:
-            if n in sig:
-                return True
+        if self._scan is not None and self._scan(sig):
+            return True
         for needle, regex in self.confirm:
-            i = sig.find(needle)
-            while i >= 0:  # skip runs that the regex rules out (float fractions), cheaply
-                m = regex.search(sig, max(i - 1, 0), i + 64)
-                if m is not None:
-                    return True
-                nxt = _NOT_ZERO.search(sig, i)
-                if nxt is None:
-                    break
-                i = sig.find(needle, nxt.end())
+            if self._confirmed(sig, needle, regex):
+                return True
         if text is None:
             return bool(self.regexes)
         return any(r.search(text) for r in self.regexes)
+
+    @staticmethod
+    def _confirmed(sig: bytes, needle: bytes, regex: re.Pattern[bytes]) -> bool:
+        """Whether ``needle`` occurs in ``sig`` where ``regex`` accepts it."""
+        i = sig.find(needle)
+        while i >= 0:  # skip runs that the regex rules out (float fractions), cheaply
+            m = regex.search(sig, max(i - 1, 0), i + 64)
+            if m is not None:
+                return True
+            nxt = _NOT_ZERO.search(sig, i)
+            if nxt is None:
+                return False
+            i = sig.find(needle, nxt.end())
+        return False
 
 
 class _Pass:
