@@ -202,6 +202,10 @@ class _Pass:
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
+    def silent(self) -> _Pass:
+        """A pass for the same tenant that counts nothing (a second look at counted text)."""
+        return _Pass(self.tenant)
+
 
 class Redactor:
     """Removes personal data and secrets from events (``redact(event)``); thread-safe.
@@ -324,6 +328,7 @@ class Redactor:
     def _walk_dict(self, obj: dict[Any, Any], p: _Pass) -> Any:
         out: dict[Any, Any] | None = None
         hits = self._key_hits
+        renamed = False
         for k, v in obj.items():
             hit = hits.get(k) if k.__class__ is str else False
             if hit is None:
@@ -338,12 +343,19 @@ class Redactor:
                     del out[k]
                 else:
                     out[k] = new
+            if k.__class__ is str and not hit and self._text(k, p) is not k:
+                renamed = True  # a key can be personal data too ({"alice@example.com": …})
+        if renamed:
+            out = {(self._text(k, p.silent()) if k.__class__ is str else k): v
+                   for k, v in (obj if out is None else out).items()}
         return obj if out is None else out
 
     def _whole(self, value: Any, p: _Pass) -> Any:
         mode = self._field_mode
         if mode == "off":
             return self._walk(value, p)
+        if value == "[REDACTED]" or (value.__class__ is str and value.startswith("pii:field:")):
+            return value  # redacted already (an event spilled on overflow, then replayed)
         p.count("field")
         if mode == "drop":
             return _DROP

@@ -73,7 +73,7 @@ class Writer:
                  max_retry_interval: float = 10.0, close_sink: bool = True,
                  redact: Callable[[AuditEvent], AuditEvent] | None = None) -> None:
         self._open_sink = open_sink
-        self._redact = redact  # runs here, on the writer thread, never on the caller's
+        self._redact = redact  # on the writer thread (on the caller's only to spill on overflow)
         self._close_sink = close_sink
         self._spool = spool
         self.batch_size = batch_size
@@ -133,6 +133,8 @@ class Writer:
                 self._queue.append(ev)
                 return
         if self.overflow in ("block", "spill"):
+            if self._redact is not None:  # the spool is on disk too: nothing sensitive there
+                ev = self._redact(ev)
             try:
                 for bad, reason in self._spool.spill([ev]):
                     self._note_error(reason)
@@ -340,7 +342,7 @@ class Writer:
         replay = self._spool.replay(self.batch_size)
         try:
             for chunk in replay:
-                if self._redact is not None:  # spilled by a caller on overflow, unredacted
+                if self._redact is not None:  # spools written by older versions: unredacted
                     chunk = [self._redact(ev) for ev in chunk]
                 try:
                     self._append(chunk)
