@@ -7,6 +7,7 @@ transaction reads the tenant's log size, sequences its events after it, and comm
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import time
@@ -195,17 +196,23 @@ class SQLiteStore(Store):
         return {int(i): h for i, h in self._rows(
             "SELECT idx, hash FROM merkle_tiles WHERE tenant = ?", (tenant,))}
 
-    def log_rows(self, tenant: str, batch_size: int = 10_000) -> Iterator[tuple[Any, ...]]:
-        """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``)."""
-        last = -1.0
-        query = (f"SELECT {', '.join(LOG_COLUMNS)} FROM events WHERE tenant = ? AND seq > ? "
-                 "ORDER BY seq LIMIT ?")
+    def log_rows(self, tenant: str, batch_size: int = 10_000, start: int | None = None,
+                 stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``):
+        all of them, or those with ``start <= seq < stop`` (either bound may be None). Rows
+        whose seq is not a number sort after every number, so only an open ``stop`` sees them."""
+        cols = ", ".join(LOG_COLUMNS)
+        last: Any = -math.inf if start is None else start
+        op = ">" if start is None else ">="
+        bound = "" if stop is None else " AND seq < :stop"
         while True:
-            rows = self._rows(query, (tenant, last, batch_size))
+            rows = self._rows(f"SELECT {cols} FROM events WHERE tenant = :tenant AND seq {op} "
+                              f":last{bound} ORDER BY seq LIMIT :n",
+                              {"tenant": tenant, "last": last, "stop": stop, "n": batch_size})
             yield from rows
             if len(rows) < batch_size:
                 return
-            last = rows[-1][1]
+            last, op = rows[-1][1], ">"
 
     # -- reading -------------------------------------------------------------------------------
 
