@@ -242,6 +242,10 @@ def verify_command(
         help="Verify an evidence bundle offline instead of a database.")] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="text|json",
                                      help="text or json (the full report).")] = "text",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, metavar="N",
+        help="Processes checking the rows of a large log (default: one per CPU; 1: only this "
+             "process). The result is the same.")] = None,
 ) -> int:
     """Prove the record was not altered: recompute every leaf, root and signature.
 
@@ -251,7 +255,7 @@ def verify_command(
     """
     from agentaudit.cli.integrity_cmds import run_verify
 
-    return run_verify(db, tenant, vkey, witness, bundle, fmt)
+    return run_verify(db, tenant, vkey, witness, bundle, fmt, workers)
 
 
 @app.command("checkpoint")

@@ -55,7 +55,7 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None] | N
 
 
 def run_verify(db: str | None, tenant: str, vkey: str | None, witness: str | None,
-               bundle: str | None, fmt: str) -> int:
+               bundle: str | None, fmt: str, workers: int | None = None) -> int:
     check_choice("--format", fmt, ("text", "json"))
     key = _vkey_arg(vkey)
     if bundle is not None:
@@ -70,7 +70,7 @@ def run_verify(db: str | None, tenant: str, vkey: str | None, witness: str | Non
             raise NotFound(f"tenant {tenant!r} has no events in {db or 'the store'}")
         with _progress("verifying", total) as progress:
             report = verify_log(store, tenant, vkey=key, witness=witness_note,
-                                progress=progress)
+                                progress=progress, workers=workers)
     finally:
         store.close()
     if fmt == "json":
