@@ -1,0 +1,357 @@
+"""Retention, legal holds and erasure on the SQLite store (migration ``0004_retention``).
+
+Erasing a payload sets ``payload``, ``salt`` and ``user_id`` to NULL and records why in
+``erased`` (and when in ``erased_at``); ``payload_sha256`` and ``leaf_hash`` stay, so the log still
+verifies (``agentaudit.integrity.verify`` reports such rows as erased). Every change here happens in
+one write transaction together with the ``audit.*`` event that records it, so the log never holds
+an erasure without its record, nor a record without its erasure.
+
+The policy (which tier, how many days, the TOML file) lives in ``agentaudit.retention``; this
+module only knows SQL. ``SQLiteRetention`` is mixed into ``SQLiteStore``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from agentaudit.events import TIERS
+from agentaudit.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from agentaudit.events import AuditEvent
+
+__all__ = ["ErasureRecord", "Hold", "SQLiteRetention", "TierRuleLike", "new_id"]
+
+# An event is held when any active hold of its tenant matches it; a hold's empty criteria match
+# everything, its set criteria must all match (AND).
+_HOLD_MATCH = (
+    "h.tenant = e.tenant AND h.released_at IS NULL "
+    "AND (h.trace_id IS NULL OR h.trace_id = e.trace_id) "
+    "AND (h.session_id IS NULL OR h.session_id = e.session_id) "
+    "AND (h.agent_name IS NULL OR h.agent_name = e.agent_name) "
+    "AND (h.user_id IS NULL OR h.user_id = e.user_id) "
+    "AND (h.from_ts IS NULL OR e.timestamp >= h.from_ts) "
+    "AND (h.to_ts IS NULL OR e.timestamp < h.to_ts)"
+)
+_HELD = f"EXISTS (SELECT 1 FROM legal_holds h WHERE {_HOLD_MATCH})"
+_HOLD_COLUMNS = ("id, tenant, reason, trace_id, session_id, agent_name, user_id, from_ts, to_ts, "
+                 "created_at, created_by, released_at, released_by")
+_ERASURE_COLUMNS = ("id, tenant, kind, selector, reason, at, erased, payload_bytes, refused_held, "
+                    "audit_event_id")
+# Columns an erasure selector may name.
+SELECTOR_COLUMNS = {"user": "user_id", "session": "session_id", "trace": "trace_id"}
+_CHUNK = 500  # ids per UPDATE (well under SQLite's bound-parameter limit)
+
+
+def new_id(prefix: str) -> str:
+    """``prefix`` + 12 random hex digits (holds: ``hold_``, erasures: ``er_``, runs: ``ret_``)."""
+    return prefix + secrets.token_hex(6)
+
+
+class TierRuleLike(Protocol):
+    """What the store needs of a classification rule (``agentaudit.retention.TierRule``)."""
+
+    event_type: str | None
+    agent: str | None
+    tool: str | None
+    tag_key: str | None
+    tag_value: str | None
+    tier: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold: while active, matching events keep their payloads."""
+
+    id: str
+    tenant: str
+    reason: str
+    trace_id: str | None = None
+    session_id: str | None = None
+    agent_name: str | None = None
+    user_id: str | None = None
+    from_ts: float | None = None
+    to_ts: float | None = None
+    created_at: float = 0.0
+    created_by: str | None = None
+    released_at: float | None = None
+    released_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.released_at is None
+
+    def criteria(self) -> dict[str, Any]:
+        """The selectors that are set (trace_id, session_id, agent_name, user_id, from/to)."""
+        names = ("trace_id", "session_id", "agent_name", "user_id", "from_ts", "to_ts")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass(frozen=True)
+class ErasureRecord:
+    """One retention run or erasure request that erased payloads (the erasure report's rows)."""
+
+    id: str
+    tenant: str
+    kind: str  # "retention" or "erasure"
+    selector: str | None
+    reason: str
+    at: float
+    erased: int
+    payload_bytes: int
+    refused_held: int
+    audit_event_id: str | None
+
+
+def tier_case(rules: Sequence[TierRuleLike]) -> tuple[str, dict[str, Any]]:
+    """SQL for the effective tier of ``e``: the first matching rule's tier, else the stored one."""
+    if not rules:
+        return "e.tier", {}
+    whens, params = [], {}
+    for i, rule in enumerate(rules):
+        conds = []
+        for column, value, name in (("e.event_type", rule.event_type, "type"),
+                                    ("e.agent_name", rule.agent, "agent"),
+                                    ("e.action", rule.tool, "tool")):
+            if value is not None:
+                conds.append(f"{column} GLOB :r{i}_{name}")
+                params[f"r{i}_{name}"] = value
+        if rule.tag_key is not None:
+            params[f"r{i}_tagpath"] = '$.tags."' + rule.tag_key + '"'
+            tag = f"json_extract(e.payload, :r{i}_tagpath)"
+            if rule.tag_value is None:
+                conds.append(f"{tag} IS NOT NULL")
+            else:
+                conds.append(f"{tag} GLOB :r{i}_tagvalue")
+                params[f"r{i}_tagvalue"] = rule.tag_value
+        if rule.tier not in TIERS:
+            raise StoreError(f"unknown tier {rule.tier!r}")
+        whens.append(f"WHEN {' AND '.join(conds) or '1'} THEN '{rule.tier}'")
+    return f"(CASE {' '.join(whens)} ELSE e.tier END)", params
+
+
+def _hold(row: Sequence[Any]) -> Hold:
+    return Hold(*row)
+
+
+class SQLiteRetention:
+    """Store methods for retention, holds and erasure (mixed into ``SQLiteStore``)."""
+
+    _db: sqlite3.Connection
+    path: Any
+    _log: Any
+
+    if TYPE_CHECKING:
+        def _write_transaction(self, what: str) -> contextlib.AbstractContextManager[None]: ...
+        def _sign_heads(self, heads: list[tuple[str, int, bytes]]) -> list[str]: ...
+        def _rows(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]: ...
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def retention_candidates(self, tenant: str, rules: Sequence[TierRuleLike],
+                             last_day: Mapping[str, int]) -> list[tuple[int, str, int, int, bool]]:
+        """(row id, effective tier, day, payload bytes, held) of every event whose payload is
+        still stored and whose day is at most ``last_day[tier]`` (its tier's last expired day)."""
+        case, params = tier_case(rules)
+        limits = " ".join(f"WHEN '{t}' THEN :last_{t}" for t in TIERS)
+        params.update({f"last_{t}": int(last_day.get(t, -1)) for t in TIERS})
+        params["tenant"] = tenant
+        params["before"] = (max([*last_day.values(), -1]) + 1) * 86400.0
+        query = (f"SELECT id, eff, day, nbytes, held FROM (SELECT e.id AS id, {case} AS eff, "
+                 "e.day AS day, length(e.payload) + length(e.salt) AS nbytes, "
+                 f"{_HELD} AS held FROM events e WHERE e.tenant = :tenant "
+                 "AND e.timestamp < :before AND e.payload IS NOT NULL) "
+                 f"WHERE day <= (CASE eff {limits} ELSE -1 END) ORDER BY id")
+        return [(int(i), str(t), int(d), int(n or 0), bool(h))
+                for i, t, d, n, h in self._rows(query, params)]
+
+    def retention_days(self, tenant: str, rules: Sequence[TierRuleLike]) -> list[dict[str, Any]]:
+        """Per effective tier and day: events, payloads kept, erased, held and payload bytes."""
+        case, params = tier_case(rules)
+        params["tenant"] = tenant
+        query = (f"SELECT {case} AS tier, e.day AS day, count(*) AS events, "
+                 "sum(e.payload IS NOT NULL) AS payloads, sum(e.payload IS NULL) AS erased, "
+                 f"sum({_HELD}) AS held, "
+                 "coalesce(sum(length(e.payload) + length(e.salt)), 0) AS payload_bytes "
+                 "FROM events e WHERE e.tenant = :tenant GROUP BY 1, 2 ORDER BY 1, 2")
+        names = ("tier", "day", "events", "payloads", "erased", "held", "payload_bytes")
+        return [dict(zip(names, r, strict=True)) for r in self._rows(query, params)]
+
+    def erasure_candidates(self, tenant: str, selector: str,
+                           value: str) -> tuple[list[tuple[int, int, bool]], int]:
+        """((row id, payload bytes, held) of the matching events with a payload, number of
+        matching events already erased)."""
+        column = SELECTOR_COLUMNS[selector]
+        rows = self._rows(
+            f"SELECT e.id, length(e.payload) + length(e.salt), e.payload IS NULL, {_HELD} "
+            f"FROM events e WHERE e.{column} = ? AND +e.tenant = ? ORDER BY e.id",
+            (value, tenant))
+        live = [(int(i), int(n or 0), bool(h)) for i, n, gone, h in rows if not gone]
+        return live, sum(1 for r in rows if r[2])
+
+    def holds_matching(self, tenant: str, selector: str, value: str) -> list[tuple[Hold, int]]:
+        """Active holds that keep payloads of the events ``selector = value``, with counts."""
+        column = SELECTOR_COLUMNS[selector]
+        rows = self._rows(
+            f"SELECT {', '.join('h.' + c.strip() for c in _HOLD_COLUMNS.split(','))}, count(*) "
+            f"FROM events e JOIN legal_holds h ON {_HOLD_MATCH} "
+            f"WHERE e.{column} = ? AND +e.tenant = ? AND e.payload IS NOT NULL "
+            "GROUP BY h.id ORDER BY h.created_at", (value, tenant))
+        return [(_hold(r[:-1]), int(r[-1])) for r in rows]
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        rows = self._rows(f"SELECT {_HOLD_COLUMNS} FROM legal_holds WHERE id = ?", (hold_id,))
+        return _hold(rows[0]) if rows else None
+
+    def list_holds(self, tenant: str | None = None, active_only: bool = False) -> list[Hold]:
+        """Holds, oldest first (of one tenant; only active ones)."""
+        where = ["1"]
+        params: list[Any] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
+        if active_only:
+            where.append("released_at IS NULL")
+        return [_hold(r) for r in self._rows(
+            f"SELECT {_HOLD_COLUMNS} FROM legal_holds WHERE {' AND '.join(where)} "
+            "ORDER BY created_at, id", params)]
+
+    def held_events(self, hold: Hold) -> int:
+        """How many stored events (payloads kept or not) ``hold`` matches."""
+        crit = hold.criteria()
+        where = ["e.tenant = ?"]
+        params: list[Any] = [hold.tenant]
+        for name in ("trace_id", "session_id", "agent_name", "user_id"):
+            if name in crit:
+                where.append(f"e.{name} = ?")
+                params.append(crit[name])
+        if "from_ts" in crit:
+            where.append("e.timestamp >= ?")
+            params.append(crit["from_ts"])
+        if "to_ts" in crit:
+            where.append("e.timestamp < ?")
+            params.append(crit["to_ts"])
+        return int(self._rows(f"SELECT count(*) FROM events e WHERE {' AND '.join(where)}",
+                              params)[0][0])
+
+    def erasure_records(self, tenant: str, since: float | None = None,
+                        kind: str | None = None) -> list[ErasureRecord]:
+        """Retention runs and erasure requests that erased payloads, oldest first."""
+        where, params = ["tenant = ?"], [tenant]
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        return [ErasureRecord(*r) for r in self._rows(
+            f"SELECT {_ERASURE_COLUMNS} FROM erasures WHERE {' AND '.join(where)} "
+            "ORDER BY at, id", params)]
+
+    def erased_events(self, tenant: str, since: float | None = None,
+                      limit: int = 1000) -> list[dict[str, Any]]:
+        """The erased events (newest erasure first): seq, event id, type, time, erased_at, why."""
+        rows = self._rows(
+            "SELECT seq, event_id, event_type, agent_name, timestamp, erased_at, erased "
+            "FROM events WHERE tenant = ? AND erased_at >= ? AND erased_at IS NOT NULL "
+            "ORDER BY erased_at DESC, seq LIMIT ?",
+            (tenant, since if since is not None else 0.0, limit))
+        names = ("seq", "event_id", "event_type", "agent_name", "timestamp", "erased_at",
+                 "reason")
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _append_in_transaction(self, events: Sequence[AuditEvent]) -> None:
+        """Inside a write transaction: sequence and store events (fresh ids, no duplicates)."""
+        from agentaudit.store import _sqlite_sql as sql
+
+        rows = self._log.sequence(self._db, events, sql.load_log_state, sql.last_checkpoint)
+        self._db.executemany(sql.INSERT_EVENT, rows)
+        sql.save_log_state(self._db, self._log.pending_states())
+        sql.save_tiles(self._db, self._log.tiles)
+        self._sign_heads(self._log.heads)
+
+    def erase_payloads(self, groups: Sequence[tuple[str, Sequence[int]]], at: float,
+                       record: ErasureRecord | None, audit: Sequence[AuditEvent],
+                       progress: Callable[[int], None] | None = None) -> None:
+        """Erase the payloads of the rows of each (reason, row ids) group (skipping ones already
+        erased), store ``record`` and append the ``audit`` events, all in one transaction."""
+        db = self._db
+        with self._write_transaction("erase payloads in"):
+            for reason, ids in groups:
+                for start in range(0, len(ids), _CHUNK):
+                    chunk = ids[start : start + _CHUNK]
+                    marks = ", ".join("?" for _ in chunk)
+                    db.execute("UPDATE events SET payload = NULL, salt = NULL, user_id = NULL, "
+                               f"erased = ?, erased_at = ? WHERE id IN ({marks}) "
+                               "AND payload IS NOT NULL", (reason, at, *chunk))
+                    if progress is not None:
+                        progress(len(chunk))
+            if record is not None:
+                db.execute(f"INSERT INTO erasures ({_ERASURE_COLUMNS}) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (record.id, record.tenant, record.kind, record.selector,
+                            record.reason, record.at, record.erased, record.payload_bytes,
+                            record.refused_held, record.audit_event_id))
+            self._append_in_transaction(audit)
+
+    def append_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Append ``audit.*`` events in their own transaction (a run that erased nothing)."""
+        with self._write_transaction("write to"):
+            self._append_in_transaction(events)
+
+    def insert_hold(self, hold: Hold, audit: AuditEvent) -> None:
+        """Store a new hold and its ``audit.legal_hold`` event together."""
+        with self._write_transaction("store a legal hold in"):
+            self._db.execute(f"INSERT INTO legal_holds ({_HOLD_COLUMNS}) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             tuple(getattr(hold, f.strip()) for f in _HOLD_COLUMNS.split(",")))
+            self._append_in_transaction([audit])
+
+    def mark_hold_released(self, hold_id: str, at: float, by: str | None,
+                           audit: AuditEvent) -> bool:
+        """Release an active hold and append its ``audit.legal_hold_released`` event; False
+        when it was not active (nothing written)."""
+        with self._write_transaction("release a legal hold in"):
+            cur = self._db.execute("UPDATE legal_holds SET released_at = ?, released_by = ? "
+                                   "WHERE id = ? AND released_at IS NULL", (at, by, hold_id))
+            if cur.rowcount != 1:
+                return False
+            self._append_in_transaction([audit])
+        return True
+
+    # -- space ---------------------------------------------------------------------------------
+
+    def storage_pages(self) -> dict[str, int]:
+        """page_size, page_count, freelist_count and auto_vacuum (0 none, 1 full, 2 incremental)."""
+        return {name: int(self._db.execute(f"PRAGMA {name}").fetchone()[0])
+                for name in ("page_size", "page_count", "freelist_count", "auto_vacuum")}
+
+    def reclaim_space(self, full: bool = False) -> dict[str, int]:
+        """Give free pages back to the file system: an incremental vacuum when the file allows
+        it (pages freed whole, e.g. by erasing large payloads); with ``full`` a VACUUM, which
+        also compacts partly emptied pages and switches an older file to incremental
+        auto-vacuum. Returns pages before/after."""
+        before = self.storage_pages()
+        try:
+            if full:
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                self._db.execute("VACUUM")
+            elif before["auto_vacuum"] == 2:
+                # sqlite3's execute() frees one page per step; a script runs it to completion
+                self._db.executescript("PRAGMA incremental_vacuum;")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot vacuum {self.path}: {e}") from e
+        after = self.storage_pages()
+        return {"pages_before": before["page_count"], "pages_after": after["page_count"],
+                "freelist_after": after["freelist_count"], "page_size": after["page_size"],
+                "auto_vacuum": after["auto_vacuum"]}
+
