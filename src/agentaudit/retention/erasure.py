@@ -17,7 +17,7 @@ from typing import Any
 from agentaudit.events import AuditEvent, EventType
 from agentaudit.exceptions import ConfigError
 from agentaudit.retention.holds import check_reason
-from agentaudit.store._sqlite_retention import ErasureRecord, Hold, new_id
+from agentaudit.store._sqlite_retention import ErasurePlan, ErasureRecord, Hold, new_id
 
 __all__ = ["ErasureResult", "erase", "erasure_reason", "user_pseudonym"]
 
@@ -85,28 +85,41 @@ def erase(store: Any, tenant: str, *, reason: str, user: str | None = None,
     at = time.time() if now is None else now
     shown = user_pseudonym(tenant, value) if kind == "user" else value
     result = ErasureResult(new_id("er_"), tenant, kind, shown, text, at, dry_run)
-    live, result.already_erased = store.erasure_candidates(tenant, kind, value)
-    ids = [row_id for row_id, _n, held in live if not held]
-    result.erased = len(ids)
-    result.payload_bytes = sum(n for _i, n, held in live if not held)
-    result.refused_held = len(live) - len(ids)
-    if result.refused_held:
-        result.holds = store.holds_matching(tenant, kind, value)
+
+    def plan() -> ErasurePlan | None:
+        live, result.already_erased = store.erasure_candidates(tenant, kind, value)
+        ids = [row_id for row_id, _n, held in live if not held]
+        result.erased = len(ids)
+        result.payload_bytes = sum(n for _i, n, held in live if not held)
+        result.refused_held = len(live) - len(ids)
+        if result.refused_held:
+            result.holds = store.holds_matching(tenant, kind, value)
+        if dry_run:
+            return None
+        event = _erasure_event(result, actor)
+        result.audit_event_id = event.event_id
+        record = ErasureRecord(result.id, tenant, "erasure", f"{kind}={shown}", text, at,
+                               result.erased, result.payload_bytes, result.refused_held,
+                               event.event_id)
+        return ErasurePlan([(erasure_reason(result.id, text), ids)], at, record, [event])
+
     if dry_run:
+        plan()
         return result
-    event = AuditEvent(
-        event_type=str(EventType.AUDIT_ERASURE), agent_name="agentaudit", tenant=tenant,
-        action="erase", source=actor, timestamp=at,
-        params={"erasure_id": result.id, "selector": kind, "value": shown, "reason": text,
-                "erased": result.erased, "payload_bytes": result.payload_bytes,
-                "already_erased": result.already_erased,
-                "refused_held": result.refused_held,
-                "holds": [h.id for h, _n in result.holds], "by": actor})
-    result.audit_event_id = event.event_id
-    record = ErasureRecord(result.id, tenant, "erasure", f"{kind}={shown}", text, at,
-                           result.erased, result.payload_bytes, result.refused_held,
-                           event.event_id)
-    store.erase_payloads([(erasure_reason(result.id, text), ids)], at, record, [event])
+    store.erase_payloads(plan)
     if vacuum and result.erased:
         result.space = store.reclaim_space()
     return result
+
+
+def _erasure_event(result: ErasureResult, actor: str) -> AuditEvent:
+    """The ``audit.erasure`` event of a request: its counts, never the user id."""
+    return AuditEvent(
+        event_type=str(EventType.AUDIT_ERASURE), agent_name="agentaudit", tenant=result.tenant,
+        action="erase", source=actor, timestamp=result.at,
+        params={"erasure_id": result.id, "selector": result.selector,
+                "value": result.recorded_as, "reason": result.reason, "erased": result.erased,
+                "payload_bytes": result.payload_bytes,
+                "already_erased": result.already_erased,
+                "refused_held": result.refused_held,
+                "holds": [h.id for h, _n in result.holds], "by": actor})

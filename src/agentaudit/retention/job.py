@@ -17,7 +17,7 @@ from typing import Any
 
 from agentaudit.events import TIERS, AuditEvent, EventType
 from agentaudit.retention.config import RetentionConfig, TenantPolicy
-from agentaudit.store._sqlite_retention import ErasureRecord, new_id
+from agentaudit.store._sqlite_retention import ErasurePlan, ErasureRecord, new_id
 
 __all__ = ["RetentionRun", "apply_all", "apply_retention", "expiry_of", "last_expired_day",
            "retention_status", "retention_reason"]
@@ -96,8 +96,41 @@ def apply_retention(store: Any, policy: TenantPolicy, *, now: float | None = Non
     """
     at = time.time() if now is None else now
     last = {t: last_expired_day(at, policy.days[t]) for t in TIERS}
-    candidates = store.retention_candidates(policy.tenant, policy.rules, last)
     run = RetentionRun(policy.tenant, new_id("ret_"), at, dry_run, dict(policy.days))
+
+    def plan() -> ErasurePlan | None:
+        groups = _count(run, store.retention_candidates(policy.tenant, policy.rules, last))
+        if dry_run or (run.erased == 0 and not record_empty):
+            return None
+        event = run_event(run, actor)
+        run.audit_event_id = event.event_id
+        record = None
+        if run.erased:
+            summary = ", ".join(f"{t} {policy.days[t]} d" for t in TIERS if groups[t])
+            record = ErasureRecord(run.id, policy.tenant, "retention", None,
+                                   f"retention ({summary})", at, run.erased,
+                                   run.payload_bytes, run.kept_by_hold, event.event_id)
+        return ErasurePlan([(retention_reason(t, policy.days[t]), ids)
+                            for t, ids in groups.items() if ids], at, record, [event])
+
+    if dry_run:
+        plan()
+        return run
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], run.erased)
+    store.erase_payloads(plan, step)
+    if vacuum and run.erased:
+        run.space = store.reclaim_space(full=full_vacuum)
+    return run
+
+
+def _count(run: RetentionRun, candidates: list[tuple[int, str, int, int, bool]]
+           ) -> dict[str, list[int]]:
+    """Fill the run's counts from the candidates; the row ids to erase, by tier."""
     groups: dict[str, list[int]] = {t: [] for t in TIERS}
     for row_id, tier, _day, nbytes, held in candidates:
         counts = run.by_tier.setdefault(tier, {"erased": 0, "payload_bytes": 0,
@@ -111,27 +144,7 @@ def apply_retention(store: Any, policy: TenantPolicy, *, now: float | None = Non
             run.erased += 1
             run.payload_bytes += nbytes
             groups[tier].append(row_id)
-    if dry_run or (run.erased == 0 and not record_empty):
-        return run
-    event = run_event(run, actor)
-    run.audit_event_id = event.event_id
-    record = None
-    if run.erased:
-        summary = ", ".join(f"{t} {policy.days[t]} d" for t in TIERS if groups[t])
-        record = ErasureRecord(run.id, policy.tenant, "retention", None,
-                               f"retention ({summary})", at, run.erased, run.payload_bytes,
-                               run.kept_by_hold, event.event_id)
-    done = [0]
-
-    def step(n: int) -> None:
-        done[0] += n
-        if progress is not None:
-            progress(done[0], run.erased)
-    store.erase_payloads([(retention_reason(t, policy.days[t]), ids)
-                          for t, ids in groups.items() if ids], at, record, [event], step)
-    if vacuum and run.erased:
-        run.space = store.reclaim_space(full=full_vacuum)
-    return run
+    return groups
 
 
 def apply_all(store: Any, config: RetentionConfig, **options: Any) -> list[RetentionRun]:

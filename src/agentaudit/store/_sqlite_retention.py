@@ -25,7 +25,7 @@ from agentaudit.exceptions import StoreError
 if TYPE_CHECKING:
     from agentaudit.events import AuditEvent
 
-__all__ = ["ErasureRecord", "Hold", "SQLiteRetention", "TierRuleLike", "new_id"]
+__all__ = ["ErasurePlan", "ErasureRecord", "Hold", "SQLiteRetention", "TierRuleLike", "new_id"]
 
 # An event is held when any active hold of its tenant matches it; a hold's empty criteria match
 # everything, its set criteria must all match (AND).
@@ -106,6 +106,17 @@ class ErasureRecord:
     payload_bytes: int
     refused_held: int
     audit_event_id: str | None
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """What one erasure transaction does: (reason, row ids) groups erased at ``at``, the
+    record for the erasure report, and the ``audit.*`` events that go into the log with it."""
+
+    groups: Sequence[tuple[str, Sequence[int]]]
+    at: float
+    record: ErasureRecord | None
+    audit: Sequence[AuditEvent]
 
 
 def tier_case(rules: Sequence[TierRuleLike]) -> tuple[str, dict[str, Any]]:
@@ -277,29 +288,35 @@ class SQLiteRetention:
         sql.save_tiles(self._db, self._log.tiles)
         self._sign_heads(self._log.heads)
 
-    def erase_payloads(self, groups: Sequence[tuple[str, Sequence[int]]], at: float,
-                       record: ErasureRecord | None, audit: Sequence[AuditEvent],
-                       progress: Callable[[int], None] | None = None) -> None:
-        """Erase the payloads of the rows of each (reason, row ids) group (skipping ones already
-        erased), store ``record`` and append the ``audit`` events, all in one transaction."""
+    def erase_payloads(self, plan: Callable[[], ErasurePlan | None],
+                       progress: Callable[[int], None] | None = None) -> ErasurePlan | None:
+        """Run ``plan`` inside a write transaction (so no hold or event slips in between what
+        it reads and what is erased), then erase the payloads of each (reason, row ids) group
+        it returns (skipping rows already erased), store its record and append its ``audit``
+        events — all in that one transaction. A plan returning None writes nothing."""
         db = self._db
         with self._write_transaction("erase payloads in"):
-            for reason, ids in groups:
+            planned = plan()
+            if planned is None:
+                return None
+            for reason, ids in planned.groups:
                 for start in range(0, len(ids), _CHUNK):
                     chunk = ids[start : start + _CHUNK]
                     marks = ", ".join("?" for _ in chunk)
                     db.execute("UPDATE events SET payload = NULL, salt = NULL, user_id = NULL, "
                                f"erased = ?, erased_at = ? WHERE id IN ({marks}) "
-                               "AND payload IS NOT NULL", (reason, at, *chunk))
+                               "AND payload IS NOT NULL", (reason, planned.at, *chunk))
                     if progress is not None:
                         progress(len(chunk))
+            record = planned.record
             if record is not None:
                 db.execute(f"INSERT INTO erasures ({_ERASURE_COLUMNS}) VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (record.id, record.tenant, record.kind, record.selector,
                             record.reason, record.at, record.erased, record.payload_bytes,
                             record.refused_held, record.audit_event_id))
-            self._append_in_transaction(audit)
+            self._append_in_transaction(planned.audit)
+        return planned
 
     def append_audit(self, events: Sequence[AuditEvent]) -> None:
         """Append ``audit.*`` events in their own transaction (a run that erased nothing)."""
