@@ -160,9 +160,14 @@ class SQLiteRetention:
     if TYPE_CHECKING:
         def _write_transaction(self, what: str) -> contextlib.AbstractContextManager[None]: ...
         def _sign_heads(self, heads: list[tuple[str, int, bytes]]) -> list[str]: ...
-        def _rows(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]: ...
 
     # -- reading -------------------------------------------------------------------------------
+
+    def _select(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        try:
+            return self._db.execute(query, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read {self.path}: {e}") from e
 
     def retention_candidates(self, tenant: str, rules: Sequence[TierRuleLike],
                              last_day: Mapping[str, int]) -> list[tuple[int, str, int, int, bool]]:
@@ -179,7 +184,7 @@ class SQLiteRetention:
                  "AND e.timestamp < :before AND e.payload IS NOT NULL) "
                  f"WHERE day <= (CASE eff {limits} ELSE -1 END) ORDER BY id")
         return [(int(i), str(t), int(d), int(n or 0), bool(h))
-                for i, t, d, n, h in self._rows(query, params)]
+                for i, t, d, n, h in self._select(query, params)]
 
     def retention_days(self, tenant: str, rules: Sequence[TierRuleLike]) -> list[dict[str, Any]]:
         """Per effective tier and day: events, payloads kept, erased, held and payload bytes."""
@@ -191,14 +196,14 @@ class SQLiteRetention:
                  "coalesce(sum(length(e.payload) + length(e.salt)), 0) AS payload_bytes "
                  "FROM events e WHERE e.tenant = :tenant GROUP BY 1, 2 ORDER BY 1, 2")
         names = ("tier", "day", "events", "payloads", "erased", "held", "payload_bytes")
-        return [dict(zip(names, r, strict=True)) for r in self._rows(query, params)]
+        return [dict(zip(names, r, strict=True)) for r in self._select(query, params)]
 
     def erasure_candidates(self, tenant: str, selector: str,
                            value: str) -> tuple[list[tuple[int, int, bool]], int]:
         """((row id, payload bytes, held) of the matching events with a payload, number of
         matching events already erased)."""
         column = SELECTOR_COLUMNS[selector]
-        rows = self._rows(
+        rows = self._select(
             f"SELECT e.id, length(e.payload) + length(e.salt), e.payload IS NULL, {_HELD} "
             f"FROM events e WHERE e.{column} = ? AND +e.tenant = ? ORDER BY e.id",
             (value, tenant))
@@ -208,7 +213,7 @@ class SQLiteRetention:
     def holds_matching(self, tenant: str, selector: str, value: str) -> list[tuple[Hold, int]]:
         """Active holds that keep payloads of the events ``selector = value``, with counts."""
         column = SELECTOR_COLUMNS[selector]
-        rows = self._rows(
+        rows = self._select(
             f"SELECT {', '.join('h.' + c.strip() for c in _HOLD_COLUMNS.split(','))}, count(*) "
             f"FROM events e JOIN legal_holds h ON {_HOLD_MATCH} "
             f"WHERE e.{column} = ? AND +e.tenant = ? AND e.payload IS NOT NULL "
@@ -216,7 +221,7 @@ class SQLiteRetention:
         return [(_hold(r[:-1]), int(r[-1])) for r in rows]
 
     def get_hold(self, hold_id: str) -> Hold | None:
-        rows = self._rows(f"SELECT {_HOLD_COLUMNS} FROM legal_holds WHERE id = ?", (hold_id,))
+        rows = self._select(f"SELECT {_HOLD_COLUMNS} FROM legal_holds WHERE id = ?", (hold_id,))
         return _hold(rows[0]) if rows else None
 
     def list_holds(self, tenant: str | None = None, active_only: bool = False) -> list[Hold]:
@@ -228,7 +233,7 @@ class SQLiteRetention:
             params.append(tenant)
         if active_only:
             where.append("released_at IS NULL")
-        return [_hold(r) for r in self._rows(
+        return [_hold(r) for r in self._select(
             f"SELECT {_HOLD_COLUMNS} FROM legal_holds WHERE {' AND '.join(where)} "
             "ORDER BY created_at, id", params)]
 
@@ -247,27 +252,28 @@ class SQLiteRetention:
         if "to_ts" in crit:
             where.append("e.timestamp < ?")
             params.append(crit["to_ts"])
-        return int(self._rows(f"SELECT count(*) FROM events e WHERE {' AND '.join(where)}",
+        return int(self._select(f"SELECT count(*) FROM events e WHERE {' AND '.join(where)}",
                               params)[0][0])
 
     def erasure_records(self, tenant: str, since: float | None = None,
                         kind: str | None = None) -> list[ErasureRecord]:
         """Retention runs and erasure requests that erased payloads, oldest first."""
-        where, params = ["tenant = ?"], [tenant]
+        where: list[str] = ["tenant = ?"]
+        params: list[Any] = [tenant]
         if since is not None:
             where.append("at >= ?")
             params.append(since)
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
-        return [ErasureRecord(*r) for r in self._rows(
+        return [ErasureRecord(*r) for r in self._select(
             f"SELECT {_ERASURE_COLUMNS} FROM erasures WHERE {' AND '.join(where)} "
             "ORDER BY at, id", params)]
 
     def erased_events(self, tenant: str, since: float | None = None,
                       limit: int = 1000) -> list[dict[str, Any]]:
         """The erased events (newest erasure first): seq, event id, type, time, erased_at, why."""
-        rows = self._rows(
+        rows = self._select(
             "SELECT seq, event_id, event_type, agent_name, timestamp, erased_at, erased "
             "FROM events WHERE tenant = ? AND erased_at >= ? AND erased_at IS NOT NULL "
             "ORDER BY erased_at DESC, seq LIMIT ?",
