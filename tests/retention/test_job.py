@@ -113,6 +113,27 @@ def _snapshot(db_path: Path) -> list[object]:
                  "erasures")]
 
 
+def test_hold_created_between_reading_and_erasing_is_honoured(db_path: Path) -> None:
+    from agentaudit.retention.job import commit_retention, plan_retention
+
+    store = open_store(db_path)
+    by_tier = _every_tier(store)
+    run, groups = plan_retention(store, POLICY, now=NOW)  # e.g. on the collector's reader
+    assert run.erased == 10
+    late = by_tier["info"][2]
+    other = open_store(db_path)  # another process places a hold meanwhile
+    create_hold(other, "default", "late hold", trace=late.trace_id, now=NOW)
+    other.close()
+    commit_retention(store, run, groups)
+    assert payload_of(store, late.event_id)[0] is not None
+    assert run.erased == 9 and run.kept_by_hold == 1 and run.by_tier["info"]["erased"] == 2
+    (recorded,) = _audit_events(store, "audit.retention_run")
+    assert recorded.params["erased"] == 9 and recorded.params["kept_by_hold"] == 1
+    (record,) = store.erasure_records("default")
+    assert record.erased == 9 and record.refused_held == 1
+    assert verify_log(store, "default").ok
+
+
 def test_dry_run_changes_nothing(db_path: Path) -> None:
     store = open_store(db_path)
     _every_tier(store)

@@ -94,14 +94,17 @@ def erase(store: Any, tenant: str, *, reason: str, user: str | None = None,
         result.refused_held = len(live) - len(ids)
         if result.refused_held:
             result.holds = store.holds_matching(tenant, kind, value)
-        if dry_run:
-            return None
+        return None if dry_run else ErasurePlan(
+            [(erasure_reason(result.id, text), ids)], at, finish)
+
+    def finish(erased: list[list[int]]) -> tuple[ErasureRecord, list[AuditEvent]]:
+        # read in this same transaction: what plan() chose is what was erased
         event = _erasure_event(result, actor)
         result.audit_event_id = event.event_id
         record = ErasureRecord(result.id, tenant, "erasure", f"{kind}={shown}", text, at,
-                               result.erased, result.payload_bytes, result.refused_held,
+                               len(erased[0]), result.payload_bytes, result.refused_held,
                                event.event_id)
-        return ErasurePlan([(erasure_reason(result.id, text), ids)], at, record, [event])
+        return record, [event]
 
     if dry_run:
         plan()

@@ -19,8 +19,8 @@ from agentaudit.events import TIERS, AuditEvent, EventType
 from agentaudit.retention.config import RetentionConfig, TenantPolicy
 from agentaudit.store._sqlite_retention import ErasurePlan, ErasureRecord, new_id
 
-__all__ = ["RetentionRun", "apply_all", "apply_retention", "expiry_of", "last_expired_day",
-           "retention_status", "retention_reason"]
+__all__ = ["RetentionRun", "apply_all", "apply_retention", "commit_retention", "expiry_of",
+           "last_expired_day", "plan_retention", "retention_reason", "retention_status"]
 
 DAY = 86400
 
@@ -94,47 +94,28 @@ def apply_retention(store: Any, policy: TenantPolicy, *, now: float | None = Non
     ``record_empty=False`` skips the audit event of a run that erased nothing (the collector's
     periodic runs); ``progress(done, total)`` is called as rows are erased.
     """
+    run, groups = plan_retention(store, policy, now=now, dry_run=dry_run)
+    if dry_run:
+        return run
+    return commit_retention(store, run, groups, actor=actor, vacuum=vacuum,
+                            full_vacuum=full_vacuum, record_empty=record_empty,
+                            progress=progress)
+
+
+Groups = dict[str, dict[int, int]]  # tier -> {row id: payload bytes}
+
+
+def plan_retention(store: Any, policy: TenantPolicy, *, now: float | None = None,
+                   dry_run: bool = False) -> tuple[RetentionRun, Groups]:
+    """Read phase (any connection, e.g. a WAL reader that does not block the writer): the
+    expired payloads by tier, and a run counting them."""
     at = time.time() if now is None else now
     last = {t: last_expired_day(at, policy.days[t]) for t in TIERS}
     run = RetentionRun(policy.tenant, new_id("ret_"), at, dry_run, dict(policy.days))
-
-    def plan() -> ErasurePlan | None:
-        groups = _count(run, store.retention_candidates(policy.tenant, policy.rules, last))
-        if dry_run or (run.erased == 0 and not record_empty):
-            return None
-        event = run_event(run, actor)
-        run.audit_event_id = event.event_id
-        record = None
-        if run.erased:
-            summary = ", ".join(f"{t} {policy.days[t]} d" for t in TIERS if groups[t])
-            record = ErasureRecord(run.id, policy.tenant, "retention", None,
-                                   f"retention ({summary})", at, run.erased,
-                                   run.payload_bytes, run.kept_by_hold, event.event_id)
-        return ErasurePlan([(retention_reason(t, policy.days[t]), ids)
-                            for t, ids in groups.items() if ids], at, record, [event])
-
-    if dry_run:
-        plan()
-        return run
-    done = [0]
-
-    def step(n: int) -> None:
-        done[0] += n
-        if progress is not None:
-            progress(done[0], run.erased)
-    store.erase_payloads(plan, step)
-    if vacuum and run.erased:
-        run.space = store.reclaim_space(full=full_vacuum)
-    return run
-
-
-def _count(run: RetentionRun, candidates: list[tuple[int, str, int, int, bool]]
-           ) -> dict[str, list[int]]:
-    """Fill the run's counts from the candidates; the row ids to erase, by tier."""
-    groups: dict[str, list[int]] = {t: [] for t in TIERS}
-    for row_id, tier, _day, nbytes, held in candidates:
-        counts = run.by_tier.setdefault(tier, {"erased": 0, "payload_bytes": 0,
-                                               "kept_by_hold": 0})
+    groups: Groups = {t: {} for t in TIERS}
+    for row_id, tier, _day, nbytes, held in store.retention_candidates(policy.tenant,
+                                                                       policy.rules, last):
+        counts = _tier_counts(run, tier)
         if held:
             counts["kept_by_hold"] += 1
             run.kept_by_hold += 1
@@ -143,8 +124,58 @@ def _count(run: RetentionRun, candidates: list[tuple[int, str, int, int, bool]]
             counts["payload_bytes"] += nbytes
             run.erased += 1
             run.payload_bytes += nbytes
-            groups[tier].append(row_id)
-    return groups
+            groups[tier][row_id] = nbytes
+    return run, groups
+
+
+def _tier_counts(run: RetentionRun, tier: str) -> dict[str, int]:
+    return run.by_tier.setdefault(tier, {"erased": 0, "payload_bytes": 0, "kept_by_hold": 0})
+
+
+def commit_retention(store: Any, run: RetentionRun, groups: Groups, *, actor: str = "cli",
+                     vacuum: bool = True, full_vacuum: bool = False, record_empty: bool = True,
+                     progress: Callable[[int, int], None] | None = None) -> RetentionRun:
+    """Write phase (the write connection): erase what ``plan_retention`` found, re-checking
+    holds, and record the run with the counts of what was really erased."""
+    tiers = [t for t in TIERS if groups[t]]
+    total = run.erased
+
+    def finish(erased: list[list[int]]) -> tuple[ErasureRecord | None, list[AuditEvent]]:
+        for tier, ids in zip(tiers, erased, strict=True):
+            counts = _tier_counts(run, tier)
+            gone = set(ids)
+            skipped = [i for i in groups[tier] if i not in gone]
+            newly_held = store.still_held(skipped) if skipped else 0
+            run.erased -= counts["erased"] - len(ids)
+            run.payload_bytes -= sum(groups[tier][i] for i in skipped)
+            counts["erased"] = len(ids)
+            counts["payload_bytes"] = sum(groups[tier][i] for i in ids)
+            counts["kept_by_hold"] += newly_held
+            run.kept_by_hold += newly_held
+        if run.erased == 0 and not record_empty:
+            return None, []
+        event = run_event(run, actor)
+        run.audit_event_id = event.event_id
+        record = None
+        if run.erased:
+            summary = ", ".join(f"{t} {run.days[t]} d" for t in tiers)
+            record = ErasureRecord(run.id, run.tenant, "retention", None,
+                                   f"retention ({summary})", run.at, run.erased,
+                                   run.payload_bytes, run.kept_by_hold, event.event_id)
+        return record, [event]
+
+    done = [0]
+
+    def step(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], total)
+    store.erase_payloads(lambda: ErasurePlan(
+        [(retention_reason(t, run.days[t]), list(groups[t])) for t in tiers], run.at, finish),
+        step)
+    if vacuum and run.erased:
+        run.space = store.reclaim_space(full=full_vacuum)
+    return run
 
 
 def apply_all(store: Any, config: RetentionConfig, **options: Any) -> list[RetentionRun]:

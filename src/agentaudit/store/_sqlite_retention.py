@@ -108,15 +108,18 @@ class ErasureRecord:
     audit_event_id: str | None
 
 
+Finish = Callable[[list[list[int]]], "tuple[ErasureRecord | None, Sequence[AuditEvent]]"]
+
+
 @dataclass(frozen=True)
 class ErasurePlan:
-    """What one erasure transaction does: (reason, row ids) groups erased at ``at``, the
-    record for the erasure report, and the ``audit.*`` events that go into the log with it."""
+    """One erasure transaction: (reason, row ids) groups erased at ``at``, and ``finish``,
+    which gets the ids actually erased per group and returns the record for the erasure report
+    and the ``audit.*`` events that go into the log in the same transaction."""
 
     groups: Sequence[tuple[str, Sequence[int]]]
     at: float
-    record: ErasureRecord | None
-    audit: Sequence[AuditEvent]
+    finish: Finish
 
 
 def tier_case(rules: Sequence[TierRuleLike]) -> tuple[str, dict[str, Any]]:
@@ -296,33 +299,50 @@ class SQLiteRetention:
 
     def erase_payloads(self, plan: Callable[[], ErasurePlan | None],
                        progress: Callable[[int], None] | None = None) -> ErasurePlan | None:
-        """Run ``plan`` inside a write transaction (so no hold or event slips in between what
-        it reads and what is erased), then erase the payloads of each (reason, row ids) group
-        it returns (skipping rows already erased), store its record and append its ``audit``
-        events — all in that one transaction. A plan returning None writes nothing."""
+        """In one write transaction: run ``plan``; erase the payloads of each (reason, row ids)
+        group it returns, except rows already erased and rows an active hold covers *now* (so a
+        hold created after the candidates were read is honoured); then call its ``finish`` with
+        the ids actually erased per group, store the record and append the ``audit.*`` events
+        it returns. A plan returning None writes nothing."""
         db = self._db
         with self._write_transaction("erase payloads in"):
             planned = plan()
             if planned is None:
                 return None
+            erased: list[list[int]] = []
             for reason, ids in planned.groups:
+                done: list[int] = []
                 for start in range(0, len(ids), _CHUNK):
                     chunk = ids[start : start + _CHUNK]
                     marks = ", ".join("?" for _ in chunk)
-                    db.execute("UPDATE events SET payload = NULL, salt = NULL, user_id = NULL, "
-                               f"erased = ?, erased_at = ? WHERE id IN ({marks}) "
-                               "AND payload IS NOT NULL", (reason, planned.at, *chunk))
+                    done.extend(r[0] for r in db.execute(
+                        "UPDATE events AS e SET payload = NULL, salt = NULL, user_id = NULL, "
+                        f"erased = ?, erased_at = ? WHERE e.id IN ({marks}) "
+                        f"AND e.payload IS NOT NULL AND NOT {_HELD} RETURNING id",
+                        (reason, planned.at, *chunk)).fetchall())
                     if progress is not None:
                         progress(len(chunk))
-            record = planned.record
+                erased.append(done)
+            record, audit = planned.finish(erased)
             if record is not None:
                 db.execute(f"INSERT INTO erasures ({_ERASURE_COLUMNS}) VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (record.id, record.tenant, record.kind, record.selector,
                             record.reason, record.at, record.erased, record.payload_bytes,
                             record.refused_held, record.audit_event_id))
-            self._append_in_transaction(planned.audit)
+            if audit:
+                self._append_in_transaction(audit)
         return planned
+
+    def still_held(self, ids: Sequence[int]) -> int:
+        """How many of the rows ``ids`` keep a payload (after an erasure skipped them)."""
+        total = 0
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            total += int(self._select(
+                f"SELECT count(*) FROM events WHERE id IN ({', '.join('?' for _ in chunk)}) "
+                "AND payload IS NOT NULL", chunk)[0][0])
+        return total
 
     def append_audit(self, events: Sequence[AuditEvent]) -> None:
         """Append ``audit.*`` events in their own transaction (a run that erased nothing)."""
