@@ -173,6 +173,18 @@ def test_storage_reclaimed_incrementally_for_large_payloads(db_path: Path) -> No
     assert verify_log(store, "default").ok
 
 
+def test_storage_reclaimed_for_small_payloads_too(db_path: Path) -> None:
+    store = open_store(db_path)
+    store.append_batch([event("debug", TODAY - 20, params={"q": "w" * 400}) for _ in range(3000)])
+    store.append_batch([event("critical", TODAY - 20, params={"q": "w" * 400})
+                        for _ in range(100)])  # kept: interleaved rows stay as they were
+    pages = store.storage_pages()["page_count"]
+    run = apply_retention(store, POLICY, now=NOW)
+    assert run.erased == 3000 and run.space is not None
+    assert run.space["pages_after"] < pages * 0.6, (pages, run.space)
+    assert verify_log(store, "default").ok
+
+
 def test_full_vacuum_compacts_small_payloads_and_converts_old_files(db_path: Path) -> None:
     import sqlite3
 

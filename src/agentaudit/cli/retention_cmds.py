@@ -381,9 +381,7 @@ def _print_run(run: Any) -> None:
         if s["auto_vacuum"] != 2:
             print("  note: this file predates incremental auto-vacuum; run `agentaudit "
                   "retention apply --vacuum` once to reclaim space", file=sys.stderr)
-        elif freed <= 0:
-            print("  note: small payloads leave pages partly empty (new events reuse them); "
-                  "`retention apply --vacuum` compacts the file now", file=sys.stderr)
+
 
 
 def _print_erased(rows: list[dict[str, Any]], events: bool) -> None:

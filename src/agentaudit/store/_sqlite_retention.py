@@ -153,6 +153,49 @@ def _hold(row: Sequence[Any]) -> Hold:
     return Hold(*row)
 
 
+class _RowRewriter:
+    """Erases payloads by deleting each row and inserting it again without its payload.
+
+    An UPDATE would leave the table's pages as full of holes as the payloads were large, and
+    SQLite merges underfull pages only when rows are deleted; deleting and re-inserting (same
+    rowid, every other column as it was, read from the schema so that columns added by later
+    migrations are kept) packs the rows and frees whole pages for the incremental vacuum.
+    """
+
+    _ERASED = {"payload": "NULL", "salt": "NULL", "user_id": "NULL", "erased": ":reason",
+               "erased_at": ":at"}
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        # hidden = 0: stored columns (generated columns such as ``day`` are recomputed)
+        cols = [r[1] for r in db.execute("PRAGMA table_xinfo(events)") if r[6] == 0]
+        missing = set(self._ERASED) - set(cols)
+        if missing:
+            raise StoreError(f"the events table lacks {sorted(missing)}; migrate first")
+        self.columns = ", ".join(cols)
+        self.values = ", ".join(self._ERASED.get(c, c) for c in cols)
+        db.execute("DROP TABLE IF EXISTS temp.erase_rows")
+        db.execute(f"CREATE TEMP TABLE erase_rows AS SELECT {self.columns} FROM events WHERE 0")
+
+    def erase(self, ids: Sequence[int], reason: str, at: float) -> list[int]:
+        """Erase the rows ``ids`` that still hold a payload and no active hold covers now;
+        returns the ids erased."""
+        db = self.db
+        marks = ", ".join("?" for _ in ids)
+        db.execute(f"INSERT INTO temp.erase_rows SELECT {self.columns} FROM events AS e "
+                   f"WHERE e.id IN ({marks}) AND e.payload IS NOT NULL AND NOT {_HELD}", ids)
+        done = [int(r[0]) for r in db.execute("SELECT id FROM temp.erase_rows")]
+        if done:
+            db.execute("DELETE FROM events WHERE id IN (SELECT id FROM temp.erase_rows)")
+            db.execute(f"INSERT INTO events ({self.columns}) SELECT {self.values} "
+                       "FROM temp.erase_rows ORDER BY id", {"reason": reason, "at": at})
+            db.execute("DELETE FROM temp.erase_rows")
+        return done
+
+    def close(self) -> None:
+        self.db.execute("DROP TABLE IF EXISTS temp.erase_rows")
+
+
 class SQLiteRetention:
     """Store methods for retention, holds and erasure (mixed into ``SQLiteStore``)."""
 
@@ -310,19 +353,15 @@ class SQLiteRetention:
             if planned is None:
                 return None
             erased: list[list[int]] = []
+            rewrite = _RowRewriter(db)
             for reason, ids in planned.groups:
                 done: list[int] = []
                 for start in range(0, len(ids), _CHUNK):
-                    chunk = ids[start : start + _CHUNK]
-                    marks = ", ".join("?" for _ in chunk)
-                    done.extend(r[0] for r in db.execute(
-                        "UPDATE events AS e SET payload = NULL, salt = NULL, user_id = NULL, "
-                        f"erased = ?, erased_at = ? WHERE e.id IN ({marks}) "
-                        f"AND e.payload IS NOT NULL AND NOT {_HELD} RETURNING id",
-                        (reason, planned.at, *chunk)).fetchall())
+                    done.extend(rewrite.erase(ids[start : start + _CHUNK], reason, planned.at))
                     if progress is not None:
-                        progress(len(chunk))
+                        progress(len(ids[start : start + _CHUNK]))
                 erased.append(done)
+            rewrite.close()
             record, audit = planned.finish(erased)
             if record is not None:
                 db.execute(f"INSERT INTO erasures ({_ERASURE_COLUMNS}) VALUES "
