@@ -185,3 +185,19 @@ def test_bad_config_and_missing_db(db: Path, tmp_path: Path,
     code, _, err = run(capsys, "retention", "apply", "--db", str(db), "--config", str(short))
     assert code == 0 and "warning" in err and "'critical'" in err and "Art. 19" in err
 
+
+
+@pytest.mark.parametrize(("selector", "value", "held"), [
+    ("--user", "bob", {"t-b:agent.reasoning", "t-b:agent.error"}),
+    ("--agent", "Router", None),  # every event of the fixture
+    ("--trace", "t-a2", {"t-a2:agent.tool_call", "t-a2:agent.decision"}),
+])
+def test_hold_selectors_keep_exactly_their_events(db: Path, capsys: pytest.CaptureFixture[str],
+                                                  selector: str, value: str,
+                                                  held: set[str] | None) -> None:
+    run_json(capsys, "hold", "create", "--db", str(db), "--reason", "r", selector, value)
+    for target in ("alice", "bob"):
+        run(capsys, "erase", "--db", str(db), "--user", target, "--reason", "x")
+    kept = {k for k, v in _payloads(db).items() if v}
+    assert kept == (set(_payloads(db)) if held is None else held)
+    assert main(["verify", "--db", str(db)]) == 0
