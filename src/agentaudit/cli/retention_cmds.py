@@ -73,6 +73,12 @@ def apply_command(
                          "partly empty (small payloads) and turns on incremental "
                          "auto-vacuum for files created before it. Rewrites the file and "
                          "blocks writers while it runs.")] = False,
+    compact: Annotated[str | None, typer.Option(
+        "--compact-before", metavar="DATE",
+        help="Also drop whole envelopes of events before DATE (which must be older than every "
+             "tier), keeping their leaf hashes and a signed checkpoint so the log and every "
+             "later event still verify. Held events and everything after them are kept. "
+             "Compacted events can no longer be read or exported.")] = None,
     fmt: Format = "table",
 ) -> int:
     """Erase the payloads whose tier's time is up (envelopes and leaves stay, so `verify`
@@ -81,6 +87,7 @@ def apply_command(
     from agentaudit.retention import apply_retention, load_config
 
     _check_format(fmt)
+    before = _time("--compact-before", compact)
     conf = load_config(config)
     with _open(db) as store:
         tenants = store.info().tenants if all_tenants else [tenant]
@@ -96,14 +103,29 @@ def apply_command(
                                             full_vacuum=vacuum, progress=progress))
         if vacuum and not dry_run and not any(r.space for r in runs):
             runs[-1].space = store.reclaim_space(full=True)
+        compactions = [] if before is None else _compact(store, conf, tenants, before, dry_run)
         if not dry_run:
             for name in tenants:
                 store.checkpoint(name)
     if fmt == "json":
-        return _print_json([r.as_dict() for r in runs])
+        return _print_json([{**r.as_dict(), **({"compaction": c.as_dict()} if c else {})}
+                            for r, c in zip(runs, compactions or [None] * len(runs),
+                                            strict=True)])
     for run in runs:
         _print_run(run)
+    for c in compactions:
+        verb = "would compact" if dry_run else "compacted"
+        print(f"tenant {c.tenant!r}: {verb} {c.dropped} events (seq {c.from_seq}.."
+              f"{c.to_seq - 1}); leaf hashes and a signed checkpoint at size {c.to_seq} kept"
+              if c.dropped else f"tenant {c.tenant!r}: nothing to compact")
     return 0
+
+
+def _compact(store: Any, conf: Any, tenants: list[str], before: float,
+             dry_run: bool) -> list[Any]:
+    from agentaudit.retention import compact_before
+
+    return [compact_before(store, conf.policy(t), before, dry_run=dry_run) for t in tenants]
 
 
 @retention_app.command("erased")

@@ -59,6 +59,7 @@ class VerifyReport:
     latest_checkpoint_size: int = 0
     erased: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, event_id, reason)
     unsigned_tail: int = 0
+    compacted: int = 0  # leading events whose envelopes retention dropped (leaves kept)
     witness_size: int | None = None
     damage: Damage | None = None
     seconds: float = 0.0
@@ -72,6 +73,7 @@ class VerifyReport:
             "tenant": self.tenant, "ok": self.ok, "size": self.size,
             "checkpoints": self.checkpoints, "latest_checkpoint_size": self.latest_checkpoint_size,
             "unsigned_tail": self.unsigned_tail, "witness_size": self.witness_size,
+            "compacted": self.compacted,
             "erased": [{"seq": s, "event_id": e, "reason": r} for s, e, r in self.erased],
             "damage": None if self.damage is None else self.damage.__dict__,
             "seconds": round(self.seconds, 3),
@@ -176,6 +178,25 @@ class _Verifier:
         sha256 = hashlib.sha256
         cp_i, expected, prev_cp = 0, 0, 0
         first_after_cp: str | None = None
+        compacted = getattr(self.store, "compacted_leaf_hashes", None)
+        if compacted is not None:  # a prefix compacted by retention: leaf hashes only
+            for seq, leaf in compacted(self.tenant):
+                if seq != expected:
+                    return self.fail("missing", f"compacted leaf {expected} is missing",
+                                     seq=expected)
+                crange.append(leaf)
+                expected += 1
+                if witness is not None and witness.size == expected and (
+                        crange.root() != witness.root):
+                    return self.fail("inconsistent with witness", "the compacted events differ "
+                                     "from what the witness saw", seq=expected - 1)
+                while cp_i < len(cps) and cps[cp_i][0] == expected:
+                    if crange.root() != cps[cp_i][1]:
+                        return self.fail("modified", f"compacted leaves {prev_cp}..{expected - 1}"
+                                         f" do not match the checkpoint at size {expected}",
+                                         seq=prev_cp)
+                    prev_cp, cp_i = expected, cp_i + 1
+            self.report.compacted = expected
         for row in self.store.log_rows(self.tenant):
             seq, event_id = row[_SEQ], row[_EVENT_ID]
             if type(seq) is not int or seq < expected:

@@ -6,6 +6,7 @@ passing and names what was erased and why. Every run, hold and erasure is an ``a
 
 from __future__ import annotations
 
+from agentaudit.retention.compaction import CompactionResult, compact_before
 from agentaudit.retention.config import (
     COMPLIANCE_MIN_DAYS,
     DEFAULT_DAYS,
@@ -26,6 +27,7 @@ from agentaudit.retention.job import (
 
 __all__ = [
     "COMPLIANCE_MIN_DAYS",
+    "CompactionResult",
     "DEFAULT_DAYS",
     "ErasureResult",
     "Hold",
@@ -35,6 +37,7 @@ __all__ = [
     "TierRule",
     "apply_all",
     "apply_retention",
+    "compact_before",
     "create_hold",
     "erase",
     "expiry_of",

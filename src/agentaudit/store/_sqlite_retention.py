@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +25,7 @@ from agentaudit.exceptions import StoreError
 if TYPE_CHECKING:
     from agentaudit.events import AuditEvent
 
-__all__ = ["ErasurePlan", "ErasureRecord", "Hold", "SQLiteRetention", "TierRuleLike", "new_id"]
+__all__ = ["CompactionRecord", "ErasurePlan", "ErasureRecord", "Hold", "SQLiteRetention", "TierRuleLike", "new_id"]
 
 # An event is held when any active hold of its tenant matches it; a hold's empty criteria match
 # everything, its set criteria must all match (AND).
@@ -90,6 +90,19 @@ class Hold:
         """The selectors that are set (trace_id, session_id, agent_name, user_id, from/to)."""
         names = ("trace_id", "session_id", "agent_name", "user_id", "from_ts", "to_ts")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass(frozen=True)
+class CompactionRecord:
+    """Envelopes of seq [from_seq, to_seq), all older than ``before_ts``, dropped at ``at``."""
+
+    id: str
+    tenant: str
+    before_ts: float
+    from_seq: int
+    to_seq: int
+    at: float
+    audit_event_id: str | None
 
 
 @dataclass(frozen=True)
@@ -407,6 +420,90 @@ class SQLiteRetention:
                 return False
             self._append_in_transaction([audit])
         return True
+
+    # -- compaction ----------------------------------------------------------------------------
+
+    def compacted_size(self, tenant: str) -> int:
+        """How many leading events of the tenant's log were compacted (leaf hashes kept)."""
+        if not self._select("SELECT 1 FROM sqlite_master WHERE name = 'compacted_leaves'", ()):
+            return 0  # a file opened read-only before migration 0004
+        return int(self._select("SELECT coalesce(max(seq) + 1, 0) FROM compacted_leaves "
+                                "WHERE tenant = ?", (tenant,))[0][0])
+
+    def compacted_leaf_hashes(self, tenant: str,
+                              batch_size: int = 10_000) -> Iterator[tuple[int, bytes]]:
+        """(seq, leaf hash) of the compacted prefix of the tenant's log, in seq order."""
+        if not self.compacted_size(tenant):
+            return
+        last = -1
+        while True:
+            rows = self._select("SELECT seq, leaf_hash FROM compacted_leaves WHERE tenant = ? "
+                                "AND seq > ? ORDER BY seq LIMIT ?", (tenant, last, batch_size))
+            yield from rows
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
+
+    def compacted_leaf_range(self, tenant: str, start: int, end: int) -> list[bytes]:
+        """Compacted leaf hashes of seq in [start, end)."""
+        return [r[0] for r in self._select(
+            "SELECT leaf_hash FROM compacted_leaves WHERE tenant = ? AND seq >= ? AND seq < ? "
+            "ORDER BY seq", (tenant, start, end))]
+
+    def compaction_point(self, tenant: str, before: float) -> int:
+        """The log size up to which every event is older than ``before`` and not held: the
+        events with seq below it may be compacted (a prefix, so the log stays contiguous)."""
+        row = self._select(f"SELECT min(e.seq) FROM events e WHERE e.tenant = ? "
+                           f"AND (e.timestamp >= ? OR {_HELD})", (tenant, before))[0]
+        if row[0] is not None:
+            return int(row[0])
+        return int(self._select("SELECT coalesce(max(size), 0) FROM log_state WHERE tenant = ?",
+                                (tenant,))[0][0])
+
+    def prefix_leaf_hashes(self, tenant: str, size: int) -> Iterator[bytes]:
+        """The first ``size`` leaf hashes of the log (compacted ones, then stored events)."""
+        for seq, leaf in self.compacted_leaf_hashes(tenant):
+            if seq >= size:
+                return
+            yield leaf
+        start = self.compacted_size(tenant)
+        for i in range(start, size, 10_000):
+            yield from (r[0] for r in self._select(
+                "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? "
+                "ORDER BY seq", (tenant, i, min(size, i + 10_000))))
+
+    def compact_prefix(self, tenant: str, size: int, checkpoint: tuple[bytes, str] | None,
+                       record: CompactionRecord, audit: Sequence[AuditEvent]) -> int:
+        """Drop the envelopes of seq [compacted, size), keeping their leaf hashes, together
+        with a checkpoint (root, signed note) at ``size``, the record and the audit events, in
+        one transaction; returns how many events were dropped."""
+        db = self._db
+        with self._write_transaction("compact"):
+            start = self.compacted_size(tenant)
+            if start != record.from_seq:
+                raise StoreError("the log was compacted concurrently; run again")
+            held = self._select(f"SELECT count(*) FROM events e WHERE e.tenant = ? AND "
+                                f"e.seq >= ? AND e.seq < ? AND {_HELD}", (tenant, start, size))
+            if held[0][0]:
+                raise StoreError(f"{held[0][0]} events to compact came under a legal hold; "
+                                 "run again")
+            db.execute("INSERT INTO compacted_leaves (tenant, seq, leaf_hash) SELECT tenant, "
+                       "seq, leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ?",
+                       (tenant, start, size))
+            dropped = db.execute("DELETE FROM events WHERE tenant = ? AND seq >= ? AND seq < ?",
+                                 (tenant, start, size)).rowcount
+            if dropped != size - start:
+                raise StoreError(f"expected {size - start} events to compact, found {dropped}")
+            if checkpoint is not None:
+                db.execute("INSERT OR IGNORE INTO checkpoints (tenant, size, root, note, "
+                           "created_at) VALUES (?, ?, ?, ?, ?)",
+                           (tenant, size, checkpoint[0], checkpoint[1], record.at))
+            db.execute("INSERT INTO compactions (id, tenant, before_ts, from_seq, to_seq, at, "
+                       "audit_event_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (record.id, tenant, record.before_ts, record.from_seq, record.to_seq,
+                        record.at, record.audit_event_id))
+            self._append_in_transaction(audit)
+        return int(dropped)
 
     # -- space ---------------------------------------------------------------------------------
 

@@ -125,6 +125,21 @@ MIGRATIONS: list[tuple[str, str]] = [
             audit_event_id TEXT
         );
         CREATE INDEX ix_erasures_tenant_at ON erasures (tenant, at);
+        CREATE TABLE compacted_leaves (
+            tenant TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            leaf_hash BLOB NOT NULL,
+            PRIMARY KEY (tenant, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE compactions (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            before_ts REAL NOT NULL,
+            from_seq INTEGER NOT NULL,
+            to_seq INTEGER NOT NULL,
+            at REAL NOT NULL,
+            audit_event_id TEXT
+        );
         ALTER TABLE events ADD COLUMN erased_at REAL;
         CREATE INDEX ix_events_erased ON events (tenant, erased_at) WHERE erased_at IS NOT NULL;
     """),

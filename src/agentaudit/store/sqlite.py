@@ -182,7 +182,12 @@ class SQLiteStore(SQLiteRetention, Store):
         return sql.load_log_state(self._db, tenant)
 
     def leaf_hashes(self, tenant: str, start: int, end: int) -> list[bytes]:
-        """Stored leaf hashes of seq in [start, end)."""
+        """Stored leaf hashes of seq in [start, end) (of compacted events too)."""
+        compacted = self.compacted_size(tenant)
+        if start < compacted:
+            return (self.compacted_leaf_range(tenant, start, min(end, compacted))
+                    + self.leaf_hashes(tenant, compacted, end) if end > compacted else
+                    self.compacted_leaf_range(tenant, start, end))
         return [r[0] for r in self._rows(
             "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq",
             (tenant, start, end))]
