@@ -70,7 +70,7 @@ def compact_before(store: Any, policy: TenantPolicy, before: float, *, actor: st
     if before > limit:
         raise ConfigError(f"--compact-before {iso_time(before)} is not older than every tier: "
                           f"the longest ({max(policy.days.values())} days) still keeps days "
-                          f"from {iso_time(limit)[:10]}; choose that date or an earlier one")
+                          f"from {str(iso_time(limit))[:10]}; choose that date or an earlier one")
     tenant = policy.tenant
     start = store.compacted_size(tenant)
     size = store.compaction_point(tenant, before)
