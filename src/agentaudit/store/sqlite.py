@@ -185,9 +185,8 @@ class SQLiteStore(SQLiteRetention, Store):
         """Stored leaf hashes of seq in [start, end) (of compacted events too)."""
         compacted = self.compacted_size(tenant)
         if start < compacted:
-            return (self.compacted_leaf_range(tenant, start, min(end, compacted))
-                    + self.leaf_hashes(tenant, compacted, end) if end > compacted else
-                    self.compacted_leaf_range(tenant, start, end))
+            head = self.compacted_leaf_range(tenant, start, min(end, compacted))
+            return head + (self.leaf_hashes(tenant, compacted, end) if end > compacted else [])
         return [r[0] for r in self._rows(
             "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq",
             (tenant, start, end))]
