@@ -13,6 +13,7 @@ import typer
 from agentaudit.cli.assist_cmds import ask_command, mcp_command
 from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
+from agentaudit.cli.retention_cmds import erase_command, hold_app, retention_app
 from agentaudit.cli.serve_cmds import keys_app, serve_command
 
 __all__ = ["app", "run_app"]
@@ -295,6 +296,9 @@ app.add_typer(report_app, name="report")
 app.command("forensics")(forensics_command)
 app.command("ask")(ask_command)
 app.command("mcp")(mcp_command)
+app.add_typer(retention_app, name="retention")
+app.add_typer(hold_app, name="hold")
+app.command("erase")(erase_command)
 
 
 def run_app(args: list[str]) -> int:

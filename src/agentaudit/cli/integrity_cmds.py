@@ -96,6 +96,9 @@ def _print_report(report: Any) -> None:
             reasons[reason] = reasons.get(reason, 0) + 1
         parts = ", ".join(f"{n} by {r}" for r, n in sorted(reasons.items()))
         print(f"  {len(report.erased)} payloads were erased ({parts}); their envelopes verify")
+    if report.compacted:
+        print(f"  the first {report.compacted} events were compacted by retention (envelopes "
+              "dropped, leaf hashes kept); they verify as part of the tree")
     if report.ok and report.unsigned_tail:
         print(f"  note: the newest {report.unsigned_tail} events are not covered by a signed "
               "checkpoint yet (the writer signs one on every flush and close)")

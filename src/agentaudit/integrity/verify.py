@@ -65,6 +65,7 @@ class VerifyReport:
     latest_checkpoint_size: int = 0
     erased: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, event_id, reason)
     unsigned_tail: int = 0
+    compacted: int = 0  # leading events whose envelopes retention dropped (leaves kept)
     witness_size: int | None = None
     damage: Damage | None = None
     seconds: float = 0.0
@@ -78,6 +79,7 @@ class VerifyReport:
             "tenant": self.tenant, "ok": self.ok, "size": self.size,
             "checkpoints": self.checkpoints, "latest_checkpoint_size": self.latest_checkpoint_size,
             "unsigned_tail": self.unsigned_tail, "witness_size": self.witness_size,
+            "compacted": self.compacted,
             "erased": [{"seq": s, "event_id": e, "reason": r} for s, e, r in self.erased],
             "damage": None if self.damage is None else self.damage.__dict__,
             "seconds": round(self.seconds, 3),
@@ -188,7 +190,9 @@ class _Verifier:
         sizes = [c[0] for c in cps]
         cp_i, expected, prev_cp = 0, 0, 0
         wsize = witness.size if witness is not None else -1
-        for chunk in self._chunks(total):
+        prefix = self._compacted_prefix()
+        report.compacted = len(prefix.leaves) // 32
+        for chunk in itertools.chain((prefix,), self._chunks(total, report.compacted)):
             report.erased.extend(chunk.erased)
             leaves = chunk.leaves
             for i in range(0, len(leaves), 32):
@@ -216,12 +220,25 @@ class _Verifier:
             progress(expected, total)
         return None
 
+    def _compacted_prefix(self) -> _Chunk:
+        """The leaf hashes of a prefix that retention compacted (envelopes dropped, leaves
+        kept; see ``agentaudit.retention``): folded in first, like checked rows."""
+        compacted = getattr(self.store, "compacted_leaf_hashes", None)
+        leaves: list[bytes] = []
+        if compacted is not None:
+            for seq, leaf in compacted(self.tenant):
+                if seq != len(leaves):
+                    return _Chunk(b"".join(leaves), [], Damage(
+                        "missing", f"compacted leaf {len(leaves)} is missing", len(leaves)))
+                leaves.append(leaf)
+        return _Chunk(b"".join(leaves), [], None)
+
     def _event_id_at(self, seq: int) -> str | None:
         for row in self.store.log_rows(self.tenant, 1, start=seq, stop=seq + 1):
             return row[_EVENT_ID]
         return None
 
-    def _chunks(self, total: int) -> Iterator[_Chunk]:
+    def _chunks(self, total: int, first: int) -> Iterator[_Chunk]:
         """Checked rows in seq order, a chunk at a time: in this process, or, for a large
         SQLite log and ``workers`` > 1, by worker processes reading their own seq ranges. A
         chunk that ends short (a missing row) hands over to this process from that seq, which
@@ -229,12 +246,12 @@ class _Verifier:
         path = getattr(self.store, "path", None)
         if (self.workers <= 1 or total < PARALLEL_MIN_EVENTS or path is None
                 or getattr(self.store, "backend", "") != "sqlite"):
-            yield from _local_chunks(self.store, self.tenant, None, 0)
+            yield from _local_chunks(self.store, self.tenant, None, first)
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        starts = list(range(0, total, CHUNK_EVENTS))
+        starts = list(range(first, max(total, first + 1), CHUNK_EVENTS))
         ranges = [(None if i == 0 else lo, None if i == len(starts) - 1 else lo + CHUNK_EVENTS, lo)
                   for i, lo in enumerate(starts)]
         ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads

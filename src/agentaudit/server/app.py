@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from agentaudit.server.collector import Collector
 from agentaudit.server.errors import install_error_handlers
 from agentaudit.server.models import EventBatch, EventIn
+from agentaudit.server.retention_task import start_periodic_retention
 from agentaudit.server.settings import ServerSettings
 
 __all__ = ["create_app"]
@@ -63,9 +64,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         collector.start(asyncio.get_running_loop())
+        retention = start_periodic_retention(collector)
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
             await asyncio.to_thread(collector.stop)
 
     app = FastAPI(title="agentaudit collector", version=__version__, description=_DESCRIPTION,

@@ -34,6 +34,10 @@ def serve(host: str | None = None, port: int | None = None, db: str | None = Non
         settings = ServerSettings.from_env(host=host, port=port, db=db,
                                            auth_disabled=True if no_auth else None)
     live_keys = _check_store(settings)
+    if settings.retention_interval:  # a bad retention config fails before listening
+        from agentaudit.retention import load_config
+
+        load_config(settings.retention_config or None)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     auth = "off (loopback only, tenant 'default')" if settings.auth_disabled else "API keys"
     print(f"agentaudit collector on http://{settings.host}:{settings.port} — db {settings.db}, "

@@ -37,6 +37,8 @@ ENV_VARS: dict[str, str] = {
     "retry_after": "AGENTAUDIT_RETRY_AFTER",
     "redact": "AGENTAUDIT_REDACT",
     "redact_config": "AGENTAUDIT_REDACT_CONFIG",
+    "retention_interval": "AGENTAUDIT_RETENTION_INTERVAL",
+    "retention_config": "AGENTAUDIT_RETENTION_CONFIG",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -63,7 +65,8 @@ class ServerSettings:
     commits whatever is waiting, up to ``max_commit_events`` per transaction, after waiting
     ``commit_interval`` seconds for more to arrive (0: commit as soon as the last commit ends).
     ``redact`` turns redaction at ingest on (the default policy, or the TOML file
-    ``redact_config``); see docs/redaction.md.
+    ``redact_config``); see docs/redaction.md. Every ``retention_interval`` seconds (0: never)
+    the writer applies the retention policy of ``retention_config`` (docs/retention.md).
     """
 
     host: str = "127.0.0.1"
@@ -83,6 +86,8 @@ class ServerSettings:
     read_pool_size: int = 8
     redact: bool = True
     redact_config: str = ""
+    retention_interval: float = 3600.0
+    retention_config: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -92,6 +97,9 @@ class ServerSettings:
                      "read_pool_size", "retry_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.retention_interval < 0:
+            raise ConfigError(f"retention_interval must be >= 0 seconds (0 turns periodic "
+                              f"retention off), not {self.retention_interval!r}")
         if self.commit_interval < 0 or self.sse_heartbeat <= 0:
             raise ConfigError("commit_interval must be >= 0 and sse_heartbeat > 0")
         if self.synchronous not in ("full", "normal", "extra"):

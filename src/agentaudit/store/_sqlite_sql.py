@@ -95,6 +95,54 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX ix_api_keys_tenant ON api_keys (tenant);
     """),
+    ("0004_retention", """
+        CREATE TABLE legal_holds (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            trace_id TEXT,
+            session_id TEXT,
+            agent_name TEXT,
+            user_id TEXT,
+            from_ts REAL,
+            to_ts REAL,
+            created_at REAL NOT NULL,
+            created_by TEXT,
+            released_at REAL,
+            released_by TEXT
+        );
+        CREATE INDEX ix_legal_holds_tenant ON legal_holds (tenant, released_at);
+        CREATE TABLE erasures (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('retention', 'erasure')),
+            selector TEXT,
+            reason TEXT NOT NULL,
+            at REAL NOT NULL,
+            erased INTEGER NOT NULL,
+            payload_bytes INTEGER NOT NULL,
+            refused_held INTEGER NOT NULL,
+            audit_event_id TEXT
+        );
+        CREATE INDEX ix_erasures_tenant_at ON erasures (tenant, at);
+        CREATE TABLE compacted_leaves (
+            tenant TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            leaf_hash BLOB NOT NULL,
+            PRIMARY KEY (tenant, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE compactions (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            before_ts REAL NOT NULL,
+            from_seq INTEGER NOT NULL,
+            to_seq INTEGER NOT NULL,
+            at REAL NOT NULL,
+            audit_event_id TEXT
+        );
+        ALTER TABLE events ADD COLUMN erased_at REAL;
+        CREATE INDEX ix_events_erased ON events (tenant, erased_at) WHERE erased_at IS NOT NULL;
+    """),
 ]
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
+from agentaudit.store._sqlite_retention import SQLiteRetention
 from agentaudit.store.base import AppendResult, EventQuery, Page, Store, StoreInfo
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
 from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
@@ -37,7 +38,7 @@ _SELECT = "SELECT " + ", ".join(SELECT_COLUMNS) + " FROM events"
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteRetention, Store):
     """``Store`` on a SQLite file. ``synchronous='full'`` makes every commit survive power loss;
     ``'normal'`` survives a killed process (WAL) and is faster."""
 
@@ -62,6 +63,8 @@ class SQLiteStore(Store):
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
+                # before WAL: a new file frees erased pages (docs/retention.md); no-op otherwise
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.execute("PRAGMA cache_size = -65536")
@@ -180,7 +183,11 @@ class SQLiteStore(Store):
         return sql.load_log_state(self._db, tenant)
 
     def leaf_hashes(self, tenant: str, start: int, end: int) -> list[bytes]:
-        """Stored leaf hashes of seq in [start, end)."""
+        """Stored leaf hashes of seq in [start, end) (of compacted events too)."""
+        compacted = self.compacted_size(tenant)
+        if start < compacted:
+            head = self.compacted_leaf_range(tenant, start, min(end, compacted))
+            return head + (self.leaf_hashes(tenant, compacted, end) if end > compacted else [])
         return [r[0] for r in self._rows(
             "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq",
             (tenant, start, end))]
