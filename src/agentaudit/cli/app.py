@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from agentaudit.cli.assist_cmds import ask_command, mcp_command
+from agentaudit.cli.detect_cmds import alerts_app, detect_command
 from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
 from agentaudit.cli.serve_cmds import keys_app, serve_command
@@ -291,6 +292,8 @@ app.add_typer(report_app, name="report")
 app.command("forensics")(forensics_command)
 app.command("ask")(ask_command)
 app.command("mcp")(mcp_command)
+app.command("detect")(detect_command)
+app.add_typer(alerts_app, name="alerts")
 
 
 def run_app(args: list[str]) -> int:

@@ -50,6 +50,8 @@ class RollingBaseline:
 
     def seed(self, counts: dict[int, float], current: int) -> None:
         """Load history: ``counts`` by bucket index; ``current`` is the open bucket."""
+        if not any(counts.values()):
+            return  # no history: the baseline starts with the agent's first activity
         past = [b for b in counts if b < current]
         if past:
             start = max(min(past), current - (self.history.maxlen or 0))

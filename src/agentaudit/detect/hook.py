@@ -177,3 +177,55 @@ def attach(logger: AuditLogger, rules: RuleSet | None = None,
     hook = DetectionHook(emit, rules, opener, dispatcher)
     writer.on_stored = hook
     return hook
+
+
+def for_collector(writer: Any, db: str, rules_file: str = "") -> DetectionHook:
+    """The hook of ``agentaudit serve``: firings go back through the group-commit ``writer``
+    (the hook waits for their commit before alerting); alerts go to the sinks of the rules
+    file's ``[alerts]`` table and are recorded in ``db``."""
+    import time
+
+    from agentaudit.alerts.dispatcher import AlertDispatcher
+    from agentaudit.alerts.sinks import sinks_from_config
+    from agentaudit.detect.rules import load_rules
+    from agentaudit.store import open_store
+
+    rules = load_rules(rules_file or None)
+    sinks = sinks_from_config(rules.alerts.get("sinks", []))
+    recorder_store: list[Store] = []
+
+    def record(alert_id: int, sink: str, status: str, attempts: int, error: str | None,
+               payload: str) -> None:
+        from agentaudit.store import _sqlite_alerts
+
+        if not recorder_store:  # the dispatcher thread's own connection
+            recorder_store.append(open_store(db, create=False))
+        conn = getattr(recorder_store[0], "connection", None)
+        if conn is not None:
+            _sqlite_alerts.record_delivery(conn, alert_id, sink, status, attempts, error,
+                                           payload)
+
+    dispatcher = AlertDispatcher(sinks, record) if sinks else None
+
+    def emit(events: list[AuditEvent]) -> None:
+        done = threading.Event()
+        failure: list[BaseException | None] = [None]
+
+        def committed(result: Any, error: BaseException | None) -> None:
+            failure[0] = error
+            done.set()
+
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                writer.submit(events, committed)
+                break
+            except Exception as e:  # saturated: the writer is busy; firings are worth a wait
+                if time.monotonic() > deadline or type(e).__name__ == "WriterClosed":
+                    raise
+                time.sleep(0.05)
+        if not done.wait(60.0) or failure[0] is not None:
+            raise RuntimeError(f"firing events not committed: {failure[0]!r}")
+
+    hook = DetectionHook(emit, rules, lambda: open_store(db, create=False), dispatcher)
+    return hook

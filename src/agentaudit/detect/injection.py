@@ -57,7 +57,7 @@ PATTERNS: tuple[Pattern, ...] = (
             re.compile(r"\b(?:you\s+are\s+now\s+(?:DAN|in\s+developer\s+mode|jailbroken|"
                        r"an?\s+(?:unrestricted|unfiltered|uncensored))|do\s+anything\s+now|"
                        r"developer\s+mode\s+(?:enabled|activated|on)|jailbreak\s+mode|"
-                       r"(?:pretend|act|behave|roleplay)\s+(?:as|to\s+be|that\s+you\s+are|like)"
+                       r"(?:pretend|act|behave|roleplay)\s+(?:as|to\s+be|(?:that\s+)?you\s+are|you.re|like)"
                        + _GAP + r"\b(?:no|without|free\s+of)\s+(?:any\s+)?(?:restrictions|"
                        r"limits|limitations|filters|rules|guidelines|ethical))", _F)),
     Pattern("hidden_instruction", "instructions hidden for the model in tool or web content",

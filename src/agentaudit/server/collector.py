@@ -93,6 +93,7 @@ class Collector:
             commit_interval=settings.commit_interval, on_commit=self._committed,
             on_group=self._group_done,
             redact=self.redactor.redact if self.redactor is not None else None)
+        self.detection = _detection(settings, self.writer)
         self.metrics.gauge("agentaudit_writer_queue_events",
                            "Events waiting for the group-commit writer.",
                            lambda: self.writer.pending_events)
@@ -110,6 +111,8 @@ class Collector:
 
     def _committed(self, events: list[AuditEvent]) -> None:
         self.broadcaster.publish(events)
+        if self.detection is not None:
+            self.detection(events)  # queued: the rules run on the detection thread
 
     def _group_done(self, seconds: float, events: int, accepted: int, duplicates: int) -> None:
         m = self.metrics
@@ -125,8 +128,21 @@ class Collector:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then release every connection."""
+        if self.detection is not None:  # its firings still go through the open writer
+            self.detection.close(timeout)
         self.writer.close(timeout)
+        if self.detection is not None and self.detection.dispatcher is not None:
+            self.detection.dispatcher.close(min(timeout, 10.0))
         self.pool.close()
+
+
+def _detection(settings: ServerSettings, writer: GroupCommitWriter) -> Any:
+    """The detection hook (docs/detection.md); None when turned off."""
+    if not settings.detect:
+        return None
+    from agentaudit.detect.hook import for_collector
+
+    return for_collector(writer, settings.db, settings.detect_rules)
 
 
 def _redactor(settings: ServerSettings) -> Redactor | None:

@@ -37,6 +37,8 @@ ENV_VARS: dict[str, str] = {
     "retry_after": "AGENTAUDIT_RETRY_AFTER",
     "redact": "AGENTAUDIT_REDACT",
     "redact_config": "AGENTAUDIT_REDACT_CONFIG",
+    "detect": "AGENTAUDIT_DETECT",
+    "detect_rules": "AGENTAUDIT_DETECT_RULES",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -63,7 +65,9 @@ class ServerSettings:
     commits whatever is waiting, up to ``max_commit_events`` per transaction, after waiting
     ``commit_interval`` seconds for more to arrive (0: commit as soon as the last commit ends).
     ``redact`` turns redaction at ingest on (the default policy, or the TOML file
-    ``redact_config``); see docs/redaction.md.
+    ``redact_config``); see docs/redaction.md. ``detect`` runs the detection rules on what is
+    stored (the packaged rules, or the TOML file ``detect_rules``, whose ``[alerts]`` table
+    names the alert sinks); see docs/detection.md.
     """
 
     host: str = "127.0.0.1"
@@ -83,6 +87,8 @@ class ServerSettings:
     read_pool_size: int = 8
     redact: bool = True
     redact_config: str = ""
+    detect: bool = True
+    detect_rules: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
