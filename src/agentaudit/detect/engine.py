@@ -56,12 +56,15 @@ class DetectionEngine:
                 rule.baseline_seconds = float(self.ruleset.options["baseline_hours"]) * 3600
             self.rules.append(rule)
         self._last: BoundedDict[str, Firing] = BoundedDict(100_000)
+        # Suppressed repeats of the last ``evaluate``: (first firing, timestamp of the repeat).
+        self.repeats: list[tuple[Firing, float]] = []
         self.stats: dict[str, Any] = {"events": 0, "firings": 0, "suppressed": 0,
                                       "rule_errors": 0, "last_error": None}
 
     def evaluate(self, events: Sequence[AuditEvent], cutoff: float | None = None) -> list[Firing]:
         """Firings for these stored events (in time order). ``cutoff``: events stored before it
         are history the rules may read; default the batch's earliest timestamp."""
+        self.repeats = []
         batch = [ev for ev in events if ev.source != DETECT_SOURCE]
         if not batch:
             return []
@@ -88,6 +91,7 @@ class DetectionEngine:
         first = self._last.get(firing.dedup_key)
         if first is not None and firing.timestamp - first.timestamp < window:
             first.occurrences += 1
+            self.repeats.append((first, firing.timestamp))
             self.stats["suppressed"] += 1
             return False
         self._last[firing.dedup_key] = firing

@@ -127,12 +127,30 @@ class DetectionHook:
             history = StoreHistory(self._store) if self._store is not None else None
             self.engine = DetectionEngine(self.rules, history)
         firings = self.engine.evaluate(batch)
-        if not firings:
+        if firings:
+            self._emit([f.to_event() for f in firings])
+            self.stats["emitted"] += len(firings)
+            for firing in firings:
+                self._alert(firing)
+        fresh = {id(f) for f in firings}
+        self._count_repeats([r for r in self.engine.repeats if id(r[0]) not in fresh])
+
+    def _count_repeats(self, repeats: list[tuple[Firing, float]]) -> None:
+        """Suppressed repeats of incidents alerted in earlier batches: counted on their alert."""
+        db = getattr(self._store, "connection", None)
+        if db is None or not repeats:
             return
-        self._emit([f.to_event() for f in firings])
-        self.stats["emitted"] += len(firings)
-        for firing in firings:
-            self._alert(firing)
+        from agentaudit.store import _sqlite_alerts
+
+        counts: dict[int, tuple[Firing, int, float]] = {}
+        for first, ts in repeats:
+            _, n, last = counts.get(id(first), (first, 0, 0.0))
+            counts[id(first)] = (first, n + 1, max(last, ts))
+        for first, n, last in counts.values():
+            try:
+                _sqlite_alerts.count_repeats(db, first.tenant, first.dedup_key, n, last)
+            except Exception as e:
+                self._failed(f"cannot count repeats of {first.event_id}: {e}")
 
     def _alert(self, firing: Firing) -> None:
         db = getattr(self._store, "connection", None)

@@ -20,7 +20,7 @@ from agentaudit.exceptions import StoreError
 if TYPE_CHECKING:
     from agentaudit.detect.firing import Firing
 
-__all__ = ["Alert", "ack_alert", "agent_history", "day_spend", "get_alert", "last_stop",
+__all__ = ["Alert", "ack_alert", "agent_history", "count_repeats", "day_spend", "get_alert", "last_stop",
            "list_alerts", "list_deliveries", "record_alert", "record_delivery"]
 
 _COLUMNS = ("id, tenant, event_id, rule, severity, kind, agent_name, trace_id, title, "
@@ -106,6 +106,14 @@ def record_alert(db: sqlite3.Connection, firing: Firing) -> tuple[Alert, bool]:
     alert = get_alert(db, int(alert_id))
     assert alert is not None
     return alert, new
+
+
+def count_repeats(db: sqlite3.Connection, tenant: str, dedup_key: str, n: int,
+                  last_seen: float) -> None:
+    """Add ``n`` suppressed repeats to the open alert of an incident."""
+    _run(db, "count alert repeats", "UPDATE alerts SET occurrences = occurrences + ?, "
+         "last_seen = max(last_seen, ?) WHERE tenant = ? AND dedup_key = ? AND status = 'open'",
+         (n, last_seen, tenant, dedup_key))
 
 
 def get_alert(db: sqlite3.Connection, alert_id: int, tenant: str | None = None) -> Alert | None:
