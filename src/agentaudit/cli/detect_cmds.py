@@ -48,7 +48,7 @@ def detect_command(
 
     from agentaudit.cli.commands import open_reader, parse_period
     from agentaudit.cli.output import check_choice, open_output, to_json
-    from agentaudit.detect import detect_history, load_rules
+    from agentaudit.detect import load_rules
     from agentaudit.detect.rules import RULE_NAMES, RuleSet
 
     check_choice("--format", fmt, ("table", "json"))
