@@ -231,3 +231,31 @@ def last_stop(db: sqlite3.Connection, tenant: str, agent: str, before: float,
     if not rows or rows[0][2] not in stop_actions:
         return None
     return float(rows[0][0]), str(rows[0][1])
+
+
+# -- the compliance report's "security findings" (named aggregations) ----------------------------
+
+FINDINGS_AGGREGATIONS = {
+    "sec_findings_by_rule": (
+        "SELECT action AS rule, event_type AS kind, "
+        "coalesce(json_extract(payload, '$.params.severity'), 'unknown') AS severity, "
+        "count(*) AS count, max(timestamp) AS last_ts FROM events{w} "
+        "AND event_type IN ('agent.security', 'agent.compliance') "
+        "AND source = 'agentaudit.detect' GROUP BY 1, 2, 3 ORDER BY count DESC LIMIT :limit"),
+    "sec_findings_latest": (
+        "SELECT event_id, action AS rule, agent_name AS agent, timestamp, "
+        "parent_event_id AS evidence, "
+        "coalesce(json_extract(payload, '$.params.severity'), 'unknown') AS severity, "
+        "json_extract(payload, '$.params.title') AS title FROM events{w} "
+        "AND event_type IN ('agent.security', 'agent.compliance') "
+        "AND source = 'agentaudit.detect' ORDER BY timestamp DESC, seq DESC LIMIT :limit"),
+}
+
+
+def _register() -> None:
+    from agentaudit.store._sqlite_sql import register_aggregations
+
+    register_aggregations(FINDINGS_AGGREGATIONS)
+
+
+_register()
