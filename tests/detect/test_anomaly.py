@@ -85,7 +85,8 @@ def test_new_tool_fires_only_once_the_agent_has_a_history() -> None:
 
 
 def test_unusual_hour_fires_at_night_not_in_working_hours() -> None:
-    eng = engine("anomaly", anomaly={"unusual_hour_min_events": 1000})
+    eng = engine("anomaly", anomaly={"unusual_hour_min_events": 1000,
+                                     "unusual_hour_min_days": 1.0})
     eng.evaluate(_baseline())
     day = ev("tool_call", agent="Worker", ts=_spike_at(2, 14), action="search")
     night = ev("tool_call", agent="Worker", ts=_spike_at(2, 3) + 86400, action="search")
@@ -117,3 +118,11 @@ def test_history_warms_the_baseline_of_a_new_engine(tmp_path: Path) -> None:
         firings, _ = detect_history(store, "default", since=_spike_at(2, 0))
     assert [f.details["metric"] for f in firings] == ["tool_calls"]
     assert firings[0].details["baseline_buckets"] >= 144
+
+
+def test_unusual_hour_needs_days_of_history_not_just_many_events() -> None:
+    eng = engine("anomaly", anomaly={"unusual_hour_min_events": 100})
+    busy = [ev("tool_call", agent="Busy", ts=DAY0 + 14 * 3600 + i, action="search")
+            for i in range(500)]
+    midnight = ev("tool_call", agent="Busy", ts=DAY0 + 86400 + 60, action="search")
+    assert eng.evaluate([*busy, midnight]) == []  # 500 events in one afternoon: no baseline

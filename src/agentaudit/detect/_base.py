@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Generic, Protocol, TypeVar
 
+import msgspec
+
 from agentaudit.detect.firing import Firing
 from agentaudit.events import AuditEvent
 
-__all__ = ["BoundedDict", "History", "Rule", "payload_texts"]
+__all__ = ["BoundedDict", "History", "Rule", "event_text", "payload_texts"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -43,34 +45,41 @@ class History(Protocol):
                   resume_actions: list[str]) -> tuple[float, str] | None: ...
 
 
-def _strings(obj: Any, out: list[str], budget: list[int]) -> None:
-    if budget[0] <= 0:
-        return
-    if isinstance(obj, str):
-        out.append(obj)
-        budget[0] -= len(obj)
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _strings(v, out, budget)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _strings(v, out, budget)
+_json = msgspec.json.Encoder(enc_hook=repr).encode
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    # JSON in C is far cheaper than walking the structure in Python; newlines come back so
+    # that line-anchored patterns still see them.
+    return _json(value).decode("utf-8", "replace").replace("\\n", "\n")
+
+
+def event_text(ev: AuditEvent, max_chars: int = 20000, params_only: bool = False) -> str:
+    """The payload of an event as one text: params, result, reasoning and error (``params``
+    and ``result`` as JSON unless they are strings), one per line; longer than ``max_chars``,
+    its first and last halves."""
+    values = (ev.params,) if params_only else (ev.params, ev.result, ev.reasoning, ev.error)
+    parts = [_text_of(v) for v in values if v is not None]
+    text = parts[0] if len(parts) == 1 else "\n".join(parts)
+    if len(text) > max_chars:
+        half = max_chars // 2
+        text = text[:half] + "\n" + text[-half:]
+    return text
 
 
 def payload_texts(ev: AuditEvent, max_chars: int = 20000) -> list[str]:
-    """The strings of an event's params, result, reasoning and error (up to ``max_chars``)."""
-    out: list[str] = []
-    budget = [max_chars]
-    for value in (ev.params, ev.result, ev.reasoning, ev.error):
-        if value is not None:
-            _strings(value, out, budget)
-    return out
+    """``[event_text(ev)]``, or ``[]`` when the event has no payload text."""
+    text = event_text(ev, max_chars)
+    return [text] if text else []
 
 
 class Rule:
     """A detection rule: ``observe`` each stored event in time order, return its firings."""
 
     name = "?"
+    event_types: frozenset[str] | None = None  # the types it observes (None: every event)
 
     def __init__(self, settings: dict[str, Any], history: History | None) -> None:
         self.settings = settings

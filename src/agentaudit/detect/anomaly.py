@@ -23,6 +23,7 @@ from agentaudit.events import AuditEvent
 __all__ = ["AnomalyRule", "RollingBaseline"]
 
 _LABEL = {"tool_calls": "tool calls", "errors": "errors", "tokens": "tokens"}
+_INDEX = {"tool_calls": 0, "errors": 1, "tokens": 2}
 
 
 class RollingBaseline:
@@ -87,26 +88,26 @@ class RollingBaseline:
 
 
 class _Agent:
-    __slots__ = ("calls", "hours", "metrics", "tools", "total")
+    __slots__ = ("calls", "first_seen", "hours", "indexed", "metrics", "tools", "total")
 
     def __init__(self, metrics: dict[str, RollingBaseline]) -> None:
         self.metrics = metrics
+        self.indexed = [(_INDEX[m], m, b) for m, b in metrics.items()]
         self.tools: set[str] = set()
         self.calls = 0  # tool calls seen (history included)
         self.hours = [0] * 24
         self.total = 0
+        self.first_seen: float | None = None
 
 
-def _amount(metric: str, ev: AuditEvent) -> float:
+def _amounts(ev: AuditEvent) -> tuple[float, float, float]:
+    """(tool calls, errors, tokens) this event adds."""
     et = ev.event_type
-    if metric == "tool_calls":
-        return 1.0 if et == "agent.tool_call" else 0.0
-    if metric == "errors":
-        return 1.0 if et == "agent.error" else 0.0
     tokens = ev.token_count
     if tokens is None and (ev.prompt_tokens is not None or ev.completion_tokens is not None):
         tokens = (ev.prompt_tokens or 0) + (ev.completion_tokens or 0)
-    return float(tokens or 0)
+    return (1.0 if et == "agent.tool_call" else 0.0, 1.0 if et == "agent.error" else 0.0,
+            float(tokens or 0))
 
 
 class AnomalyRule(Rule):
@@ -118,6 +119,12 @@ class AnomalyRule(Rule):
         self.window = int(settings["window_buckets"])
         self.agents: dict[tuple[str, str], _Agent] = {}
         self.baseline_seconds = 168 * 3600.0
+        self.new_tool = bool(settings["new_tool"])
+        self.new_tool_min_calls = settings["new_tool_min_calls"]
+        self.unusual_hour = bool(settings["unusual_hour"])
+        self.hour_min_events = settings["unusual_hour_min_events"]
+        self.hour_max_share = settings["unusual_hour_max_share"]
+        self.hour_min_seconds = float(settings["unusual_hour_min_days"]) * 86400
 
     def _agent(self, ev: AuditEvent) -> _Agent:
         key = (ev.tenant, ev.agent_name)
@@ -143,21 +150,25 @@ class AnomalyRule(Rule):
         state.calls = int(h.get("calls", 0))
         state.hours = list(h.get("hours", [0] * 24))
         state.total = sum(state.hours)
+        state.first_seen = h.get("first_seen")
 
     def observe(self, ev: AuditEvent) -> list[Firing]:
-        state = self._agent(ev)
+        state = self.agents.get((ev.tenant, ev.agent_name)) or self._agent(ev)
+        if state.first_seen is None:
+            state.first_seen = ev.timestamp
         out: list[Firing] = []
         s = self.settings
-        for metric, base in state.metrics.items():
-            amount = _amount(metric, ev)
+        amounts = _amounts(ev)
+        for i, metric, base in state.indexed:
+            amount = amounts[i]
             if amount and base.add(ev.timestamp, amount) and not base.fired:
                 firing = self._check(ev, metric, base)
                 if firing is not None:
                     base.fired = True
                     out.append(firing)
         if ev.event_type == "agent.tool_call" and ev.action:
-            if (s["new_tool"] and ev.action not in state.tools
-                    and state.calls >= s["new_tool_min_calls"]):
+            if (self.new_tool and ev.action not in state.tools
+                    and state.calls >= self.new_tool_min_calls):
                 out.append(self.fire(
                     ev, f"{ev.agent_name} used a tool it never used before: {ev.action}",
                     f"{ev.agent_name} called {ev.action!r} for the first time after "
@@ -168,20 +179,22 @@ class AnomalyRule(Rule):
                     calls_before=state.calls))
             state.tools.add(ev.action)
             state.calls += 1
-        hour = time.gmtime(ev.timestamp).tm_hour
-        if s["unusual_hour"] and state.total >= s["unusual_hour_min_events"]:
+        hour = int(ev.timestamp // 3600) % 24
+        if (self.unusual_hour and state.total >= self.hour_min_events
+                and state.hours[hour] < self.hour_max_share * state.total
+                and ev.timestamp - state.first_seen >= self.hour_min_seconds):
             share = state.hours[hour] / state.total
-            if share < s["unusual_hour_max_share"]:
-                day = int(ev.timestamp // 86400)
-                out.append(self.fire(
-                    ev, f"{ev.agent_name} active at an unusual hour ({hour:02d}:00 UTC)",
-                    f"{ev.agent_name} acted at {hour:02d}:00-{hour:02d}:59 UTC; only "
-                    f"{state.hours[hour]} of its {state.total} baseline events "
-                    f"({share:.2%}) fall in that hour (threshold "
-                    f"{s['unusual_hour_max_share']:.2%}).",
-                    [ev.event_id], f"{ev.agent_name}|hour|{day}|{hour}",
-                    metric="unusual_hour", hour=hour, share=round(share, 6),
-                    baseline_events=state.total))
+            day = int(ev.timestamp // 86400)
+            out.append(self.fire(
+                ev, f"{ev.agent_name} active at an unusual hour ({hour:02d}:00 UTC)",
+                f"{ev.agent_name} acted at {hour:02d}:00-{hour:02d}:59 UTC; only "
+                f"{state.hours[hour]} of its {state.total} baseline events "
+                f"({share:.2%}) over {(ev.timestamp - state.first_seen) / 86400:.1f} days fall "
+                f"in that hour (threshold "
+                f"{s['unusual_hour_max_share']:.2%}).",
+                [ev.event_id], f"{ev.agent_name}|hour|{day}|{hour}",
+                metric="unusual_hour", hour=hour, share=round(share, 6),
+                baseline_events=state.total))
         state.hours[hour] += 1
         state.total += 1
         return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agentaudit.detect._base import Rule, payload_texts
+from agentaudit.detect._base import Rule, event_text
 from agentaudit.detect.firing import Firing
 from agentaudit.detect.injection import scan_text
 from agentaudit.events import AuditEvent
@@ -25,30 +25,28 @@ class PromptInjectionRule(Rule):
 
     def __init__(self, settings: dict[str, Any], history: Any) -> None:
         super().__init__(settings, history)
-        self.types = frozenset(settings["event_types"])
+        self.types = self.event_types = frozenset(settings["event_types"])
         self.only = frozenset(settings["patterns"]) or None
         self.max_chars = int(settings["max_text_chars"])
 
     def observe(self, ev: AuditEvent) -> list[Firing]:
         if ev.event_type not in self.types:
             return []
-        for text in payload_texts(ev, self.max_chars):
-            found = scan_text(text, self.only)
-            if found:
-                where = {"agent.tool_result": f"the result of tool {ev.action!r}",
-                         "agent.invocation": "the task input",
-                         "agent.llm_response": "model output",
-                         "agent.handoff": "a handoff's context"}.get(ev.event_type,
-                                                                     ev.event_type)
-                ids = ", ".join(m.pattern for m in found)
-                return [self.fire(
-                    ev, f"Prompt injection indicator in {where}",
-                    f"{where[0].upper()}{where[1:]} of {ev.agent_name} matches {ids}: "
-                    f"\u201c{found[0].excerpt}\u201d. Check whether the agent followed it.",
-                    [ev.event_id], f"{ev.trace_id or ev.event_id}",
-                    patterns=[m.pattern for m in found], excerpt=found[0].excerpt,
-                    event_type=ev.event_type, tool=ev.action)]
-        return []
+        text = event_text(ev, self.max_chars)
+        found = scan_text(text, self.only) if text else None
+        if not found:
+            return []
+        where = {"agent.tool_result": f"the result of tool {ev.action!r}",
+                 "agent.invocation": "the task input", "agent.llm_response": "model output",
+                 "agent.handoff": "a handoff's context"}.get(ev.event_type, ev.event_type)
+        ids = ", ".join(m.pattern for m in found)
+        return [self.fire(
+            ev, f"Prompt injection indicator in {where}",
+            f"{where[0].upper()}{where[1:]} of {ev.agent_name} matches {ids}: "
+            f"\u201c{found[0].excerpt}\u201d. Check whether the agent followed it.",
+            [ev.event_id], f"{ev.trace_id or ev.event_id}",
+            patterns=[m.pattern for m in found], excerpt=found[0].excerpt,
+            event_type=ev.event_type, tool=ev.action)]
 
 
 # Masks and pseudonyms the redactor writes, and the detectors' kinds.
@@ -72,8 +70,8 @@ def classify(ev: AuditEvent) -> dict[str, int]:
             kinds[kind] = kinds.get(kind, 0) + (int(n) if n.isdigit() else 1)
     if kinds:
         return kinds
-    for text in payload_texts(AuditEvent(event_type=ev.event_type, agent_name=ev.agent_name,
-                                         params=ev.params)):
+    text = event_text(ev, params_only=True) if ev.params else ""
+    if text:
         for m in _MASK.finditer(text):
             kind = (m.group(1) or m.group(2) or "").lower()
             kind = _KIND.get(kind, kind)
@@ -86,6 +84,7 @@ def classify(ev: AuditEvent) -> dict[str, int]:
 
 class ExfiltrationRule(Rule):
     name = "exfiltration"
+    event_types = frozenset({"agent.tool_call"})
 
     def __init__(self, settings: dict[str, Any], history: Any) -> None:
         super().__init__(settings, history)

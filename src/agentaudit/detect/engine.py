@@ -55,6 +55,7 @@ class DetectionEngine:
             if isinstance(rule, AnomalyRule):
                 rule.baseline_seconds = float(self.ruleset.options["baseline_hours"]) * 3600
             self.rules.append(rule)
+        self._by_type: dict[str, list[Rule]] = {}
         self._last: BoundedDict[str, Firing] = BoundedDict(100_000)
         # Suppressed repeats of the last ``evaluate``: (first firing, timestamp of the repeat).
         self.repeats: list[tuple[Firing, float]] = []
@@ -73,16 +74,22 @@ class DetectionEngine:
         for rule in self.rules:
             rule.cutoff = start
         out: list[Firing] = []
+        by_type = self._by_type
         for ev in batch:
-            for rule in self.rules:
+            rules = by_type.get(ev.event_type)
+            if rules is None:
+                rules = by_type[ev.event_type] = [
+                    r for r in self.rules if r.event_types is None
+                    or ev.event_type in r.event_types]
+            for rule in rules:
                 try:
                     found = rule.observe(ev)
                 except Exception as e:  # one broken rule must not stop the others
                     self._rule_failed(rule, ev, e)
                     continue
-                for firing in found:
-                    if self._admit(firing, rule.settings["suppress_seconds"]):
-                        out.append(firing)
+                if found:
+                    window = rule.settings["suppress_seconds"]
+                    out.extend(f for f in found if self._admit(f, window))
         self.stats["events"] += len(batch)
         self.stats["firings"] += len(out)
         return out

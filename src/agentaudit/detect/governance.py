@@ -32,6 +32,7 @@ class ApprovalRule(Rule):
     """A listed tool is called without a human approval earlier in its trace."""
 
     name = "approval_required"
+    event_types = frozenset({"agent.tool_call", HUMAN})
 
     def __init__(self, settings: dict[str, Any], history: History | None) -> None:
         super().__init__(settings, history)
@@ -77,6 +78,7 @@ class RejectionsRule(Rule):
     """Humans rejected the same agent ``count`` times within ``window_seconds``."""
 
     name = "repeated_rejections"
+    event_types = frozenset({HUMAN})
 
     def __init__(self, settings: dict[str, Any], history: History | None) -> None:
         super().__init__(settings, history)
@@ -163,6 +165,7 @@ class HandoffLoopRule(Rule):
     """Work handed back to an agent already in the trace's handoff chain (A→B→A)."""
 
     name = "handoff_loop"
+    event_types = frozenset({"agent.handoff"})
 
     def __init__(self, settings: dict[str, Any], history: History | None) -> None:
         super().__init__(settings, history)

@@ -74,6 +74,11 @@ class DetectionHook:
             self._queue.append(batch)
             self._cond.notify()
 
+    @property
+    def pending_events(self) -> int:
+        """Stored events handed over and not evaluated yet."""
+        return self._pending
+
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every batch handed over so far is evaluated (and its firings emitted)."""
         with self._cond:

@@ -74,12 +74,34 @@ PATTERNS: tuple[Pattern, ...] = (
 )
 
 _BY_ID = {p.id: p for p in PATTERNS}
-# Cheap gate: a text none of whose words are here cannot match (one search per text).
-_GATE = re.compile(r"ignor|disregard|forget|overrid|bypass|skip|instruction|prompt|reveal|"
-                   r"DAN\b|anything now|developer mode|jailbreak|pretend|act as|roleplay|behave|"
-                   r"<!--|im_start|\[/?(?:SYSTEM|INST)\]|#\s*(?:system|assistant)|!\[|"
-                   r"note (?:to|for)|message (?:to|for)|from now on|"
-                   "[\U000e0020-\U000e007f\u200b\u200c\u200d\u2060\ufeff]", re.IGNORECASE)
+# The gate: every pattern needs one of these words (or markup checked apart), so a text
+# without any of them is clean after a few C-speed steps instead of seven regex searches.
+_ANCHORS = frozenset((
+    "ignore", "ignoring", "disregard", "forget", "override", "bypass", "skip",  # ignore_previous
+    "new", "now", "prompt", "instructions",  # new_instructions, system_prompt_leak
+    "developer", "jailbreak", "jailbroken", "restrictions", "limits", "limitations", "filters",
+    "rules", "guidelines", "ethical",  # roleplay_jailbreak
+    "note", "instruction", "message", "im_start", "system", "inst", "/system", "/inst",
+    "assistant",  # hidden_instruction
+))
+# Punctuation becomes a space, except the characters of base64 (``+/=-_``), so the same split
+# finds the long tokens an encoded payload needs.
+_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'(),.:;<>?@[\\]^`{|}~\t\r\n"})
+
+
+def _gate(text: str) -> tuple[bool, bool]:
+    """(may match a pattern, may hold an encoded payload): both False for most text, found
+    with a few C-speed steps instead of seven regex searches."""
+    if not text.isascii():
+        return True, True  # invisible characters, or words the fast path would not split
+    low = text.lower()
+    words = low.translate(_PUNCT).split()
+    encoded = max(map(len, words), default=0) >= 40
+    if "<!--" in low or "![" in low:
+        return True, encoded
+    return not _ANCHORS.isdisjoint(words), encoded
+
+
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{40,}={0,2}")
 
 
@@ -112,14 +134,15 @@ def _decoded_runs(text: str) -> list[str]:
 def scan_text(text: str, only: frozenset[str] | None = None) -> list[InjectionMatch]:
     """Every pattern of the set (or of ``only``) that matches ``text``, once each."""
     found: list[InjectionMatch] = []
-    if _GATE.search(text):
+    anchored, encoded = _gate(text)
+    if anchored:
         for p in PATTERNS:
             if only is not None and p.id not in only:
                 continue
             m = p.regex.search(text)
             if m is not None:
                 found.append(InjectionMatch(p.id, _excerpt(text, m.start(), m.end())))
-    if (only is None or "encoded_payload" in only) and len(text) >= 40:
+    if encoded and (only is None or "encoded_payload" in only):
         for decoded in _decoded_runs(text):
             inner = scan_text(decoded, frozenset(_BY_ID) - {"invisible_text"})
             if inner:

@@ -102,6 +102,14 @@ class Collector:
                            lambda: settings.queue_max_events)
         self.metrics.gauge("agentaudit_stream_subscribers", "Open /v1/stream connections.",
                            lambda: self.broadcaster.subscribers)
+        if self.detection is not None:
+            hook = self.detection
+            self.metrics.gauge("agentaudit_detect_pending_events",
+                               "Stored events waiting for the detection rules.",
+                               lambda: hook.pending_events)
+            self.metrics.gauge("agentaudit_detect_skipped_events",
+                               "Stored events not inspected (detection too far behind).",
+                               lambda: hook.stats["skipped_events"])
         self.started = False
 
     def _open_write_store(self) -> Any:

@@ -202,6 +202,8 @@ def agent_history(db: sqlite3.Connection, tenant: str, agent: str, since: float,
                      "GROUP BY 1", params):
         hours[int(h) % 24] = n
     out["hours"] = hours
+    first = _run(db, "read the agent's history", f"SELECT min(timestamp) {scope}", params)
+    out["first_seen"] = first[0][0] if first else None
     return out
 
 
