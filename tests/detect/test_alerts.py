@@ -80,6 +80,11 @@ def test_collector_alerts_signed_once_retried_dead_lettered_and_verifiable(
             wait_for(lambda: len(got.bodies(200)) == 1 and len(got.bodies(500)) == 5, 30)
             wait_for(lambda: _rows(db, "SELECT count(*) FROM alert_deliveries")[0][0] == 2, 30)
             time.sleep(1.0)  # nothing else may arrive: one incident, one alert
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                listed = c.get("/v1/alerts").json()["data"]
+                assert c.get("/v1/alerts", params={"since": "soon"}).status_code == 400
+            assert {(a["rule"], a["status"]) for a in listed} == {
+                ("prompt_injection", "open"), ("approval_required", "open")}
         finally:
             srv.stop()
 

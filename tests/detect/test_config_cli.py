@@ -125,3 +125,22 @@ def test_sdk_detection_alerts_list_ack_and_verify(tmp_path: Path,
                           "event_type = 'agent.tool_call'").fetchone()[0]
     assert dict(rows) == {"agent.compliance": call_id, "audit.alert_acked": alert["event_id"]}
     assert main(["verify", "--db", str(db)]) == 0
+
+
+def test_serve_refuses_a_bad_rules_file(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .helpers import SRC
+
+    bad = tmp_path / "rules.toml"
+    bad.write_text("[[alerts.sinks]]\ntype = 'webhook'\nurl = 'http://127.0.0.1:9/x'\n"
+                   "secret_env = 'NOT_SET_ANYWHERE'\n")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env.pop("NOT_SET_ANYWHERE", None)
+    r = subprocess.run([sys.executable, "-m", "agentaudit.cli", "serve", "--no-auth", "--port",
+                        "0", "--db", str(tmp_path / "a.db"), "--rules", str(bad)],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 2
+    assert "environment variable NOT_SET_ANYWHERE (secret) is not set" in r.stderr

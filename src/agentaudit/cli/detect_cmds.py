@@ -43,7 +43,11 @@ def detect_command(
     output: Output = None,
 ) -> int:
     """Run the detection rules over stored history and print what would have fired (nothing
-    is written). Baselines are warmed from the history before --since."""
+    is written). Baselines are warmed from the history before --since.
+
+    Exit 0 when nothing would have fired, 1 when something would have, 2 for usage errors and
+    bad rules files.
+    """
     import os
 
     from agentaudit.cli.commands import open_reader, parse_period
