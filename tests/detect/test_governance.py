@@ -197,3 +197,26 @@ def test_firings_are_never_inspected_again() -> None:
     assert again.source == "agentaudit.detect" and again.parent_event_id == call.event_id
     assert eng.evaluate([again]) == []
     assert eng.stats["events"] == 1
+
+
+def test_state_is_warmed_from_the_store_after_a_restart(tmp_path: object) -> None:
+    """A new engine (a restarted collector) still knows the approval, the handoff chain and
+    the stop recorded before it started."""
+    from agentaudit.detect import DetectionEngine, StoreHistory
+    from agentaudit.store import open_store
+
+    before = [ev("human_intervention", agent="Billing", trace_id="T", action="approval",
+                 params={"kind": "approval", "by": "alice"}),
+              _handoff("A", "B", T0 + 1, "L"), _handoff("B", "A", T0 + 2, "L"),
+              _stop("Code", T0 + 3)]
+    after = [ev("tool_call", agent="Billing", ts=T0 + 10, trace_id="T",
+                action="process_refund", params={"amount": 900}),
+             _handoff("A", "B", T0 + 11, "L"),
+             ev("tool_call", agent="Code", ts=T0 + 60, action="deploy")]
+    with open_store(f"{tmp_path}/a.db") as store:
+        store.append_batch(before)
+        store.append_batch(after)
+        firings = DetectionEngine(history=StoreHistory(store)).evaluate(after)
+    assert sorted(f.rule for f in firings) == ["acting_after_stop", "handoff_loop"]
+    loop = next(f for f in firings if f.rule == "handoff_loop")
+    assert loop.details["path"] == ["A", "B", "A", "B"]
