@@ -10,7 +10,10 @@ POSTs the same kind of workload (gzip'd 1,000-event batches of the 20-event supp
 * **detected events/s** (detection on): events / time until the detection thread has evaluated
   every stored event too (``agentaudit_detect_pending_events`` back at 0), i.e. the rate the
   rules keep up with;
-* **ratio** on/off of ack events/s, computed inside each run (target >= 0.80).
+* **ratio** on/off of ack events/s, computed inside each run (target >= 0.80);
+* **server CPU µs per event** of each variant (user + system time of the collector process from
+  /proc, until the rules caught up) and the ratio off/on: the throughput ratio to expect when
+  the collector is CPU-bound, and much less sensitive to a busy machine than wall time.
 
 The false-positive rate: the injection patterns over every text of a demo workload (which holds
 no injection), as the share of events with text that any pattern flags.
@@ -54,6 +57,7 @@ def _one_variant(detect: bool, bodies: list[bytes], n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="aa-detect-") as tmp:
         srv = Collector(Path(tmp), env={"AGENTAUDIT_DETECT": "true" if detect else "false"})
         try:
+            cpu0 = srv.cpu_seconds()
             wall, _, statuses = send(srv.url, srv.key, "/v1/events", "application/json", bodies)
             if statuses.get(200, 0) != len(bodies):
                 raise SystemExit(f"requests failed: {statuses}")
@@ -64,6 +68,7 @@ def _one_variant(detect: bool, bodies: list[bytes], n: int) -> dict[str, float]:
                     time.sleep(0.02)
                 out["detected_eps"] = n / (wall + time.perf_counter() - t0)
                 out["firings"] = _firings(srv.db)
+            out["cpu_us"] = (srv.cpu_seconds() - cpu0) / n * 1e6
             stored = srv.stored()
             if stored < n:
                 raise SystemExit(f"only {stored} of {n} events stored")
@@ -81,6 +86,8 @@ def one_run(i: int, n: int) -> C.Metrics:
     return {"off_eps": got[False]["ack_eps"], "on_eps": got[True]["ack_eps"],
             "detected_eps": got[True]["detected_eps"], "firings": got[True]["firings"],
             "ratio": got[True]["ack_eps"] / got[False]["ack_eps"],
+            "cpu_off_us": got[False]["cpu_us"], "cpu_on_us": got[True]["cpu_us"],
+            "cpu_ratio": got[False]["cpu_us"] / got[True]["cpu_us"],
             "detected_ratio": got[True]["detected_eps"] / got[False]["ack_eps"]}
 
 
@@ -142,6 +149,11 @@ def main() -> int:
         ["detection on, rules caught up", C.cell(stats, "detected_eps", 0),
          C.cell(stats, "detected_ratio"), ""],
     ]))
+    print("\nServer CPU per event (all threads, /proc), and the throughput ratio it implies "
+          "when the collector is CPU-bound (off/on; robust to a noisy machine):\n")
+    print(C.table(["detection off µs/event", "detection on µs/event", "CPU-bound on/off"], [[
+        C.cell(stats, "cpu_off_us", 1), C.cell(stats, "cpu_on_us", 1),
+        C.cell(stats, "cpu_ratio")]]))
     print(f"\nFirings written during the 'on' variant: {C.cell(stats, 'firings', 0)}")
     print(f"\n## Prompt-injection patterns on the demo workload ({fp['demo_traces']:,} traces)\n")
     print(C.table(["events", "events with text", "texts scanned", "flagged", "FP rate"], [[
