@@ -85,7 +85,7 @@ def test_new_tool_fires_only_once_the_agent_has_a_history() -> None:
 
 
 def test_unusual_hour_fires_at_night_not_in_working_hours() -> None:
-    eng = engine("anomaly", anomaly={"unusual_hour_min_events": 1000,
+    eng = engine("anomaly", anomaly={"unusual_hour_min_events": 500,
                                      "unusual_hour_min_days": 1.0})
     eng.evaluate(_baseline())
     day = ev("tool_call", agent="Worker", ts=_spike_at(2, 14), action="search")

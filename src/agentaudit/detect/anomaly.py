@@ -24,6 +24,9 @@ __all__ = ["AnomalyRule", "RollingBaseline"]
 
 _LABEL = {"tool_calls": "tool calls", "errors": "errors", "tokens": "tokens"}
 _INDEX = {"tool_calls": 0, "errors": 1, "tokens": 2}
+# What counts as activity for the hours of day an agent works: starting work, calling tools,
+# failing (not every step it records).
+_ACTIVITY = frozenset({"agent.invocation", "agent.tool_call", "agent.error"})
 
 
 class RollingBaseline:
@@ -153,6 +156,11 @@ class AnomalyRule(Rule):
         state.first_seen = h.get("first_seen")
 
     def observe(self, ev: AuditEvent) -> list[Firing]:
+        et = ev.event_type
+        active = et in _ACTIVITY
+        if not active and ev.token_count is None and ev.prompt_tokens is None \
+                and ev.completion_tokens is None:
+            return []  # nothing this rule counts
         state = self.agents.get((ev.tenant, ev.agent_name)) or self._agent(ev)
         if state.first_seen is None:
             state.first_seen = ev.timestamp
@@ -179,6 +187,8 @@ class AnomalyRule(Rule):
                     calls_before=state.calls))
             state.tools.add(ev.action)
             state.calls += 1
+        if not active:
+            return out
         hour = int(ev.timestamp // 3600) % 24
         if (self.unusual_hour and state.total >= self.hour_min_events
                 and state.hours[hour] < self.hour_max_share * state.total

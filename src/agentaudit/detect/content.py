@@ -57,28 +57,33 @@ _KIND = {"email": "email", "phone": "phone", "card_number": "card", "iban": "iba
          "url_password": "secret", "redacted": "secret"}
 
 
-def classify(ev: AuditEvent) -> dict[str, int]:
-    """Kinds of sensitive data in a stored event's params (counts), by the redactor's rules."""
-    from agentaudit.redact import scan
-
+def _counts(tag: str) -> dict[str, int]:
     kinds: dict[str, int] = {}
-    tag = (ev.tags or {}).get("redacted", "")
     for part in tag.split(","):
         name, _, n = part.partition(":")
         if name and name != "failed":
             kind = "secret" if name == "field" else name
             kinds[kind] = kinds.get(kind, 0) + (int(n) if n.isdigit() else 1)
-    if kinds:
+    return kinds
+
+
+def classify(ev: AuditEvent, detectors: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Kinds of sensitive data in a stored event's params (counts), by the redactor's rules:
+    the ``redacted`` tag redaction at capture left, the masks it wrote, or (redaction off) what
+    the redactor's detectors (all, or ``detectors``) find in them now."""
+    from agentaudit.redact import scan
+
+    kinds = _counts((ev.tags or {}).get("redacted", ""))
+    if kinds or not ev.params:
         return kinds
-    text = event_text(ev, params_only=True) if ev.params else ""
-    if text:
-        for m in _MASK.finditer(text):
-            kind = (m.group(1) or m.group(2) or "").lower()
-            kind = _KIND.get(kind, kind)
-            kinds[kind] = kinds.get(kind, 0) + 1
-        for f in scan(text):
-            kind = _KIND.get(f.detector, f.detector)
-            kinds[kind] = kinds.get(kind, 0) + 1
+    text = event_text(ev, params_only=True)
+    for m in _MASK.finditer(text):
+        kind = (m.group(1) or m.group(2) or "").lower()
+        kind = _KIND.get(kind, kind)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    for f in scan(text, detectors):
+        kind = _KIND.get(f.detector, f.detector)
+        kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
 
@@ -91,6 +96,7 @@ class ExfiltrationRule(Rule):
         self.tools = frozenset(settings["external_tools"])
         self.tag = settings["external_tag"]
         self.kinds = frozenset(settings["kinds"])
+        self.detectors = tuple(d for d, k in _KIND.items() if k in self.kinds and d != "redacted")
 
     def _external(self, ev: AuditEvent) -> bool:
         if ev.action in self.tools:
@@ -100,7 +106,7 @@ class ExfiltrationRule(Rule):
     def observe(self, ev: AuditEvent) -> list[Firing]:
         if ev.event_type != "agent.tool_call" or not self._external(ev):
             return []
-        kinds = {k: n for k, n in classify(ev).items() if k in self.kinds}
+        kinds = {k: n for k, n in classify(ev, self.detectors).items() if k in self.kinds}
         if not kinds:
             return []
         listed = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))

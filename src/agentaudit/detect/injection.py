@@ -84,9 +84,12 @@ _ANCHORS = frozenset((
     "note", "instruction", "message", "im_start", "system", "inst", "/system", "/inst",
     "assistant",  # hidden_instruction
 ))
-# Punctuation becomes a space, except the characters of base64 (``+/=-_``), so the same split
-# finds the long tokens an encoded payload needs.
-_PUNCT = str.maketrans({c: " " for c in "!\"#$%&'(),.:;<>?@[\\]^`{|}~\t\r\n"})
+# Lower-case letters; punctuation becomes a space, except the characters of base64 (``+/=-_``)
+# so that the same split finds the long tokens an encoded payload needs. One bytes.translate.
+_PUNCT = "!\"#$%&'(),.:;<>?@[\\]^`{|}~\t\r\n"
+_TABLE = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" + _PUNCT.encode(),
+                         b"abcdefghijklmnopqrstuvwxyz" + b" " * len(_PUNCT))
+_ANCHOR_BYTES = frozenset(a.encode() for a in _ANCHORS)
 
 
 def _gate(text: str) -> tuple[bool, bool]:
@@ -94,12 +97,11 @@ def _gate(text: str) -> tuple[bool, bool]:
     with a few C-speed steps instead of seven regex searches."""
     if not text.isascii():
         return True, True  # invisible characters, or words the fast path would not split
-    low = text.lower()
-    words = low.translate(_PUNCT).split()
+    words = text.encode("ascii").translate(_TABLE).split()
     encoded = max(map(len, words), default=0) >= 40
-    if "<!--" in low or "![" in low:
+    if "<!--" in text or "![" in text:
         return True, encoded
-    return not _ANCHORS.isdisjoint(words), encoded
+    return not _ANCHOR_BYTES.isdisjoint(words), encoded
 
 
 _B64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{40,}={0,2}")

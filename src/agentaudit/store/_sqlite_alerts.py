@@ -199,6 +199,7 @@ def agent_history(db: sqlite3.Connection, tenant: str, agent: str, since: float,
     hours = [0] * 24
     for h, n in _run(db, "read the agent's history",
                      f"SELECT CAST((timestamp % 86400) / 3600 AS INTEGER), count(*) {scope} "
+                     "AND event_type IN ('agent.invocation', 'agent.tool_call', 'agent.error') "
                      "GROUP BY 1", params):
         hours[int(h) % 24] = n
     out["hours"] = hours
