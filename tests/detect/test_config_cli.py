@@ -144,3 +144,16 @@ def test_serve_refuses_a_bad_rules_file(tmp_path: Path) -> None:
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2
     assert "environment variable NOT_SET_ANYWHERE (secret) is not set" in r.stderr
+
+
+def test_rules_in_yaml(tmp_path: Path) -> None:
+    pytest.importorskip("yaml", reason="PyYAML is a dev dependency")
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  budget:\n    daily_cost_usd: 5.0\n  handoff_loop:\n"
+                    "    enabled: false\n")
+    rules = load_rules(path)
+    assert rules.rule("budget")["daily_cost_usd"] == 5.0
+    assert "handoff_loop" not in rules.enabled()
+    path.write_text("rules: [\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_rules(path)

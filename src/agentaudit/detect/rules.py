@@ -149,10 +149,28 @@ def default_rules() -> RuleSet:
     return rules_from_mapping({}, "default")
 
 
+def _load_yaml(path: str | os.PathLike[str]) -> Any:
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError as e:
+        raise ConfigError(f"{str(path)!r} is YAML: install PyYAML (pip install pyyaml), or "
+                          "write the rules in TOML") from e
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ConfigError(f"cannot read rules file {str(path)!r}: {e.strerror or e}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"rules file {str(path)!r} is not valid YAML: {e}") from e
+
+
 def load_rules(path: str | os.PathLike[str] | None) -> RuleSet:
-    """Rules from a TOML file merged over the defaults (the defaults when ``path`` is None)."""
+    """Rules from a TOML (or, with PyYAML, YAML) file merged over the defaults (the defaults
+    when ``path`` is None)."""
     if path is None or path == "":
         return default_rules()
+    if str(path).endswith((".yaml", ".yml")):
+        return rules_from_mapping(_load_yaml(path), str(path))
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
