@@ -64,9 +64,11 @@ class AlertDispatcher:
     """Sends each new alert to every sink whose ``min_severity`` it reaches."""
 
     def __init__(self, sinks: list[Sink], record: Recorder | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_close: Callable[[], None] | None = None) -> None:
         self.sinks = sinks
         self._record = record
+        self._on_close = on_close
         self._clock = clock
         self._buckets = {s.name: _Bucket(s.rate_per_minute, clock) for s in sinks}
         self._heap: list[tuple[float, int, Delivery]] = []
@@ -121,6 +123,9 @@ class AlertDispatcher:
         self._thread.join(timeout)
         for d in left:
             self._dead(d, d.last_error or "collector shut down before delivery")
+        if self._on_close is not None:
+            with contextlib.suppress(Exception):
+                self._on_close()
 
     def _run(self) -> None:
         while True:

@@ -228,7 +228,11 @@ def for_collector(writer: Any, db: str, rules_file: str = "") -> DetectionHook:
             _sqlite_alerts.record_delivery(conn, alert_id, sink, status, attempts, error,
                                            payload)
 
-    dispatcher = AlertDispatcher(sinks, record) if sinks else None
+    def close_recorder() -> None:
+        while recorder_store:
+            recorder_store.pop().close()
+
+    dispatcher = AlertDispatcher(sinks, record, on_close=close_recorder) if sinks else None
 
     def emit(events: list[AuditEvent]) -> None:
         done = threading.Event()
