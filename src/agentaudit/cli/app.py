@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from agentaudit.cli.assist_cmds import ask_command, mcp_command
+from agentaudit.cli.detect_cmds import alerts_app, detect_command
 from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
 from agentaudit.cli.retention_cmds import erase_command, hold_app, retention_app
@@ -299,6 +300,8 @@ app.command("mcp")(mcp_command)
 app.add_typer(retention_app, name="retention")
 app.add_typer(hold_app, name="hold")
 app.command("erase")(erase_command)
+app.command("detect")(detect_command)
+app.add_typer(alerts_app, name="alerts")
 
 
 def run_app(args: list[str]) -> int:

@@ -73,6 +73,7 @@ class Writer:
                  max_retry_interval: float = 10.0, close_sink: bool = True,
                  redact: Callable[[AuditEvent], AuditEvent] | None = None) -> None:
         self._open_sink = open_sink
+        self.on_stored: Callable[[list[AuditEvent]], None] | None = None  # agentaudit.detect
         self._redact = redact  # on the writer thread (on the caller's only to spill on overflow)
         self._close_sink = close_sink
         self._spool = spool
@@ -306,6 +307,11 @@ class Writer:
             except Exception as e:
                 raise StoreError(f"cannot open the store: {e}") from e
         result = self._sink.append_batch(events)
+        if self.on_stored is not None:
+            try:
+                self.on_stored(events)
+            except Exception as e:  # stored is stored; a hook must not undo that
+                self._note_error(f"on_stored hook failed: {e!r}")
         with self._counts_lock:
             self._written += result.accepted
             self._duplicates += result.duplicates

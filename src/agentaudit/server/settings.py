@@ -39,6 +39,8 @@ ENV_VARS: dict[str, str] = {
     "redact_config": "AGENTAUDIT_REDACT_CONFIG",
     "retention_interval": "AGENTAUDIT_RETENTION_INTERVAL",
     "retention_config": "AGENTAUDIT_RETENTION_CONFIG",
+    "detect": "AGENTAUDIT_DETECT",
+    "detect_rules": "AGENTAUDIT_DETECT_RULES",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -67,6 +69,8 @@ class ServerSettings:
     ``redact`` turns redaction at ingest on (the default policy, or the TOML file
     ``redact_config``); see docs/redaction.md. Every ``retention_interval`` seconds (0: never)
     the writer applies the retention policy of ``retention_config`` (docs/retention.md).
+    ``detect`` runs the detection rules on what is stored (the packaged rules, or the TOML file
+    ``detect_rules``, whose ``[alerts]`` table names the alert sinks); see docs/detection.md.
     """
 
     host: str = "127.0.0.1"
@@ -88,6 +92,8 @@ class ServerSettings:
     redact_config: str = ""
     retention_interval: float = 3600.0
     retention_config: str = ""
+    detect: bool = True
+    detect_rules: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -143,6 +143,45 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE events ADD COLUMN erased_at REAL;
         CREATE INDEX ix_events_erased ON events (tenant, erased_at) WHERE erased_at IS NOT NULL;
     """),
+    # Alerts of the detection rules (agentaudit.store._sqlite_alerts). Numbered 0005: 0004 is
+    # taken by retention; migrations are applied by name, so the gap is harmless.
+    ("0005_alerts", """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            agent_name TEXT,
+            trace_id TEXT,
+            title TEXT NOT NULL,
+            explanation TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            occurrences INTEGER NOT NULL DEFAULT 1,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acked')),
+            acked_by TEXT,
+            acked_at REAL,
+            ack_note TEXT
+        );
+        CREATE UNIQUE INDEX ux_alerts_event ON alerts (tenant, event_id);
+        CREATE INDEX ix_alerts_open ON alerts (tenant, dedup_key) WHERE status = 'open';
+        CREATE INDEX ix_alerts_time ON alerts (tenant, last_seen);
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('delivered', 'dead', 'rate_limited')),
+            attempts INTEGER NOT NULL,
+            last_error TEXT,
+            payload TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX ix_alert_deliveries_alert ON alert_deliveries (alert_id);
+    """),
 ]
 
 
