@@ -15,13 +15,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-__all__ = ["SpanView", "any_value", "attributes", "classify", "handoff_agents", "read_spans",
-           "span_event_id"]
+__all__ = ["SpanView", "any_value", "attributes", "classify", "handoff_agents",
+           "is_langgraph_agent_node", "langgraph_node", "read_spans", "span_event_id"]
 
 OI_KIND = "openinference.span.kind"
 GENAI_OP = "gen_ai.operation.name"
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 _HANDOFF_NAME = re.compile(r"^handoff to (.+)$", re.IGNORECASE)
+# handoff tools of langgraph-supervisor / langgraph-swarm: transfer_to_X, transfer_back_to_X
+_TRANSFER_TOOL = re.compile(r"^transfer_(?:back_)?to_(.+)$")
 
 # openinference.span.kind -> our kind (None: recognised but not mappable)
 _OI_KINDS: dict[str, str | None] = {
@@ -155,8 +157,11 @@ def classify(name: str, attrs: dict[str, Any]) -> tuple[str | None, str | None]:
     oi = attrs.get(OI_KIND)
     oi = oi.strip().upper() if isinstance(oi, str) else None
     if (op in ("handoff", "agent_handoff") or "gen_ai.handoff.to_agent" in attrs
-            or (oi in (None, "TOOL") and _HANDOFF_NAME.match(name))):
+            or (oi in (None, "TOOL") and _HANDOFF_NAME.match(name))
+            or (oi == "TOOL" and _TRANSFER_TOOL.match(str(attrs.get("tool.name") or name)))):
         return "handoff", None
+    if oi == "CHAIN" and is_langgraph_agent_node(name, attrs):
+        return "agent", None
     if oi is not None:
         if oi not in _OI_KINDS:
             return None, f"unknown {OI_KIND} {oi!r}"
@@ -171,9 +176,31 @@ def classify(name: str, attrs: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, f"not an agent span (no {OI_KIND} or {GENAI_OP})"
 
 
+def langgraph_node(attrs: dict[str, Any]) -> str | None:
+    """The LangGraph node a LangChain span ran in (OpenInference ``metadata.langgraph_node``)."""
+    raw = attrs.get("metadata")
+    if isinstance(raw, str) and '"langgraph_node"' in raw:
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            return None
+        node = meta.get("langgraph_node") if isinstance(meta, dict) else None
+        return node if isinstance(node, str) and node else None
+    return None
+
+
+def is_langgraph_agent_node(name: str, attrs: dict[str, Any]) -> bool:
+    """True for the span of a LangGraph node itself (its name is its ``langgraph_node``), other
+    than the prebuilt ToolNode (``tools``) and LangGraph's own ``__start__``-style nodes."""
+    return (name == langgraph_node(attrs) and name != "tools" and not name.startswith("__"))
+
+
 def handoff_agents(v: SpanView) -> tuple[str | None, str | None]:
     """(from_agent, to_agent) as the span states them (either may be unknown)."""
     a = v.attrs
+    tool = _TRANSFER_TOOL.match(str(a.get("tool.name") or v.name))
+    if tool and a.get(OI_KIND) == "TOOL" and "gen_ai.handoff.to_agent" not in a:
+        return _text(a.get("gen_ai.handoff.from_agent")), tool.group(1).strip()
     src = _text(a.get("gen_ai.handoff.from_agent"))
     dst = _text(a.get("gen_ai.handoff.to_agent"))
     m = _HANDOFF_NAME.match(v.name)
