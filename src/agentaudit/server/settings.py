@@ -34,6 +34,7 @@ ENV_VARS: dict[str, str] = {
     "max_commit_events": "AGENTAUDIT_MAX_COMMIT_EVENTS",
     "synchronous": "AGENTAUDIT_SYNCHRONOUS",
     "sse_heartbeat": "AGENTAUDIT_SSE_HEARTBEAT",
+    "sse_poll_interval": "AGENTAUDIT_SSE_POLL_INTERVAL",
     "retry_after": "AGENTAUDIT_RETRY_AFTER",
     "redact": "AGENTAUDIT_REDACT",
     "redact_config": "AGENTAUDIT_REDACT_CONFIG",
@@ -62,7 +63,8 @@ class ServerSettings:
     that requests are refused (503 with ``Retry-After: retry_after``) instead of buffered. It
     commits whatever is waiting, up to ``max_commit_events`` per transaction, after waiting
     ``commit_interval`` seconds for more to arrive (0: commit as soon as the last commit ends).
-    ``redact`` turns redaction at ingest on (the default policy, or the TOML file
+    ``sse_poll_interval`` is how often the live feed looks for events that other processes
+    wrote to the store. ``redact`` turns redaction at ingest on (the default policy, or the TOML file
     ``redact_config``); see docs/redaction.md.
     """
 
@@ -79,6 +81,7 @@ class ServerSettings:
     max_commit_events: int = 20_000
     synchronous: str = "full"
     sse_heartbeat: float = 15.0
+    sse_poll_interval: float = 0.5
     retry_after: int = 1
     read_pool_size: int = 8
     redact: bool = True
@@ -92,8 +95,9 @@ class ServerSettings:
                      "read_pool_size", "retry_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
-        if self.commit_interval < 0 or self.sse_heartbeat <= 0:
-            raise ConfigError("commit_interval must be >= 0 and sse_heartbeat > 0")
+        if self.commit_interval < 0 or self.sse_heartbeat <= 0 or self.sse_poll_interval <= 0:
+            raise ConfigError("commit_interval must be >= 0, sse_heartbeat and "
+                              "sse_poll_interval > 0")
         if self.synchronous not in ("full", "normal", "extra"):
             raise ConfigError(f"synchronous must be full, normal or extra (durable), "
                               f"not {self.synchronous!r}")
