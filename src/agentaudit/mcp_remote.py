@@ -9,6 +9,7 @@ report endpoint. Integrity verification needs the store's raw log and is not off
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -31,31 +32,37 @@ class CollectorReader:
     backend = "collector"
 
     def __init__(self, url: str, key: str | None, timeout: float = 30.0) -> None:
-        import httpx
-
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.url = url.rstrip("/")
-        self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._headers = {"Accept": "application/json"}
+        if key:
+            self._headers["Authorization"] = f"Bearer {key}"
+        self._timeout = timeout
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """The JSON answer of ``GET path``; collector errors become ``ToolProblem``/``NotFound``
         with the collector's reason."""
-        import httpx
+        import urllib.error
+        import urllib.parse
+        import urllib.request
 
+        query = urllib.parse.urlencode({k: v for k, v in (params or {}).items()
+                                        if v is not None})
+        request = urllib.request.Request(f"{self.url}{path}" + (f"?{query}" if query else ""),
+                                         headers=self._headers)
         try:
-            r = self._client.get(path, params={k: v for k, v in (params or {}).items()
-                                               if v is not None})
-        except httpx.HTTPError as e:
+            with urllib.request.urlopen(request, timeout=self._timeout) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        except (OSError, ValueError) as e:  # refused, timed out, not JSON
             raise ToolProblem(f"cannot reach the collector at {self.url}: {e}") from e
-        if r.status_code == 200:
-            return r.json()
         try:
-            reason = r.json().get("error") or r.text
-        except ValueError:
-            reason = r.text[:200]
-        if r.status_code == 404:
+            reason = json.loads(body).get("error") or body.decode(errors="replace")[:200]
+        except (ValueError, AttributeError):
+            reason = body.decode(errors="replace")[:200]
+        if status == 404:
             raise NotFound(reason)
-        raise ToolProblem(f"the collector answered {r.status_code}: {reason}")
+        raise ToolProblem(f"the collector answered {status}: {reason}")
 
     @staticmethod
     def _params(q: EventQuery, limit: int) -> dict[str, Any]:
@@ -104,7 +111,7 @@ class CollectorReader:
         return data
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing to release: each request is its own connection."""
 
 
 def check_collector(url: str, key: str | None) -> None:
@@ -189,7 +196,5 @@ class CollectorTools(AuditTools):
 
 
 def _short_json(value: Any) -> str:
-    import json
-
     text = json.dumps(value, default=str)
     return text if len(text) <= 600 else text[:600] + "…"
