@@ -170,3 +170,17 @@ def test_reports_need_a_read_key(server: Server, keys: dict[str, str]) -> None:
         assert c.get("/v1/reports/summary").status_code == 403
     with server.client(keys["acme-admin"]) as c:
         assert c.get("/v1/reports/summary").status_code == 200
+
+
+def test_openapi_describes_the_reports(server: Server) -> None:
+    with server.client() as c:
+        op = c.get("/openapi.json").json()["paths"]["/v1/reports/{report_type}"]["get"]
+    params = {p["name"]: p for p in op["parameters"]}
+    assert {"report_type", "from", "since", "to", "until", "agent", "tz", "date", "top",
+            "trace_id", "format"} <= set(params)
+    assert params["report_type"]["schema"]["enum"] == [
+        "summary", "tool-usage", "errors", "compliance", "daily", "cost", "agent", "forensics"]
+    assert set(op["responses"]["200"]["content"]) == {
+        "application/json", "text/markdown; charset=utf-8", "text/html; charset=utf-8",
+        "text/csv; charset=utf-8"}
+    assert {"400", "401", "403", "404"} <= set(op["responses"])
