@@ -135,3 +135,18 @@ def test_broadcaster_publishes_each_event_once() -> None:
 
     ids = asyncio.run(scenario())
     assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_poller_turns_off_for_a_store_without_a_feed() -> None:
+    import contextlib
+
+    class NoFeed:
+        backend = "elsewhere"
+
+    @contextlib.contextmanager
+    def reader() -> Iterator[Any]:
+        yield NoFeed()
+
+    poller = StorePoller(Broadcaster(), reader, 0.1)
+    assert poller.poll() == [] and poller.reader is None
+    asyncio.run(asyncio.wait_for(poller.run(), 5))  # returns at once instead of polling

@@ -47,6 +47,9 @@ def _builder(kind: str, tenant: str, since: str | None, until: str | None, agent
     parameters before any store is touched."""
     from agentaudit import reports as r
 
+    if kind in ("daily", "forensics") and (since is not None or until is not None):
+        raise ApiError(400, f"the {kind} report takes "
+                            f"{'date' if kind == 'daily' else 'trace_id'}, not from/to")
     if kind == "forensics":
         if not trace_id:
             raise ApiError(400, "the forensics report needs trace_id (a trace id or task id)")

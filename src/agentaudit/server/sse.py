@@ -125,14 +125,15 @@ class Broadcaster:
 class StorePoller:
     """Publishes events that other processes commit to the store (see the module docstring).
 
-    ``reader`` opens a read connection of the store (a context manager). Only the feed
-    position is read while nobody listens.
+    ``reader`` opens a read connection of the store (a context manager) whose store has
+    ``feed_position``, ``feed_after`` and ``feed_events`` (a backend without them turns the
+    poller off). Only the feed position is read while nobody listens.
     """
 
     def __init__(self, broadcaster: Broadcaster, reader: Callable[[], AbstractContextManager[Any]],
                  interval: float) -> None:
         self.broadcaster = broadcaster
-        self.reader = reader
+        self.reader: Callable[[], AbstractContextManager[Any]] | None = reader
         self.interval = interval
         self.position: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -147,7 +148,7 @@ class StorePoller:
                 loop.call_soon_threadsafe(self._task.cancel)
 
     async def run(self) -> None:
-        while True:
+        while self.reader is not None:
             try:
                 events = await asyncio.to_thread(self.poll)
             except asyncio.CancelledError:
@@ -161,7 +162,14 @@ class StorePoller:
 
     def poll(self) -> list[AuditEvent]:
         """Events stored since the last poll that were not published yet (runs in a thread)."""
+        if self.reader is None:
+            return []
         with self.reader() as store:
+            if not hasattr(store, "feed_position"):  # a backend without a feed: stop polling
+                log.info("agentaudit: the %s store has no feed position; /v1/stream shows only "
+                         "events this collector commits", getattr(store, "backend", "?"))
+                self.reader = None
+                return []
             if self.position is None or not self.broadcaster.subscribers:
                 self.position = store.feed_position()
                 return []
