@@ -416,3 +416,47 @@ def test_a_transfer_tool_without_openinference_is_a_tool(recorder: SpanRecorder)
         pass
     events, _ = spans_to_events(recorder.request(), "default")
     assert one(events, "agent.tool_call").action == "transfer_to_billing"
+
+
+def test_langgraph_subgraph_agent_is_one_agent(recorder: SpanRecorder) -> None:
+    """A prebuilt ReAct agent used as the node ``billing`` of a supervisor graph: the node span
+    and the subgraph's own run span, inner ``agent`` (OpenInference AGENT) and ``tools`` nodes."""
+    t = recorder.tracer
+
+    def meta(node: str, ns: str) -> str:
+        return json.dumps({"langgraph_node": node, "langgraph_checkpoint_ns": ns,
+                           "langgraph_step": 1})
+
+    outer = meta("billing", "billing:1")
+    with t.start_as_current_span("supervisor-graph", attributes={OI: "CHAIN"}):
+        with t.start_as_current_span("billing", attributes={OI: "CHAIN", "metadata": outer}):
+            run = json.dumps({**json.loads(outer), "checkpoint_ns": "billing:1"})  # as LangGraph
+            with t.start_as_current_span("billing", attributes={OI: "CHAIN", "metadata": run}):
+                for step in (1, 2):
+                    inner = meta("agent", f"billing:1|agent:{step}")
+                    with t.start_as_current_span("agent", attributes={OI: "AGENT",
+                                                                      "metadata": inner}):
+                        with t.start_as_current_span("ChatModel", attributes={
+                                OI: "LLM", "metadata": inner, "llm.token_count.prompt": 5}):
+                            pass
+                    if step == 1:
+                        tools = meta("tools", "billing:1|tools:1")
+                        with t.start_as_current_span("tools", attributes={OI: "CHAIN",
+                                                                          "metadata": tools}):
+                            with t.start_as_current_span("get_invoice", attributes={
+                                    OI: "TOOL", "tool.name": "get_invoice",
+                                    "metadata": tools}):
+                                pass
+    events, rejected = spans_to_events(recorder.request(), "default")
+    assert rejected == []
+    billing = one(events, "agent.invocation")  # one invocation, not four
+    assert billing.agent_name == "billing" and billing.parent_event_id is not None
+    assert len(by_type(events, "agent.reasoning")) == 1 + 1 + 2 + 1  # graph, run, 2× agent, tools
+    assert {e.agent_name for e in events} - {"support-bot"} == {"billing"}
+    assert [e.agent_name for e in by_type(events, "agent.llm_response")] == ["billing"] * 2
+    assert one(events, "agent.tool_call", "get_invoice").agent_name == "billing"
+
+    # the same spans exported one at a time: the LangGraph metadata still names the agent
+    lone = [s for s in recorder.spans() if s.name == "ChatModel"][:1]
+    alone, _ = spans_to_events(recorder.request(lone), "default")
+    assert one(alone, "agent.llm_response").agent_name == "billing"
