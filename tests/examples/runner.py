@@ -39,9 +39,10 @@ def require(module: str) -> None:
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a fresh machine: no API keys, no agentaudit or OTLP settings."""
+    """The environment of a fresh machine: no API keys, no agentaudit, OTLP or LangSmith
+    settings (nothing that could send anything off this machine)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AGENTAUDIT_", "OTEL_", "OPENAI_"))}
+           if not k.startswith(("AGENTAUDIT_", "OTEL_", "OPENAI_", "LANGCHAIN_", "LANGSMITH_"))}
     env.update({"XDG_CONFIG_HOME": str(home / "config"), "XDG_STATE_HOME": str(home / "state"),
                 "AGENTAUDIT_SPOOL_DIR": str(home / "spool"), "PYTHONWARNINGS": "error"})
     env.update(extra)
