@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from agentaudit.events import AuditEvent
     from agentaudit.store import Store
 
-__all__ = ["MAX_EVENTS", "MAX_TEXT", "TOOL_NAMES", "AuditTools", "build_server", "latest_trace",
-           "run_server"]
+__all__ = ["MAX_EVENTS", "MAX_TEXT", "TOOL_NAMES", "AuditTools", "audit_tools", "build_server",
+           "is_collector_url", "latest_trace", "run_server"]
 
 MAX_EVENTS = 50
 MAX_TEXT = 20_000
@@ -396,8 +396,27 @@ def _as_tool(tools: AuditTools, name: str) -> Callable[..., CallToolResult]:
     return tool
 
 
-def build_server(db: str | None, tenant: str = "default") -> MCPServer:
-    """The MCP server with the nine read-only tools over the store at ``db``."""
+def is_collector_url(db: str | None) -> bool:
+    """True when ``db`` names a collector (``http(s)://``) rather than a database."""
+    return bool(db) and str(db).lower().startswith(("http://", "https://"))
+
+
+def audit_tools(db: str | None, tenant: str = "default", key: str | None = None) -> AuditTools:
+    """The tools over a database, or over a collector's read API with ``key``."""
+    if not is_collector_url(db):
+        return AuditTools(db, tenant)
+    from agentaudit.exceptions import ConfigError
+    from agentaudit.mcp_remote import CollectorTools
+
+    if tenant != "default":
+        raise ConfigError("--tenant does not apply to a collector: its read key decides the "
+                          "tenant; give that tenant's read key with --key")
+    return CollectorTools(str(db), key)
+
+
+def build_server(db: str | None, tenant: str = "default", key: str | None = None) -> MCPServer:
+    """The MCP server with the nine read-only tools over the store at ``db`` (or the collector
+    at ``db``, read with ``key``)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
 
@@ -407,7 +426,7 @@ def build_server(db: str | None, tenant: str = "default") -> MCPServer:
         "agentaudit", version=__version__, log_level="WARNING",
         instructions="Answers questions about what AI agents did, from agentaudit's "
                      "tamper-evident audit log. All tools are read-only.")
-    tools = AuditTools(db, tenant)
+    tools = audit_tools(db, tenant, key)
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False,
                                 idempotent_hint=True, open_world_hint=False)
     for name in TOOL_NAMES:
@@ -424,12 +443,18 @@ def build_server(db: str | None, tenant: str = "default") -> MCPServer:
 
 
 def run_server(db: str | None, tenant: str = "default", *, http: bool = False,
-               port: int = 8765) -> None:
+               port: int = 8765, key: str | None = None) -> None:
     """Serve over stdio (default) or streamable HTTP on 127.0.0.1:``port`` until stopped."""
-    from agentaudit.cli.commands import open_reader
+    if is_collector_url(db):
+        from agentaudit.mcp_remote import check_collector
 
-    open_reader(db).close()  # a missing database fails now, with a clear message
-    server = build_server(db, tenant)
+        audit_tools(db, tenant, key)  # a --tenant with a collector fails now
+        check_collector(str(db), key)  # so do an unreachable collector and a bad key
+    else:
+        from agentaudit.cli.commands import open_reader
+
+        open_reader(db).close()  # a missing database fails now, with a clear message
+    server = build_server(db, tenant, key)
     if http:
         server.run("streamable-http", host="127.0.0.1", port=port)
     else:

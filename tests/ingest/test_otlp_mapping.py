@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import uuid
@@ -353,3 +354,109 @@ def test_every_mapped_attribute_is_documented() -> None:
                                                  "graph.node.id", "llm.cost.total"}
     missing = sorted(k for k in keys if f"`{k}`" not in doc)
     assert missing == []
+
+
+def langgraph_run(recorder: SpanRecorder) -> None:
+    """What openinference-instrumentation-langchain emits for a LangGraph graph: CHAIN spans per
+    node with ``metadata.langgraph_node``, and a ``transfer_to_X`` handoff tool."""
+    t = recorder.tracer
+
+    def meta(node: str) -> str:
+        return json.dumps({"langgraph_step": 1, "langgraph_node": node, "thread_id": "c-1"})
+
+    with t.start_as_current_span("support-graph", attributes={OI: "CHAIN"}):
+        with t.start_as_current_span("__start__", attributes={OI: "CHAIN",
+                                                              "metadata": meta("__start__")}):
+            pass
+        with t.start_as_current_span("triage", attributes={OI: "CHAIN", "metadata": meta(
+                "triage"), "session.id": "c-1"}):
+            with t.start_as_current_span("GenericFakeChatModel", attributes={
+                    OI: "LLM", "metadata": meta("triage"), "llm.token_count.prompt": 10}):
+                pass
+            with t.start_as_current_span("transfer_to_billing", attributes={
+                    OI: "TOOL", "tool.name": "transfer_to_billing", "metadata": meta("triage"),
+                    "input.value": "refund request"}):
+                pass
+        with t.start_as_current_span("billing", attributes={OI: "CHAIN",
+                                                            "metadata": meta("billing")}):
+            with t.start_as_current_span("route", attributes={OI: "CHAIN",
+                                                              "metadata": meta("billing")}):
+                pass
+        with t.start_as_current_span("tools", attributes={OI: "CHAIN", "metadata": meta("tools")}):
+            with t.start_as_current_span("get_invoice", attributes={
+                    OI: "TOOL", "tool.name": "get_invoice", "metadata": meta("tools")}):
+                pass
+
+
+def test_langgraph_nodes_are_agents_and_transfer_tools_are_handoffs(
+        recorder: SpanRecorder) -> None:
+    langgraph_run(recorder)
+    events, rejected = spans_to_events(recorder.request(), "default")
+    assert rejected == []
+    triage = one(events, "agent.invocation", "triage")
+    billing = one(events, "agent.invocation", "billing")
+    assert (triage.agent_name, billing.agent_name) == ("triage", "billing")
+    assert len(by_type(events, "agent.invocation")) == 2  # not the graph, __start__ or tools
+    for name in ("support-graph", "__start__", "tools", "route"):
+        one(events, "agent.reasoning", name)
+    assert one(events, "agent.reasoning", "route").agent_name == "billing"
+    assert one(events, "agent.llm_response").agent_name == "triage"
+
+    handoff = one(events, "agent.handoff")
+    assert handoff.params == {"from_agent": "triage", "to_agent": "billing"}
+    assert handoff.action == "handoff to billing" and handoff.agent_name == "triage"
+    assert handoff.parent_event_id == triage.event_id
+    assert [e.action for e in by_type(events, "agent.tool_call")] == ["get_invoice"]
+    assert one(events, "agent.tool_call", "get_invoice").agent_name == "support-bot"
+
+
+def test_a_transfer_tool_without_openinference_is_a_tool(recorder: SpanRecorder) -> None:
+    with recorder.tracer.start_as_current_span("execute_tool transfer_to_billing", attributes={
+            OP: "execute_tool", "gen_ai.tool.name": "transfer_to_billing"}):
+        pass
+    events, _ = spans_to_events(recorder.request(), "default")
+    assert one(events, "agent.tool_call").action == "transfer_to_billing"
+
+
+def test_langgraph_subgraph_agent_is_one_agent(recorder: SpanRecorder) -> None:
+    """A prebuilt ReAct agent used as the node ``billing`` of a supervisor graph: the node span
+    and the subgraph's own run span, inner ``agent`` (OpenInference AGENT) and ``tools`` nodes."""
+    t = recorder.tracer
+
+    def meta(node: str, ns: str) -> str:
+        return json.dumps({"langgraph_node": node, "langgraph_checkpoint_ns": ns,
+                           "langgraph_step": 1})
+
+    outer = meta("billing", "billing:1")
+    with t.start_as_current_span("supervisor-graph", attributes={OI: "CHAIN"}):
+        with t.start_as_current_span("billing", attributes={OI: "CHAIN", "metadata": outer}):
+            run = json.dumps({**json.loads(outer), "checkpoint_ns": "billing:1"})  # as LangGraph
+            with t.start_as_current_span("billing", attributes={OI: "CHAIN", "metadata": run}):
+                for step in (1, 2):
+                    inner = meta("agent", f"billing:1|agent:{step}")
+                    with t.start_as_current_span("agent", attributes={OI: "AGENT",
+                                                                      "metadata": inner}):
+                        with t.start_as_current_span("ChatModel", attributes={
+                                OI: "LLM", "metadata": inner, "llm.token_count.prompt": 5}):
+                            pass
+                    if step == 1:
+                        tools = meta("tools", "billing:1|tools:1")
+                        with t.start_as_current_span("tools", attributes={OI: "CHAIN",
+                                                                          "metadata": tools}):
+                            with t.start_as_current_span("get_invoice", attributes={
+                                    OI: "TOOL", "tool.name": "get_invoice",
+                                    "metadata": tools}):
+                                pass
+    events, rejected = spans_to_events(recorder.request(), "default")
+    assert rejected == []
+    billing = one(events, "agent.invocation")  # one invocation, not four
+    assert billing.agent_name == "billing" and billing.parent_event_id is not None
+    assert len(by_type(events, "agent.reasoning")) == 1 + 1 + 2 + 1  # graph, run, 2× agent, tools
+    assert {e.agent_name for e in events} - {"support-bot"} == {"billing"}
+    assert [e.agent_name for e in by_type(events, "agent.llm_response")] == ["billing"] * 2
+    assert one(events, "agent.tool_call", "get_invoice").agent_name == "billing"
+
+    # the same spans exported one at a time: the LangGraph metadata still names the agent
+    lone = [s for s in recorder.spans() if s.name == "ChatModel"][:1]
+    alone, _ = spans_to_events(recorder.request(lone), "default")
+    assert one(alone, "agent.llm_response").agent_name == "billing"

@@ -27,14 +27,20 @@ def mcp_command(
     ] = False,
     port: Annotated[int, typer.Option("--port", metavar="PORT",
                                       help="The port of --http.")] = 8765,
+    key: Annotated[str | None, typer.Option(
+        "--key", envvar="AGENTAUDIT_API_KEY", metavar="KEY",
+        help="With --db http://collector: a read key; the tools see only its tenant. "
+             "Default: $AGENTAUDIT_API_KEY.")] = None,
 ) -> int:
     """Run a Model Context Protocol server whose read-only tools answer the phrases
     (show_audit_log, trace_task, generate_compliance_report, what_did_the_agent_do,
     show_error_summary, audit_agent, run_forensic_analysis, export_audit_data,
-    verify_integrity). Speaks MCP over stdin/stdout unless --http is given."""
+    verify_integrity). Speaks MCP over stdin/stdout unless --http is given. With
+    --db http://host:4318 the tools answer through that collector's query API with the read key
+    --key, scoped to the key's tenant."""
     from agentaudit.mcp_server import run_server
 
-    run_server(db, tenant, http=http, port=port)
+    run_server(db, tenant, http=http, port=port, key=key)
     return 0
 
 

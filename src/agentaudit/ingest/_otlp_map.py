@@ -7,7 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from agentaudit.events import AuditEvent, EventType
-from agentaudit.ingest._otlp_spans import SpanView, handoff_agents, span_event_id
+from agentaudit.ingest._otlp_spans import (
+    SpanView,
+    handoff_agents,
+    langgraph_agent,
+    langgraph_meta,
+    langgraph_node,
+    span_event_id,
+)
 
 __all__ = ["Resolver", "build_events"]
 
@@ -63,14 +70,27 @@ class Resolver:
         return None
 
     def agent_name(self, v: SpanView, above: list[SpanView]) -> str:
-        """The span's own agent, else the nearest agent span ``above`` it, else service.name."""
+        """The span's own agent, else the nearest agent span ``above`` it, else its LangGraph
+        top-level node, else service.name."""
         own = own_agent(v)
         if own:
             return own
         for p in above:
             if p.kind == "agent" and (name := own_agent(p)):
                 return name
-        return v.service or "unknown_service"
+        return _clip(langgraph_agent(v.attrs) or v.service or "unknown_service")
+
+    def merge_repeated_agents(self) -> None:
+        """A LangGraph subgraph used as a node makes two spans of the same node (the node and
+        the subgraph's run), both read as agents: the inner one becomes a chain step, so that
+        the node is one agent invocation."""
+        for v in self._by_id.values():
+            if v.kind != "agent" or langgraph_node(v.attrs) is None or v.parent_id is None:
+                continue
+            parent = self._by_id.get((v.trace_id, v.parent_id))
+            if (parent is not None and parent.kind == "agent" and parent.name == v.name
+                    and _graph_place(parent) == _graph_place(v)):
+                v.kind = "chain"
 
     @staticmethod
     def inherited(v: SpanView, above: list[SpanView], keys: tuple[str, ...]) -> str | None:
@@ -79,6 +99,12 @@ class Resolver:
             if (value := first(s.attrs, keys)) is not None:
                 return _clip(str(value))
         return None
+
+
+def _graph_place(v: SpanView) -> tuple[Any, Any]:
+    """Where in a LangGraph run a span is: its node and checkpoint namespace."""
+    meta = langgraph_meta(v.attrs) or {}
+    return meta.get("langgraph_node"), meta.get("langgraph_checkpoint_ns")
 
 
 def own_agent(v: SpanView) -> str | None:

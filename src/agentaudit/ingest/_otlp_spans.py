@@ -15,13 +15,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-__all__ = ["SpanView", "any_value", "attributes", "classify", "handoff_agents", "read_spans",
+__all__ = ["SpanView", "any_value", "attributes", "classify", "handoff_agents", "langgraph_agent",
+           "langgraph_meta", "langgraph_node", "langgraph_node_kind", "read_spans",
            "span_event_id"]
 
 OI_KIND = "openinference.span.kind"
 GENAI_OP = "gen_ai.operation.name"
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 _HANDOFF_NAME = re.compile(r"^handoff to (.+)$", re.IGNORECASE)
+# handoff tools of langgraph-supervisor / langgraph-swarm: transfer_to_X, transfer_back_to_X
+_TRANSFER_TOOL = re.compile(r"^transfer_(?:back_)?to_(.+)$")
 
 # openinference.span.kind -> our kind (None: recognised but not mappable)
 _OI_KINDS: dict[str, str | None] = {
@@ -155,8 +158,11 @@ def classify(name: str, attrs: dict[str, Any]) -> tuple[str | None, str | None]:
     oi = attrs.get(OI_KIND)
     oi = oi.strip().upper() if isinstance(oi, str) else None
     if (op in ("handoff", "agent_handoff") or "gen_ai.handoff.to_agent" in attrs
-            or (oi in (None, "TOOL") and _HANDOFF_NAME.match(name))):
+            or (oi in (None, "TOOL") and _HANDOFF_NAME.match(name))
+            or (oi == "TOOL" and _TRANSFER_TOOL.match(str(attrs.get("tool.name") or name)))):
         return "handoff", None
+    if oi in ("CHAIN", "AGENT") and (graph_kind := langgraph_node_kind(name, attrs)):
+        return graph_kind, None
     if oi is not None:
         if oi not in _OI_KINDS:
             return None, f"unknown {OI_KIND} {oi!r}"
@@ -171,9 +177,57 @@ def classify(name: str, attrs: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, f"not an agent span (no {OI_KIND} or {GENAI_OP})"
 
 
+def langgraph_meta(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The LangGraph metadata of a LangChain span (OpenInference ``metadata`` JSON with
+    ``langgraph_node``), or None."""
+    raw = attrs.get("metadata")
+    if not (isinstance(raw, str) and '"langgraph_node"' in raw):
+        return None
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return None
+    node = meta.get("langgraph_node") if isinstance(meta, dict) else None
+    return meta if isinstance(node, str) and node else None
+
+
+def langgraph_node(attrs: dict[str, Any]) -> str | None:
+    """The LangGraph node a span ran in."""
+    meta = langgraph_meta(attrs)
+    return str(meta["langgraph_node"]) if meta else None
+
+
+def langgraph_agent(attrs: dict[str, Any]) -> str | None:
+    """The top-level graph node a LangGraph span runs under: the first segment of
+    ``langgraph_checkpoint_ns`` (``billing:…|agent:…`` → ``billing``), else its node."""
+    meta = langgraph_meta(attrs)
+    if meta is None:
+        return None
+    ns = meta.get("langgraph_checkpoint_ns")
+    top = ns.split("|", 1)[0].split(":", 1)[0] if isinstance(ns, str) and ns else ""
+    node = top or str(meta["langgraph_node"])
+    return None if node == "tools" or node.startswith("__") else node
+
+
+def langgraph_node_kind(name: str, attrs: dict[str, Any]) -> str | None:
+    """For the span of a LangGraph node itself (its name is its ``langgraph_node``): ``agent``
+    for a node of the top-level graph, ``chain`` for a node nested in a subgraph (a step of the
+    top-level node's agent, such as the prebuilt ReAct agent's ``agent``/``model`` node). None
+    for other spans, the prebuilt ToolNode ``tools`` and LangGraph's ``__start__``-style
+    nodes."""
+    meta = langgraph_meta(attrs)
+    if meta is None or name != meta["langgraph_node"] or name == "tools" or name.startswith("__"):
+        return None
+    ns = meta.get("langgraph_checkpoint_ns")
+    return "chain" if isinstance(ns, str) and "|" in ns else "agent"
+
+
 def handoff_agents(v: SpanView) -> tuple[str | None, str | None]:
     """(from_agent, to_agent) as the span states them (either may be unknown)."""
     a = v.attrs
+    tool = _TRANSFER_TOOL.match(str(a.get("tool.name") or v.name))
+    if tool and a.get(OI_KIND) == "TOOL" and "gen_ai.handoff.to_agent" not in a:
+        return _text(a.get("gen_ai.handoff.from_agent")), tool.group(1).strip()
     src = _text(a.get("gen_ai.handoff.from_agent"))
     dst = _text(a.get("gen_ai.handoff.to_agent"))
     m = _HANDOFF_NAME.match(v.name)

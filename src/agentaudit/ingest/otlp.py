@@ -83,6 +83,7 @@ def spans_to_events(request: ExportTraceServiceRequest,
     _check_tenant(tenant)
     views = read_spans(request)
     ctx = Resolver(views)
+    ctx.merge_repeated_agents()
     events: list[AuditEvent] = []
     rejected: list[str] = []
     for v in views:

@@ -57,7 +57,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: ServerSettings) -> FastAPI:
     """The collector for ``settings``; nothing is opened until the app starts."""
     from agentaudit import __version__
-    from agentaudit.server import alert_routes, ingest_routes, key_routes, query_routes
+    from agentaudit.server import (
+        alert_routes,
+        ingest_routes,
+        key_routes,
+        query_routes,
+        report_routes,
+    )
 
     collector = Collector(settings)
 
@@ -80,5 +86,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(query_routes.router)
     app.include_router(key_routes.router)
     app.include_router(alert_routes.router)
+    app.include_router(report_routes.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

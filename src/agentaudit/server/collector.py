@@ -14,7 +14,7 @@ from agentaudit.events import AuditEvent
 from agentaudit.redact.redactor import RedactionRules, Redactor
 from agentaudit.server.metrics import Metrics
 from agentaudit.server.settings import ServerSettings
-from agentaudit.server.sse import Broadcaster
+from agentaudit.server.sse import Broadcaster, StorePoller
 from agentaudit.server.writer import GroupCommitWriter
 
 if TYPE_CHECKING:
@@ -86,6 +86,8 @@ class Collector:
         self.metrics = Metrics()
         self.broadcaster = Broadcaster()
         self.pool = ReadPool(settings.db, settings.read_pool_size)
+        self.poller = StorePoller(self.broadcaster, self.pool.store, settings.sse_poll_interval)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.redactor = _redactor(settings)
         self.writer = GroupCommitWriter(
             self._open_write_store, max_queue_events=settings.queue_max_events,
@@ -129,15 +131,20 @@ class Collector:
         m.inc("agentaudit_events_duplicate_total", duplicates)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Open the write store, start the writer, bind the broadcaster to the loop."""
+        """Open the write store, start the writer, bind the broadcaster to the loop and start
+        watching the store for events written by other processes."""
         self.broadcaster.bind(loop)
         self.writer.start()
+        self._loop = loop
+        self.poller.start(loop)
         self.started = True
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then release every connection."""
         if self.detection is not None:  # its firings still go through the open writer
             self.detection.close(timeout)
+        if self._loop is not None:
+            self.poller.stop(self._loop)
         self.writer.close(timeout)
         if self.detection is not None and self.detection.dispatcher is not None:
             self.detection.dispatcher.close(min(timeout, 10.0))

@@ -34,6 +34,7 @@ ENV_VARS: dict[str, str] = {
     "max_commit_events": "AGENTAUDIT_MAX_COMMIT_EVENTS",
     "synchronous": "AGENTAUDIT_SYNCHRONOUS",
     "sse_heartbeat": "AGENTAUDIT_SSE_HEARTBEAT",
+    "sse_poll_interval": "AGENTAUDIT_SSE_POLL_INTERVAL",
     "retry_after": "AGENTAUDIT_RETRY_AFTER",
     "redact": "AGENTAUDIT_REDACT",
     "redact_config": "AGENTAUDIT_REDACT_CONFIG",
@@ -66,7 +67,8 @@ class ServerSettings:
     that requests are refused (503 with ``Retry-After: retry_after``) instead of buffered. It
     commits whatever is waiting, up to ``max_commit_events`` per transaction, after waiting
     ``commit_interval`` seconds for more to arrive (0: commit as soon as the last commit ends).
-    ``redact`` turns redaction at ingest on (the default policy, or the TOML file
+    ``sse_poll_interval`` is how often the live feed looks for events that other processes
+    wrote to the store. ``redact`` turns redaction at ingest on (the default policy, or the TOML file
     ``redact_config``); see docs/redaction.md. Every ``retention_interval`` seconds (0: never)
     the writer applies the retention policy of ``retention_config`` (docs/retention.md).
     ``detect`` runs the detection rules on what is stored (the packaged rules, or the TOML file
@@ -86,6 +88,7 @@ class ServerSettings:
     max_commit_events: int = 20_000
     synchronous: str = "full"
     sse_heartbeat: float = 15.0
+    sse_poll_interval: float = 0.5
     retry_after: int = 1
     read_pool_size: int = 8
     redact: bool = True
@@ -106,8 +109,9 @@ class ServerSettings:
         if self.retention_interval < 0:
             raise ConfigError(f"retention_interval must be >= 0 seconds (0 turns periodic "
                               f"retention off), not {self.retention_interval!r}")
-        if self.commit_interval < 0 or self.sse_heartbeat <= 0:
-            raise ConfigError("commit_interval must be >= 0 and sse_heartbeat > 0")
+        if self.commit_interval < 0 or self.sse_heartbeat <= 0 or self.sse_poll_interval <= 0:
+            raise ConfigError("commit_interval must be >= 0, sse_heartbeat and "
+                              "sse_poll_interval > 0")
         if self.synchronous not in ("full", "normal", "extra"):
             raise ConfigError(f"synchronous must be full, normal or extra (durable), "
                               f"not {self.synchronous!r}")

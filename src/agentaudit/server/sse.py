@@ -5,6 +5,11 @@ stream) gets those of its tenant that pass its filters, as ``data:`` lines with 
 ``live_feed`` fields. A comment line every ``heartbeat`` seconds keeps proxies from closing an
 idle stream. A subscriber that falls more than ``MAX_BACKLOG`` events behind loses the oldest
 and is told how many with a ``: dropped N`` comment.
+
+Other processes may write to the same store (an SDK appending to the SQLite file while the
+collector runs): ``StorePoller`` reads the store's feed position (the newest row id, one indexed
+look-up) every ``interval`` seconds and publishes the events it has not seen. Each event reaches
+a stream once, whichever path saw it first.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import msgspec
@@ -20,9 +27,13 @@ import msgspec
 from agentaudit.events import AuditEvent, EventType
 from agentaudit.query import event_status, iso_time
 
-__all__ = ["Broadcaster", "Subscription", "feed_item"]
+__all__ = ["Broadcaster", "StorePoller", "Subscription", "feed_item"]
+
+log = logging.getLogger("agentaudit.server")
 
 MAX_BACKLOG = 10_000
+SEEN_IDS = 200_000  # event ids remembered to publish each event once
+POLL_BATCH = 5_000
 
 
 def feed_item(ev: AuditEvent) -> dict[str, Any]:
@@ -66,11 +77,17 @@ class Subscription:
 
 
 class Broadcaster:
-    """Fans committed events out to open streams, on the event loop."""
+    """Fans committed events out to open streams, on the event loop, each event once."""
 
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._seen: set[str] = set()
+        self._seen_order: collections.deque[str] = collections.deque()
+
+    def seen(self, event_id: str) -> bool:
+        """Whether the event was already published (a hint from any thread)."""
+        return event_id in self._seen
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -86,8 +103,16 @@ class Broadcaster:
                 self._loop.call_soon_threadsafe(self._fanout, events)
 
     def _fanout(self, events: list[AuditEvent]) -> None:
+        fresh = [ev for ev in events if ev.event_id not in self._seen]
+        if not fresh:
+            return
+        for ev in fresh:
+            self._seen.add(ev.event_id)
+            self._seen_order.append(ev.event_id)
+        while len(self._seen_order) > SEEN_IDS:
+            self._seen.discard(self._seen_order.popleft())
         for sub in list(self._subs):
-            sub.offer(events)
+            sub.offer(fresh)
 
     def subscribe(self, sub: Subscription) -> Subscription:
         self._subs.add(sub)
@@ -95,6 +120,68 @@ class Broadcaster:
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
+
+
+class StorePoller:
+    """Publishes events that other processes commit to the store (see the module docstring).
+
+    ``reader`` opens a read connection of the store (a context manager) whose store has
+    ``feed_position``, ``feed_after`` and ``feed_events`` (a backend without them turns the
+    poller off). Only the feed position is read while nobody listens.
+    """
+
+    def __init__(self, broadcaster: Broadcaster, reader: Callable[[], AbstractContextManager[Any]],
+                 interval: float) -> None:
+        self.broadcaster = broadcaster
+        self.reader: Callable[[], AbstractContextManager[Any]] | None = reader
+        self.interval = interval
+        self.position: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self.run())
+
+    def stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Cancel the polling task (from any thread)."""
+        if self._task is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._task.cancel)
+
+    async def run(self) -> None:
+        while self.reader is not None:
+            try:
+                events = await asyncio.to_thread(self.poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a locked or missing file now is no reason to stop
+                log.warning("agentaudit: live feed could not read the store: %s", e)
+                events = []
+            if events:
+                self.broadcaster._fanout(events)
+            await asyncio.sleep(self.interval)
+
+    def poll(self) -> list[AuditEvent]:
+        """Events stored since the last poll that were not published yet (runs in a thread)."""
+        if self.reader is None:
+            return []
+        with self.reader() as store:
+            if not hasattr(store, "feed_position"):  # a backend without a feed: stop polling
+                log.info("agentaudit: the %s store has no feed position; /v1/stream shows only "
+                         "events this collector commits", getattr(store, "backend", "?"))
+                self.reader = None
+                return []
+            if self.position is None or not self.broadcaster.subscribers:
+                self.position = store.feed_position()
+                return []
+            unseen: list[int] = []
+            while True:
+                rows = store.feed_after(self.position, POLL_BATCH)
+                if rows:
+                    self.position = rows[-1][0]
+                unseen.extend(i for i, event_id in rows if not self.broadcaster.seen(event_id))
+                if len(rows) < POLL_BATCH:
+                    break
+            return store.feed_events(unseen) if unseen else []
 
 
 _encode = msgspec.json.Encoder().encode

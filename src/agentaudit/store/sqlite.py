@@ -293,6 +293,29 @@ class SQLiteStore(SQLiteRetention, Store):
                 self._db.execute("PRAGMA optimize")
             self._db.close()
 
+    # -- the live feed: events in commit order, whichever process wrote them ------------------
+
+    def feed_position(self) -> int:
+        """The row id of the newest stored event (0 when empty). Row ids grow with every
+        commit, by any process, so ``feed_after(feed_position())`` is what comes next."""
+        return int(self._rows("SELECT coalesce(max(id), 0) FROM events", ())[0][0])
+
+    def feed_after(self, position: int, limit: int = 5000) -> list[tuple[int, str]]:
+        """``(row id, event_id)`` of up to ``limit`` events stored after ``position``."""
+        return [(int(r[0]), str(r[1])) for r in self._rows(
+            "SELECT id, event_id FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (position, limit))]
+
+    def feed_events(self, row_ids: Sequence[int]) -> list[AuditEvent]:
+        """The events with these row ids, in row order (any tenant: the caller filters)."""
+        out: list[AuditEvent] = []
+        for i in range(0, len(row_ids), 500):
+            chunk = list(row_ids[i:i + 500])
+            marks = ", ".join("?" * len(chunk))
+            out.extend(event_from_row(r) for r in self._rows(
+                f"{_SELECT} WHERE id IN ({marks}) ORDER BY id", chunk))
+        return out
+
     @property
     def connection(self) -> sqlite3.Connection:
         """The raw connection, for verification and maintenance code of this package."""
