@@ -39,9 +39,12 @@ _EVENT_COLS = ("tenant", "seq", "event_id", "event_type", "agent_name", "trace_i
                "error_type", "timestamp", "day", "duration_ms", "confidence", "token_count",
                "prompt_tokens", "completion_tokens", "cost_usd", "tier", "payload_sha256",
                "leaf_hash")
-_COPY_EVENTS = f"COPY events ({', '.join(_EVENT_COLS)}) FROM STDIN"
-_COPY_PAYLOADS = "COPY event_payloads (tenant, seq, day, user_id, payload, salt) FROM STDIN"
-_COPY_KEYS = "COPY event_keys (tenant, event_id, seq, day) FROM STDIN"
+# (table, columns) written by COPY. PostgreSQL refuses COPY FROM into a table whose row-level
+# security applies to the user (the ingest role): then the rows go through a session-local
+# staging table and one INSERT ... SELECT.
+_COPIES = (("events", ", ".join(_EVENT_COLS)),
+           ("event_payloads", "tenant, seq, day, user_id, payload, salt"),
+           ("event_keys", "tenant, event_id, seq, day"))
 _SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s"}
 _SYNC = {"full": "on", "extra": "on", "normal": "on", "off": "off"}
 
@@ -92,6 +95,7 @@ class PostgresStore(Store):
         self.integrity = integrity
         self._signer = signer
         self._days: set[int] = set()
+        self._staged: bool | None = None
 
     def _check_schema(self, may_migrate: bool) -> None:
         try:
@@ -157,17 +161,19 @@ class PostgresStore(Store):
         if not fresh:
             return fresh
         rows = self._log.sequence(conn, fresh, _load_log_state, _last_checkpoint)
+        days = [int(r[15] // 86400) for r in rows]
+        shapes = (
+            ((*r[:9], *r[10:16], d, *r[16:23], r[25], r[26]) for r, d in zip(rows, days, strict=True)),
+            ((r[0], r[1], d, r[9], r[23], r[24]) for r, d in zip(rows, days, strict=True)),
+            ((r[0], r[2], r[1], d) for r, d in zip(rows, days, strict=True)))
         with conn.cursor() as cur:
-            with cur.copy(_COPY_EVENTS) as copy:
-                for r in rows:
-                    copy.write_row((*r[:9], *r[10:16], int(r[15] // 86400), *r[16:23], r[25],
-                                    r[26]))
-            with cur.copy(_COPY_PAYLOADS) as copy:
-                for r in rows:
-                    copy.write_row((r[0], r[1], int(r[15] // 86400), r[9], r[23], r[24]))
-            with cur.copy(_COPY_KEYS) as copy:
-                for r in rows:
-                    copy.write_row((r[0], r[2], r[1], int(r[15] // 86400)))
+            for (table, cols), values in zip(_COPIES, shapes, strict=True):
+                target = self._copy_target(table)
+                with cur.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+                    for v in values:
+                        copy.write_row(v)
+                if target != table:
+                    cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}")
             states = self._log.pending_states()
             cur.executemany(
                 "INSERT INTO log_state (tenant, size, frontier) VALUES (%s, %s, %s) "
@@ -179,6 +185,18 @@ class PostgresStore(Store):
                                 "ON CONFLICT DO NOTHING", self._log.tiles)
         self._sign_heads(self._log.heads)
         return fresh
+
+    def _copy_target(self, table: str) -> str:
+        """``table``, or its staging table when row-level security applies to this user."""
+        if self._staged is None:
+            self._staged = bool(self._conn.execute(
+                "SELECT row_security_active('events')").fetchone()[0])
+        if not self._staged:
+            return table
+        stage = f"pg_temp.stage_{table}"
+        self._conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} "
+                           f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        return stage
 
     @contextlib.contextmanager
     def _write_transaction(self, what: str) -> Iterator[None]:
