@@ -19,7 +19,7 @@ _BOUNDS = ("b(i, lo, hi) AS (SELECT (x.ord - 1)::bigint, (x.v ->> 0)::float8, "
            "(x.v ->> 1)::float8 FROM jsonb_array_elements(CAST(:bounds AS jsonb)) "
            "WITH ORDINALITY AS x(v, ord))")
 # the bucket's own days, so that each bucket reads only its partitions
-_BUCKET_DAYS = "day >= floor(b.lo / 86400) AND day <= floor(b.hi / 86400)"
+_BUCKET_DAYS = "day >= floor(b.lo / 86400)::int AND day <= floor(b.hi / 86400)::int"
 _IN_BUCKET = (f"e.tenant = :tenant AND e.timestamp >= b.lo AND e.timestamp < b.hi "
               f"AND e.{_BUCKET_DAYS} AND ({_AGENT_PARAM} IS NULL OR e.agent_name = "
               f"{_AGENT_PARAM})")
@@ -186,8 +186,8 @@ _COST = {
         f"{_PT} AS pt, {_CT} AS ct, e.cost_usd AS recorded, {_COST_EXPR} AS cost "
         "FROM ag JOIN events_v e ON e.tenant = :tenant AND e.agent_name = ag.name "
         "AND e.timestamp >= :since AND e.timestamp < :until "
-        "AND e.day >= floor(CAST(:since AS float8) / 86400) "
-        "AND e.day <= floor(CAST(:until AS float8) / 86400) "
+        "AND e.day >= floor(CAST(:since AS float8) / 86400)::int "
+        "AND e.day <= floor(CAST(:until AS float8) / 86400)::int "
         f"LEFT JOIN prices p ON p.model = e.model WHERE ag.name IS NOT NULL AND {_METERED}) "
         + " UNION ALL ".join([
             _cost_dim("task", "task_id"), _cost_dim("user", "user_id"),

@@ -45,7 +45,9 @@ _EVENT_COLS = ("tenant", "seq", "event_id", "event_type", "agent_name", "trace_i
 _COPIES = (("events", ", ".join(_EVENT_COLS)),
            ("event_payloads", "tenant, seq, day, user_id, payload, salt"),
            ("event_keys", "tenant, event_id, seq, day"))
-_SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s"}
+# jit off: the planner over-estimates the per-bucket report subqueries and would spend
+# seconds compiling them for milliseconds of work
+_SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s", "jit": "off"}
 _SYNC = {"full": "on", "extra": "on", "normal": "on", "off": "off"}
 
 
