@@ -42,9 +42,9 @@ _EVENT_COLS = ("tenant", "seq", "event_id", "event_type", "agent_name", "trace_i
 # (table, columns) written by COPY. PostgreSQL refuses COPY FROM into a table whose row-level
 # security applies to the user (the ingest role): then the rows go through a session-local
 # staging table and one INSERT ... SELECT.
-_COPIES = (("events", ", ".join(_EVENT_COLS)),
-           ("event_payloads", "tenant, seq, day, user_id, payload, salt"),
-           ("event_keys", "tenant, event_id, seq, day"))
+_COPIES = (("event_keys", "tenant, event_id, seq, day"),  # first: a stored event fails fast
+           ("events", ", ".join(_EVENT_COLS)),
+           ("event_payloads", "tenant, seq, day, user_id, payload, salt"))
 # jit off: the planner over-estimates the per-bucket report subqueries and would spend
 # seconds compiling them for milliseconds of work
 _SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s", "jit": "off"}
@@ -137,21 +137,25 @@ class PostgresStore(Store):
         if not events:
             return AppendResult(0, 0)
         unique, dups = _dedupe_in_batch(events)
-        for attempt in (1, 2):
+        check_stored = False  # optimistic: a batch is rarely a retry, the unique key tells
+        for attempt in range(3):
             self.ensure_days({sql.day_of(ev.timestamp) for ev in unique})
             try:
                 with self._write_transaction("write to"):
-                    fresh = self._append_locked(unique)
+                    fresh = self._append_locked(unique, check_stored)
                 return AppendResult(len(fresh), dups + len(unique) - len(fresh))
             except StoreError as e:
-                # a day partition dropped by retention since we cached it: make it again
-                if attempt == 1 and isinstance(e.__cause__, psycopg.errors.CheckViolation):
-                    self._days.clear()
+                cause = e.__cause__
+                if attempt < 2 and isinstance(cause, psycopg.errors.UniqueViolation):
+                    check_stored = True  # some events are stored already: skip them
+                    continue
+                if attempt < 2 and isinstance(cause, psycopg.errors.CheckViolation):
+                    self._days.clear()  # a day partition dropped by retention: make it again
                     continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _append_locked(self, unique: list[AuditEvent]) -> list[AuditEvent]:
+    def _append_locked(self, unique: list[AuditEvent], check_stored: bool) -> list[AuditEvent]:
         """Inside the write transaction: elect ourselves sequencer of the batch's tenants (in
         name order, so two collectors never wait on each other in a cycle), drop events already
         stored, sequence and COPY the rest."""
@@ -159,15 +163,15 @@ class PostgresStore(Store):
         for tenant in sorted({ev.tenant for ev in unique}):
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                          ("agentaudit.log:" + tenant,))
-        fresh = _filter_new(conn, unique)
+        fresh = _filter_new(conn, unique) if check_stored else unique
         if not fresh:
             return fresh
         rows = self._log.sequence(conn, fresh, _load_log_state, _last_checkpoint)
         days = [int(r[15] // 86400) for r in rows]
         shapes = (
+            ((r[0], r[2], r[1], d) for r, d in zip(rows, days, strict=True)),
             ((*r[:9], *r[10:16], d, *r[16:23], r[25], r[26]) for r, d in zip(rows, days, strict=True)),
-            ((r[0], r[1], d, r[9], r[23], r[24]) for r, d in zip(rows, days, strict=True)),
-            ((r[0], r[2], r[1], d) for r, d in zip(rows, days, strict=True)))
+            ((r[0], r[1], d, r[9], r[23], r[24]) for r, d in zip(rows, days, strict=True)))
         with conn.cursor() as cur:
             for (table, cols), values in zip(_COPIES, shapes, strict=True):
                 target = self._copy_target(table)
