@@ -126,12 +126,17 @@ _ERRORS = {
         "WHERE action <> '' AND trace_id IS NOT NULL GROUP BY action, trace_id "
         "HAVING count(*) >= :min_failures LIMIT :limit"),
     "rpt_retries": (
-        "WITH e AS (SELECT event_id, trace_id, tenant, action, timestamp, seq FROM events{w} "
-        "AND event_type = 'agent.error' AND action IS NOT NULL AND trace_id IS NOT NULL), "
-        "r AS (SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, "
+        "WITH e AS (SELECT event_id, trace_id, tenant, action, timestamp, seq, day "
+        "FROM events{w} AND event_type = 'agent.error' AND action IS NOT NULL "
+        "AND trace_id IS NOT NULL), "
+        # the next call is looked for within the retry window only (and its days): a later
+        # one would be filtered out below anyway
+        "r AS MATERIALIZED (SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, "
         "(SELECT c.timestamp FROM events c WHERE c.trace_id = e.trace_id "
         "AND c.tenant = e.tenant AND c.event_type = 'agent.tool_call' AND c.action = e.action "
         "AND (c.timestamp > e.timestamp OR (c.timestamp = e.timestamp AND c.seq > e.seq)) "
+        "AND c.timestamp <= e.timestamp + :retry_window_s AND c.day >= e.day "
+        "AND c.day <= floor((e.timestamp + :retry_window_s) / 86400)::int "
         "ORDER BY c.timestamp, c.seq LIMIT 1) - e.timestamp AS wait_s FROM e), "
         "q AS (SELECT *, row_number() OVER (PARTITION BY action, wait_s < :min_backoff_s "
         "ORDER BY ts) AS rn FROM r WHERE wait_s <= :retry_window_s) "
@@ -230,6 +235,8 @@ def _in_json(column: str, param: str) -> str:
 _NUM = "'^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$'"
 _AMOUNT = "(convert_from(payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text))"
 _J = "convert_from(c.payload, 'UTF8')::jsonb"
+# the payload row of the envelope row ``e`` (looked up per row: the envelopes drive the order)
+_SAME_ROW = "p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq"
 
 _COMPLIANCE = {
     "cmp_totals": (
@@ -310,14 +317,19 @@ _COMPLIANCE = {
         "AND event_type = 'agent.handoff' AND timestamp < :cutoff) AS handoffs LIMIT :limit"),
     # The payload text without its "user_id" member (the payload is compact JSON).
     "cmp_payloads": (
-        "SELECT event_id, timestamp, seq, regexp_replace(convert_from(payload, 'UTF8'), "
-        "'\"user_id\":\"([^\"\\\\]|\\\\.)*\",?', '') AS text FROM events_v{w} "
+        "SELECT event_id, timestamp, seq, (SELECT regexp_replace(convert_from(p.payload, "
+        "'UTF8'), '\"user_id\":\"([^\"\\\\]|\\\\.)*\",?', '') FROM event_payloads p "
+        f"WHERE {_SAME_ROW}) AS text FROM events e{{w}} "
         "AND (timestamp > :after_ts OR (timestamp = :after_ts AND seq > :after_seq)) "
-        "AND payload IS NOT NULL AND id % :stride = 0 ORDER BY timestamp, seq LIMIT :limit"),
+        f"AND id % :stride = 0 AND EXISTS (SELECT 1 FROM event_payloads p WHERE {_SAME_ROW} "
+        "AND p.payload IS NOT NULL) ORDER BY timestamp, seq LIMIT :limit"),
     "cmp_payload_rows": "SELECT count(*) AS rows FROM events{w} LIMIT :limit",
 }
 
 REPORT_AGGREGATIONS: dict[str, str] = {**_SUMMARY, **_TOOLS, **_ERRORS, **_COST, **_AGENT,
                                         **_COMPLIANCE}
 
-register_aggregations(REPORT_AGGREGATIONS)
+_ORDERED_SCAN = {"enable_sort": "off", "enable_hashjoin": "off", "enable_mergejoin": "off",
+                 "max_parallel_workers_per_gather": "0"}
+
+register_aggregations(REPORT_AGGREGATIONS, {"cmp_payloads": _ORDERED_SCAN})

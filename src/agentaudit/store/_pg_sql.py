@@ -211,9 +211,17 @@ _AGGREGATIONS: dict[str, str] = {
 }
 
 
-def register_aggregations(templates: dict[str, str]) -> None:
+# Planner settings for one aggregation, set for its transaction only: where the best plan is an
+# ordered index scan that stops at LIMIT but the planner cannot estimate the filter (``id %
+# :stride``) and would rather sort the whole period.
+PLANNER_SETTINGS: dict[str, dict[str, str]] = {}
+
+
+def register_aggregations(templates: dict[str, str],
+                          planner: dict[str, dict[str, str]] | None = None) -> None:
     """Add named aggregations (``_pg_reports`` registers the reports' at import)."""
     _AGGREGATIONS.update(templates)
+    PLANNER_SETTINGS.update(planner or {})
 
 
 def aggregation_names() -> list[str]:

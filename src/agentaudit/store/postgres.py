@@ -361,10 +361,14 @@ class PostgresStore(Store):
                   agent: str | None = None, limit: int = 20,
                   **params: Any) -> list[dict[str, Any]]:
         query, bound = sql.aggregation(sql_name, tenant, since, until, agent, limit, params)
+        settings = sql.PLANNER_SETTINGS.get(sql_name, {})
         try:
-            cur = self._conn.execute(query, bound)  # type: ignore[arg-type]
-            names = [d.name for d in cur.description or ()]
-            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            with self._conn.transaction():
+                for name, value in settings.items():
+                    self._conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                cur = self._conn.execute(query, bound)  # type: ignore[arg-type]
+                names = [d.name for d in cur.description or ()]
+                return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         except psycopg.Error as e:
             raise StoreError(f"cannot read {self.location} ({sql_name}): "
                              f"{_first_line(e)}") from e
