@@ -65,12 +65,12 @@ def test_two_collectors_one_killed(pg_url: str, tmp_path: Path,
     try:
         for c in (*to_a, *to_b):
             c.start()
-        wait_for(lambda: sum(len(c.acked) for c in (*to_a, *to_b)) >= 30 * BATCH, timeout=90)
+        wait_for(lambda: sum(len(c.acked) for c in (*to_a, *to_b)) >= 20 * BATCH, timeout=90)
         a.kill()  # mid-run: requests in flight, a transaction perhaps half written
         for c in to_a:
             c.join(30)
         survivors = sum(len(c.acked) for c in to_b)
-        wait_for(lambda: sum(len(c.acked) for c in to_b) >= survivors + 5 * BATCH, timeout=60)
+        wait_for(lambda: sum(len(c.acked) for c in to_b) >= survivors + 3 * BATCH, timeout=60)
         stop.set()
         for c in to_b:
             c.join(30)
@@ -80,7 +80,7 @@ def test_two_collectors_one_killed(pg_url: str, tmp_path: Path,
         a.kill()
         b.stop()
     acked = [i for c in (*to_a, *to_b) for i in c.acked]
-    assert len(acked) == len(set(acked)) >= 35 * BATCH
+    assert len(acked) == len(set(acked)) >= 23 * BATCH
     with psycopg.connect(pg_url) as conn:
         stored = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM event_keys "
                               "WHERE tenant = 'default' AND event_id = ANY(%s)",

@@ -155,7 +155,7 @@ async def live_stream(request: Request, principal: Reader, agent: Text = None,
 def _backend(url: str) -> str:
     from agentaudit.store import sqlite_path
 
-    return "sqlite" if sqlite_path(url) is not None else url.split("://", 1)[0].lower()
+    return "sqlite" if sqlite_path(url) is not None else "postgresql"
 
 
 @router.get("/healthz", summary="Liveness", tags=["operations"], response_model=None,
