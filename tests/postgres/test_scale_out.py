@@ -122,3 +122,69 @@ def test_concurrent_sequencers_in_one_process(pg_url: str) -> None:
             assert s.count(EventQuery(tenant=tenant)) == n
             assert s.log_state(tenant)[0] == n  # type: ignore[attr-defined]
             assert verify_log(s, tenant, vkey=vkey).ok
+
+
+_HALF_BATCH = """
+import sys, time
+from agentaudit.store import open_store
+from agentaudit.store.postgres import _load_log_state
+from tests_events import batch
+store = open_store(sys.argv[1])
+store.ensure_days({20600})
+conn = store.connection
+with conn.transaction():
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('agentaudit.log:default', 0))")
+    rows = store._log.sequence(conn, batch(), _load_log_state, None)
+    with conn.cursor().copy("COPY event_keys (tenant, event_id, seq, day) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row((r[0], r[2], r[1], int(r[15] // 86400)))
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_sequencer_killed_holding_the_lock(pg_url: str, tmp_path: Path) -> None:
+    """A collector SIGKILLed inside its append transaction (lock held, rows half written):
+    the waiting collector takes over from the last committed head; nothing of the dead batch
+    remains and the log has no gap."""
+    import subprocess
+    import sys
+
+    from server.conftest import SRC
+
+    (tmp_path / "tests_events.py").write_text(
+        "from agentaudit.events import AuditEvent\n"
+        "def batch():\n"
+        "    return [AuditEvent(event_type='agent.tool_call', agent_name='Dead', "
+        "timestamp=20600 * 86400.0 + i) for i in range(50)]\n")
+    with open_store(pg_url) as s:
+        s.append_batch(events(10))
+    child = subprocess.Popen([sys.executable, "-c", _HALF_BATCH, pg_url],
+                             stdout=subprocess.PIPE, text=True,
+                             env={"PYTHONPATH": f"{SRC}:{tmp_path}", "PATH": "/usr/bin:/bin",
+                                  "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        result: list[int] = []
+
+        def append() -> None:
+            with open_store(pg_url) as s:
+                result.append(s.append_batch(events(7, start=1_780_500_000.0)).accepted)
+
+        waiter = threading.Thread(target=append)
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive()  # blocked on the tenant's lock
+        child.kill()
+        waiter.join(30)
+        assert result == [7]
+    finally:
+        child.kill()
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
+    with open_store(pg_url) as s:
+        assert s.count(EventQuery(agent="Dead")) == 0
+        assert [e.seq for e in s.query(EventQuery(limit=100)).data] == list(range(17))
+        vkey = load_or_create_signing_key("agentaudit").verifier_key()
+        assert verify_log(s, "default", vkey=vkey).ok
