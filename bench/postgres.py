@@ -127,16 +127,28 @@ def _collector(url: str, n: int, batch: int, k: int, start: Any, out: Any) -> No
                            trace_id=f"tr-{k}-{(i + j) // 8}", params={"q": "x" * 40, "j": j},
                            duration_ms=12.5, model="gpt-4o", prompt_tokens=100)
                 for j in range(batch)] for i in range(0, n, batch)]
+    log = store._log  # type: ignore[attr-defined]
+    sequence, in_python = log.sequence, [0.0]
+
+    def timed(*a: Any, **kw: Any) -> Any:  # the sequencer's Python work, inside the lock
+        t = time.perf_counter()
+        try:
+            return sequence(*a, **kw)
+        finally:
+            in_python[0] += time.perf_counter() - t
+
+    log.sequence = timed
     start.wait()
     began = time.perf_counter()
     for b in batches:
         store.append_batch(b)
-    out.put(time.perf_counter() - began)
+    out.put((time.perf_counter() - began, in_python[0]))
     store.close()
 
 
-def ingest(admin: str, collectors: int, n: int, batch: int) -> float:
-    """Events/s of ``collectors`` processes appending ``n`` events in all to one tenant."""
+def ingest(admin: str, collectors: int, n: int, batch: int) -> tuple[float, float]:
+    """Events/s of ``collectors`` processes appending ``n`` events in all to one tenant, and
+    the share of the collectors' time spent sequencing in Python."""
     from agentaudit.store import open_store
 
     url = _recreate(admin, f"bench_ingest_{collectors}")
@@ -150,12 +162,14 @@ def ingest(admin: str, collectors: int, n: int, batch: int) -> float:
         p.start()
     time.sleep(1.0)  # let every collector build its batches first
     start.set()
-    took = max(out.get(timeout=3600) for _ in procs)
+    results = [out.get(timeout=3600) for _ in procs]
+    took = max(r[0] for r in results)
+    share = sum(r[1] for r in results) / sum(r[0] for r in results)
     for p in procs:
         p.join()
     with open_store(url) as s:
         assert s.log_state("default")[0] == n // collectors * collectors  # type: ignore[attr-defined]
-    return n // collectors * collectors / took
+    return n // collectors * collectors / took, share
 
 
 # -- reports and retention -------------------------------------------------------------------------
@@ -241,7 +255,8 @@ def main() -> int:
         if not args.skip_ingest:
             order = (1, 2) if i % 2 == 0 else (2, 1)
             for k in order:
-                m[f"ingest_{k}"] = ingest(admin, k, args.ingest_events, args.batch)
+                m[f"ingest_{k}"], m[f"python_share_{k}"] = ingest(admin, k, args.ingest_events,
+                                                                  args.batch)
             m["ingest_ratio"] = m["ingest_2"] / m["ingest_1"]
         m.update(report_run(url, not args.no_retention, i))
         runs.append(m)
@@ -255,7 +270,9 @@ def main() -> int:
     if "ingest_1" in stats:
         rows += [["ingest, 1 collector (events/s)", C.cell(stats, "ingest_1", 0), "—"],
                  ["ingest, 2 collectors (events/s)", C.cell(stats, "ingest_2", 0),
-                  f"x{C.cell(stats, 'ingest_ratio')} of 1"]]
+                  f"x{C.cell(stats, 'ingest_ratio')} of 1"],
+                 ["  share of collector time in Python sequencing, 1 / 2",
+                  f"{C.cell(stats, 'python_share_1')} / {C.cell(stats, 'python_share_2')}", "—"]]
     for name in REPORTS:
         rows.append([f"report {name} (s)", C.cell(stats, name, 3),
                      C.verdict(stats[name]["median"] <= REPORT_TARGET_S)])
