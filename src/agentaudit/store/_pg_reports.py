@@ -18,17 +18,36 @@ _AGENT_PARAM = 'CAST(:agent_name AS text) COLLATE "C"'
 _BOUNDS = ("b(i, lo, hi) AS (SELECT (x.ord - 1)::bigint, (x.v ->> 0)::float8, "
            "(x.v ->> 1)::float8 FROM jsonb_array_elements(CAST(:bounds AS jsonb)) "
            "WITH ORDINALITY AS x(v, ord))")
-# the bucket's own days, so that each bucket reads only its partitions
-_BUCKET_DAYS = "day >= floor(b.lo / 86400)::int AND day <= floor(b.hi / 86400)::int"
-_IN_BUCKET = (f"e.tenant = :tenant AND e.timestamp >= b.lo AND e.timestamp < b.hi "
-              f"AND e.{_BUCKET_DAYS} AND ({_AGENT_PARAM} IS NULL OR e.agent_name = "
-              f"{_AGENT_PARAM})")
+# the payload row of the envelope row ``e`` (looked up per row: the envelopes drive the order)
+_SAME_ROW = "p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq"
 _TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
 _AGENTS = (
     f"ag(name) AS (SELECT coalesce({_AGENT_PARAM}, (SELECT min(agent_name) FROM events "
     "WHERE tenant = :tenant)) UNION ALL SELECT (SELECT min(agent_name) FROM events "
     "WHERE tenant = :tenant AND agent_name > ag.name) FROM ag "
     f"WHERE ag.name IS NOT NULL AND {_AGENT_PARAM} IS NULL)")
+
+
+# Per (agent, bucket) figures come from ONE scan of the buckets' rows grouped by agent and
+# bucket (found with width_bucket over the sorted, contiguous bucket starts), joined back to
+# every (agent, bucket) pair so that empty pairs are present as in SQLite. (SQLite instead runs
+# one index range per pair; in PostgreSQL that means one probe per day partition per pair.)
+_BK = ("bk AS (SELECT array_agg(lo ORDER BY i) || max(hi) AS t, min(lo) AS lo, max(hi) AS hi "
+       "FROM b)")
+# The scan reads the period ({w}: constant bounds, so the planner prunes day partitions and
+# estimates rows); the report's buckets are the period cut into days or hours, so every row of
+# a bucket is in it, and rows outside every bucket find no pair in the join.
+_SCAN = f"({_AGENT_PARAM} IS NULL OR e.agent_name = {_AGENT_PARAM})"
+_BUCKET_OF = "width_bucket(e.timestamp, (SELECT t FROM bk)) - 1"
+
+
+def _per_agent_bucket(grouped: str, value: str, empty: str) -> str:
+    """Every (agent, bucket) pair with ``value`` from ``grouped`` (a query of (agent, i, ...)
+    rows), or ``empty`` for a pair without rows."""
+    return (f"WITH RECURSIVE {_AGENTS}, {_BOUNDS}, {_BK}, g AS ({grouped}) "
+            f"SELECT ag.name AS agent, b.i AS bucket, coalesce({value}, {empty}) AS m "
+            "FROM ag CROSS JOIN b LEFT JOIN g ON g.agent = ag.name AND g.i = b.i "
+            "WHERE ag.name IS NOT NULL ORDER BY ag.name, b.i LIMIT :limit")
 
 
 def _jf(expr: str) -> str:
@@ -69,12 +88,10 @@ _PROFILE = _jarray(
     _jf("min(timestamp)"), _jf("max(timestamp)"))
 
 _SUMMARY = {
-    "rpt_profile": (
-        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} "
-        f"SELECT ag.name AS agent, b.i AS bucket, (SELECT {_PROFILE} FROM events "
-        "WHERE tenant = :tenant AND agent_name = ag.name AND timestamp >= b.lo "
-        f"AND timestamp < b.hi AND {_BUCKET_DAYS}) AS m FROM ag, b WHERE ag.name IS NOT NULL "
-        "ORDER BY ag.name, b.i LIMIT :limit"),
+    "rpt_profile": _per_agent_bucket(
+        f"SELECT e.agent_name AS agent, {_BUCKET_OF} AS i, {_PROFILE} AS m FROM events e{{w}} "
+        f"AND {_SCAN} GROUP BY 1, 2", "g.m",
+        "'[0,0,0,0,0,0,0,null,null,null,null,null,0,0,null,null]'"),
     "rpt_traces": (
         "SELECT count(*) AS traces FROM events{w} AND event_type = 'agent.invocation' "
         "AND parent_event_id IS NULL LIMIT :limit"),
@@ -84,14 +101,15 @@ _SUMMARY = {
 # -- tools ---------------------------------------------------------------------------------------
 
 _TOOLS = {
+    # percentile_disc is the nearest rank: the first value whose cumulative share reaches p
     "rpt_tool_latency": (
-        "SELECT action AS tool, count(*) AS timed, avg(d) AS avg_ms, min(d) AS min_ms, "
-        "max(d) AS max_ms, min(d) FILTER (WHERE cd >= 0.5) AS p50_ms, "
-        "min(d) FILTER (WHERE cd >= 0.95) AS p95_ms, min(d) FILTER (WHERE cd >= 0.99) AS p99_ms "
-        "FROM (SELECT action, duration_ms AS d, cume_dist() OVER (PARTITION BY action "
-        "ORDER BY duration_ms) AS cd FROM events{w} "
-        "AND event_type IN ('agent.tool_result', 'agent.error') AND action IS NOT NULL "
-        "AND duration_ms IS NOT NULL) t GROUP BY action ORDER BY action LIMIT :limit"),
+        "SELECT tool, timed, avg_ms, min_ms, max_ms, pc[1] AS p50_ms, pc[2] AS p95_ms, "
+        "pc[3] AS p99_ms FROM (SELECT action AS tool, count(*) AS timed, "
+        "avg(duration_ms) AS avg_ms, min(duration_ms) AS min_ms, max(duration_ms) AS max_ms, "
+        "percentile_disc(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms) AS pc "
+        "FROM events{w} AND event_type IN ('agent.tool_result', 'agent.error') "
+        "AND action IS NOT NULL AND duration_ms IS NOT NULL GROUP BY action) t "
+        "ORDER BY tool LIMIT :limit"),
     "rpt_tool_calls": (
         "SELECT action AS tool, count(*) AS calls FROM events{w} "
         "AND event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC, action "
@@ -109,8 +127,8 @@ _ERRORS = {
         "WITH e AS MATERIALIZED (SELECT coalesce(action, '') AS action, "
         "coalesce(error_type, 'Unknown') AS error_type, agent_name AS agent, timestamp AS ts, "
         "trace_id, trunc(timestamp / :bucket_s)::bigint AS bucket, "
-        f"{payload_json('error')} AS message FROM events_v{{w}} "
-        "AND event_type = 'agent.error') "
+        f"(SELECT {payload_json('error', 'p')} FROM event_payloads p WHERE {_SAME_ROW}) "
+        "AS message FROM events e{w} AND event_type = 'agent.error') "
         "SELECT 'type' AS kind, error_type AS k1, NULL::text AS k2, count(*) AS n, "
         "max(ts) AS last_ts FROM e GROUP BY error_type "
         "UNION ALL SELECT 'tool_type', action, error_type, count(*), max(ts) FROM e "
@@ -157,7 +175,7 @@ _CT = "coalesce(e.completion_tokens, 0)"
 _COST_EXPR = (f"CASE WHEN p.model IS NOT NULL THEN ({_PT} * p.inp + {_CT} * p.outp) / 1000000.0 "
               "ELSE coalesce(e.cost_usd, 0) END")
 # Float sums add in the order SQLite reads the rows (time, then seq), so they round alike.
-_SCAN = "ORDER BY e.timestamp, e.seq"
+_SCAN_ORDER = "ORDER BY e.timestamp, e.seq"
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
 _COST_COLS = ("sum(cost) AS cost_usd, sum(pt)::bigint AS prompt_tokens, "
@@ -174,17 +192,15 @@ def _cost_dim(dim: str, key: str, extra: str = "NULL::text AS task_id, NULL::tex
 
 
 _COST = {
-    "rpt_cost_agents": (
-        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS}, {_PRICES} "
-        "SELECT ag.name AS agent, b.i AS bucket, (SELECT coalesce('[' || string_agg("
-        f"{_MODEL_ROW}, ',' ORDER BY model NULLS FIRST) || ']', '[]') FROM (SELECT e.model AS model, "
-        f"sum({_COST_EXPR} {_SCAN}) AS cost, sum({_PT})::bigint AS pt, "
-        f"sum({_CT})::bigint AS ct, count(*) AS calls, sum(e.cost_usd {_SCAN}) AS recorded, "
-        "max((p.model IS NOT NULL)::int) AS priced FROM events e "
-        "LEFT JOIN prices p ON p.model = e.model WHERE e.tenant = :tenant "
-        f"AND e.agent_name = ag.name AND e.timestamp >= b.lo AND e.timestamp < b.hi "
-        f"AND e.{_BUCKET_DAYS} AND {_METERED} GROUP BY e.model) mm) AS m FROM ag, b "
-        "WHERE ag.name IS NOT NULL ORDER BY ag.name, b.i LIMIT :limit"),
+    "rpt_cost_agents": _per_agent_bucket(
+        f"WITH {_PRICES} SELECT agent, i, '[' || string_agg({_MODEL_ROW}, ',' "
+        "ORDER BY model NULLS FIRST) || ']' AS m FROM (SELECT e.agent_name AS agent, "
+        f"{_BUCKET_OF} AS i, e.model AS model, sum({_COST_EXPR} {_SCAN_ORDER}) AS cost, "
+        f"sum({_PT})::bigint AS pt, sum({_CT})::bigint AS ct, count(*) AS calls, "
+        f"sum(e.cost_usd {_SCAN_ORDER}) AS recorded, max((p.model IS NOT NULL)::int) AS priced "
+        "FROM (SELECT * FROM events{w}) e LEFT JOIN prices p ON p.model = e.model "
+        f"WHERE {_SCAN} AND {_METERED} "
+        "GROUP BY 1, 2, 3) mm GROUP BY agent, i", "g.m", "'[]'"),
     "rpt_cost_top": (
         f"WITH RECURSIVE {_AGENTS}, {_PRICES}, "
         "c AS MATERIALIZED (SELECT e.task_id, e.user_id, e.trace_id, e.timestamp AS ts, "
@@ -235,8 +251,7 @@ def _in_json(column: str, param: str) -> str:
 _NUM = "'^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$'"
 _AMOUNT = "(convert_from(payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text))"
 _J = "convert_from(c.payload, 'UTF8')::jsonb"
-# the payload row of the envelope row ``e`` (looked up per row: the envelopes drive the order)
-_SAME_ROW = "p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq"
+
 
 _COMPLIANCE = {
     "cmp_totals": (
@@ -281,12 +296,10 @@ _COMPLIANCE = {
         "ORDER BY timestamp, seq) AS rn FROM m) "
         f"SELECT missing, count(*) AS calls, {_evidence('event_id', 'missing IS NOT NULL')} "
         "FROM r GROUP BY missing ORDER BY calls DESC, missing NULLS FIRST LIMIT :limit"),
-    "cmp_token_days": (
-        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} SELECT ag.name AS agent, b.i AS bucket, "
-        f"(SELECT sum({_TOKENS})::bigint FROM events WHERE tenant = :tenant "
-        "AND agent_name = ag.name AND timestamp >= b.lo AND timestamp < b.hi "
-        f"AND {_BUCKET_DAYS}) AS tokens FROM ag, b WHERE ag.name IS NOT NULL "
-        "ORDER BY ag.name, b.i LIMIT :limit"),
+    "cmp_token_days": _per_agent_bucket(
+        f"SELECT e.agent_name AS agent, {_BUCKET_OF} AS i, sum({_TOKENS})::bigint AS tokens "
+        f"FROM events e{{w}} AND {_SCAN} GROUP BY 1, 2", "g.tokens", "NULL").replace(
+            " AS m FROM ag", " AS tokens FROM ag"),
     "cmp_token_traces": (
         f"SELECT trace_id, sum({_TOKENS})::bigint AS tokens FROM events{{w}} "
         "AND agent_name = CAST(:target AS text) AND timestamp >= :lo AND timestamp < :hi "
@@ -316,13 +329,17 @@ _COMPLIANCE = {
         "AND timestamp < :cutoff) AS invocations, (SELECT count(*) FROM events{w} "
         "AND event_type = 'agent.handoff' AND timestamp < :cutoff) AS handoffs LIMIT :limit"),
     # The payload text without its "user_id" member (the payload is compact JSON).
+    # The sample is picked from the (tenant, timestamp, seq) INCLUDE (id, day) index alone
+    # (an index-only scan that stops at LIMIT); only the picked rows are read from the tables.
     "cmp_payloads": (
-        "SELECT event_id, timestamp, seq, (SELECT regexp_replace(convert_from(p.payload, "
-        "'UTF8'), '\"user_id\":\"([^\"\\\\]|\\\\.)*\",?', '') FROM event_payloads p "
-        f"WHERE {_SAME_ROW}) AS text FROM events e{{w}} "
-        "AND (timestamp > :after_ts OR (timestamp = :after_ts AND seq > :after_seq)) "
+        "WITH s AS MATERIALIZED (SELECT tenant, day, seq, timestamp FROM events e{w} "
+        "AND (timestamp, seq) > (CAST(:after_ts AS float8), CAST(:after_seq AS bigint)) "
         f"AND id % :stride = 0 AND EXISTS (SELECT 1 FROM event_payloads p WHERE {_SAME_ROW} "
-        "AND p.payload IS NOT NULL) ORDER BY timestamp, seq LIMIT :limit"),
+        "AND p.payload IS NOT NULL) ORDER BY timestamp, seq LIMIT :limit) "
+        "SELECT e.event_id, s.timestamp, s.seq, (SELECT regexp_replace(convert_from(p.payload, "
+        "'UTF8'), '\"user_id\":\"([^\"\\\\]|\\\\.)*\",?', '') FROM event_payloads p "
+        f"WHERE {_SAME_ROW}) AS text FROM s JOIN events e ON e.tenant = s.tenant "
+        "AND e.day = s.day AND e.seq = s.seq ORDER BY s.timestamp, s.seq"),
     "cmp_payload_rows": "SELECT count(*) AS rows FROM events{w} LIMIT :limit",
 }
 

@@ -67,7 +67,7 @@ CREATE TABLE events (
     leaf_hash bytea,
     PRIMARY KEY (tenant, seq, day)
 ) PARTITION BY RANGE (day);
-CREATE INDEX ix_events_tenant_time ON events (tenant, timestamp, seq);
+CREATE INDEX ix_events_tenant_time ON events (tenant, timestamp, seq) INCLUDE (id, day);
 CREATE INDEX ix_events_trace ON events (trace_id, timestamp, seq);
 CREATE INDEX ix_events_task ON events (task_id) WHERE task_id IS NOT NULL;
 CREATE INDEX ix_events_session ON events (session_id) WHERE session_id IS NOT NULL;
