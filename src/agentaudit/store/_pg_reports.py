@@ -178,9 +178,10 @@ _COST_EXPR = (f"CASE WHEN p.model IS NOT NULL THEN ({_PT} * p.inp + {_CT} * p.ou
 _SCAN_ORDER = "ORDER BY e.timestamp, e.seq"
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-_COST_COLS = ("sum(cost) AS cost_usd, sum(pt)::bigint AS prompt_tokens, "
+# (in the order SQLite reads them: agent by agent, each in time order)
+_COST_COLS = ("sum(cost ORDER BY agent, ts, seq) AS cost_usd, sum(pt)::bigint AS prompt_tokens, "
               "sum(ct)::bigint AS completion_tokens, count(*) AS calls, "
-              "coalesce(sum(recorded), 0) AS recorded_cost_usd")
+              "coalesce(sum(recorded ORDER BY agent, ts, seq), 0) AS recorded_cost_usd")
 _MODEL_ROW = _jarray("coalesce(to_json(model)::text, 'null')", _jf("cost"), _ji("pt"),
                      _ji("ct"), _ji("calls"), _jf("recorded"), _ji("priced"))
 
@@ -201,15 +202,15 @@ _COST = {
         "FROM (SELECT * FROM events{w}) e LEFT JOIN prices p ON p.model = e.model "
         f"WHERE {_SCAN} AND {_METERED} "
         "GROUP BY 1, 2, 3) mm GROUP BY agent, i", "g.m", "'[]'"),
+    # user_id is read per metered row from the payload key's index (INCLUDE user_id), not by
+    # joining the whole payload table
     "rpt_cost_top": (
-        f"WITH RECURSIVE {_AGENTS}, {_PRICES}, "
-        "c AS MATERIALIZED (SELECT e.task_id, e.user_id, e.trace_id, e.timestamp AS ts, "
-        f"{_PT} AS pt, {_CT} AS ct, e.cost_usd AS recorded, {_COST_EXPR} AS cost "
-        "FROM ag JOIN events_v e ON e.tenant = :tenant AND e.agent_name = ag.name "
-        "AND e.timestamp >= :since AND e.timestamp < :until "
-        "AND e.day >= floor(CAST(:since AS float8) / 86400)::int "
-        "AND e.day <= floor(CAST(:until AS float8) / 86400)::int "
-        f"LEFT JOIN prices p ON p.model = e.model WHERE ag.name IS NOT NULL AND {_METERED}) "
+        f"WITH {_PRICES}, "
+        "c AS MATERIALIZED (SELECT e.task_id, (SELECT u.user_id FROM event_payloads u "
+        "WHERE u.tenant = e.tenant AND u.day = e.day AND u.seq = e.seq) AS user_id, "
+        f"e.trace_id, e.agent_name AS agent, e.seq, e.timestamp AS ts, {_PT} AS pt, {_CT} AS ct, e.cost_usd AS recorded, "
+        f"{_COST_EXPR} AS cost FROM (SELECT * FROM events{{w}}) e "
+        f"LEFT JOIN prices p ON p.model = e.model WHERE {_METERED}) "
         + " UNION ALL ".join([
             _cost_dim("task", "task_id"), _cost_dim("user", "user_id"),
             _cost_dim("trace", "trace_id", "max(task_id) AS task_id, max(user_id) AS user_id, "
@@ -249,7 +250,6 @@ def _in_json(column: str, param: str) -> str:
 
 
 _NUM = "'^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$'"
-_AMOUNT = "(convert_from(payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text))"
 _J = "convert_from(c.payload, 'UTF8')::jsonb"
 
 
@@ -268,13 +268,17 @@ _COMPLIANCE = {
         "SELECT event_id FROM events{w} AND event_type = 'agent.error' "
         "ORDER BY timestamp DESC, seq DESC LIMIT :limit"),
     "cmp_tool_approval": (
-        "WITH c AS (SELECT event_id, trace_id, tenant, timestamp, seq FROM events_v{w} "
-        f"AND event_type = 'agent.tool_call' AND {_in_json('action', 'tools')} "
-        f"AND (CAST(:amount_param AS text) = '' OR coalesce(CASE WHEN {_AMOUNT} IS NULL "
-        f"THEN NULL WHEN {_AMOUNT} ~ {_NUM} THEN {_AMOUNT}::float8 ELSE 0 END "
-        ">= :min_amount, true))), "
-        f"a AS (SELECT c.event_id, c.timestamp, c.seq, (SELECT {payload_json('params.by', 'h')} "
-        "FROM events_v h WHERE h.trace_id = c.trace_id AND h.tenant = c.tenant "
+        "WITH c0 AS (SELECT event_id, trace_id, tenant, timestamp, seq, (SELECT "
+        "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
+        f"FROM event_payloads p WHERE {_SAME_ROW}) AS amt FROM events e{{w}} "
+        f"AND event_type = 'agent.tool_call' AND {_in_json('action', 'tools')}), "
+        "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' OR coalesce(CASE "
+        f"WHEN amt IS NULL THEN NULL WHEN amt ~ {_NUM} THEN amt::float8 ELSE 0 END "
+        ">= :min_amount, true)), "
+        f"a AS (SELECT c.event_id, c.timestamp, c.seq, (SELECT (SELECT "
+        f"{payload_json('params.by', 'p')} FROM event_payloads p WHERE p.tenant = h.tenant "
+        "AND p.day = h.day AND p.seq = h.seq) FROM events h WHERE h.trace_id = c.trace_id "
+        "AND h.tenant = c.tenant "
         f"AND h.event_type = 'agent.human_intervention' AND {_in_json('h.action', 'kinds')} "
         "AND (h.timestamp < c.timestamp OR (h.timestamp = c.timestamp AND h.seq < c.seq)) "
         "ORDER BY h.timestamp DESC, h.seq DESC LIMIT 1) AS approver FROM c), "

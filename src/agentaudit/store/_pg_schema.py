@@ -81,7 +81,7 @@ CREATE TABLE event_payloads (
     payload bytea,
     salt bytea,
     erased text,
-    PRIMARY KEY (tenant, seq, day)
+    PRIMARY KEY (tenant, seq, day) INCLUDE (user_id)
 ) PARTITION BY RANGE (day);
 CREATE INDEX ix_payloads_user ON event_payloads (user_id) WHERE user_id IS NOT NULL;
 CREATE TABLE event_keys (

@@ -159,10 +159,10 @@ _AGGREGATIONS: dict[str, str] = {
     "tools": "SELECT action AS tool, count(*) AS calls, "
              "avg(duration_ms) AS avg_latency_ms, max(duration_ms) AS max_latency_ms "
              "FROM events{w} AND event_type = 'agent.tool_result' "
-             "GROUP BY action ORDER BY calls DESC, action LIMIT :limit",
+             "GROUP BY action ORDER BY calls DESC, action NULLS FIRST LIMIT :limit",
     "tool_errors": "SELECT action AS tool, count(*) AS errors FROM events{w} "
                    "AND event_type = 'agent.error' AND action IS NOT NULL "
-                   "GROUP BY action ORDER BY errors DESC, action LIMIT :limit",
+                   "GROUP BY action ORDER BY errors DESC, action NULLS FIRST LIMIT :limit",
     "error_types": "SELECT coalesce(error_type, 'Unknown') AS error_type, count(*) AS count "
                    "FROM events{w} AND event_type = 'agent.error' "
                    "GROUP BY 1 ORDER BY count DESC, 1 LIMIT :limit",
@@ -172,14 +172,14 @@ _AGGREGATIONS: dict[str, str] = {
     "error_messages": "SELECT coalesce(error_type, 'Unknown') AS error_type, "
                       f"{payload_json('error')} AS message, count(*) AS count "
                       "FROM events_v{w} AND event_type = 'agent.error' "
-                      "GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT :limit",
+                      "GROUP BY 1, 2 ORDER BY count DESC, 1, 2 NULLS FIRST LIMIT :limit",
     "decisions": "SELECT action AS decision, count(*) AS count, avg(confidence) AS avg_confidence, "
                  "min(confidence) AS min_confidence FROM events{w} "
                  "AND event_type = 'agent.decision' GROUP BY action "
-                 "ORDER BY count DESC, action LIMIT :limit",
+                 "ORDER BY count DESC, action NULLS FIRST LIMIT :limit",
     "handoffs_out": f"SELECT {payload_json('params.to_agent')} AS agent, count(*) AS count "
                     "FROM events_v{w} AND event_type = 'agent.handoff' GROUP BY 1 "
-                    "ORDER BY count DESC, 1 LIMIT :limit",
+                    "ORDER BY count DESC, 1 NULLS FIRST LIMIT :limit",
     "totals": f"SELECT count(*) AS events, {_is('error')} AS errors, "
               f"{_is('handoff')} AS handoffs, "
               f"{_is('human_intervention')} AS human_interventions, "
@@ -196,13 +196,13 @@ _AGGREGATIONS: dict[str, str] = {
                   "AS max_latency_ms FROM events{w} AND action IS NOT NULL AND event_type IN "
                   "('agent.tool_call', 'agent.tool_result', 'agent.error') GROUP BY action "
                   f"HAVING {_is('tool_call')} > 0 "
-                  "ORDER BY calls DESC, action LIMIT :limit",
+                  "ORDER BY calls DESC, action NULLS FIRST LIMIT :limit",
     "errors_by_tool": f"SELECT action AS tool, {_is('error')} AS count "
                       "FROM events{w} AND action IS NOT NULL AND event_type IN "
                       "('agent.tool_call', 'agent.error') GROUP BY action "
                       f"HAVING {_is('tool_call')} > 0 "
                       f"AND {_is('error')} > 0 "
-                      "ORDER BY count DESC, action LIMIT :limit",
+                      "ORDER BY count DESC, action NULLS FIRST LIMIT :limit",
     "decision_totals": "SELECT count(*) AS decisions, count(confidence) AS with_confidence, "
                        "avg(confidence) AS avg_confidence, "
                        f"coalesce({_n('confidence < 0.5')}, 0) AS low_confidence "
