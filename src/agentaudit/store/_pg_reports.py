@@ -202,8 +202,7 @@ _COST = {
         "FROM (SELECT * FROM events{w}) e LEFT JOIN prices p ON p.model = e.model "
         f"WHERE {_SCAN} AND {_METERED} "
         "GROUP BY 1, 2, 3) mm GROUP BY agent, i", "g.m", "'[]'"),
-    # user_id is read per metered row from the payload key's index (INCLUDE user_id), not by
-    # joining the whole payload table
+    # user_id is read per metered row from the payload key's index (INCLUDE user_id)
     "rpt_cost_top": (
         f"WITH {_PRICES}, "
         "c AS MATERIALIZED (SELECT e.task_id, (SELECT u.user_id FROM event_payloads u "
@@ -246,7 +245,9 @@ def _evidence(column: str, condition: str = "true") -> str:
 
 
 def _in_json(column: str, param: str) -> str:
-    return f"{column} IN (SELECT jsonb_array_elements_text(CAST(:{param} AS jsonb)))"
+    """``column`` is one of the JSON list ``:param`` (an array computed once, so that the
+    filter applies while scanning, before any per-row look-up)."""
+    return (f"{column} = ANY(ARRAY(SELECT jsonb_array_elements_text(CAST(:{param} AS jsonb))))")
 
 
 _NUM = "'^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$'"
@@ -268,7 +269,7 @@ _COMPLIANCE = {
         "SELECT event_id FROM events{w} AND event_type = 'agent.error' "
         "ORDER BY timestamp DESC, seq DESC LIMIT :limit"),
     "cmp_tool_approval": (
-        "WITH c0 AS (SELECT event_id, trace_id, tenant, timestamp, seq, (SELECT "
+        "WITH c0 AS MATERIALIZED (SELECT event_id, trace_id, tenant, timestamp, seq, (SELECT "
         "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
         f"FROM event_payloads p WHERE {_SAME_ROW}) AS amt FROM events e{{w}} "
         f"AND event_type = 'agent.tool_call' AND {_in_json('action', 'tools')}), "
@@ -353,4 +354,8 @@ REPORT_AGGREGATIONS: dict[str, str] = {**_SUMMARY, **_TOOLS, **_ERRORS, **_COST,
 _ORDERED_SCAN = {"enable_sort": "off", "enable_hashjoin": "off", "enable_mergejoin": "off",
                  "max_parallel_workers_per_gather": "0"}
 
-register_aggregations(REPORT_AGGREGATIONS, {"cmp_payloads": _ORDERED_SCAN})
+# Report queries sort and hash a period's rows: give them memory for that transaction only.
+_REPORT_MEMORY = {"work_mem": "64MB"}
+register_aggregations(REPORT_AGGREGATIONS, {
+    **{name: _REPORT_MEMORY for name in REPORT_AGGREGATIONS},
+    "cmp_payloads": {**_REPORT_MEMORY, **_ORDERED_SCAN}})
