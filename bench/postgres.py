@@ -8,7 +8,7 @@ shared_buffers 256MB — a durable configuration on loopback.
 Measured:
 
 * **ingest** — events/s made durable by 1 and by 2 collector processes appending to one tenant
-  at once. Each collector is what ``agentaudit serve``'s group-commit writer does per commit:
+  at once (one log: the tenant's lock serialises them), and by 2 collectors on 2 tenants. Each collector is what ``agentaudit serve``'s group-commit writer does per commit:
   ``PostgresStore.append_batch`` of ``--batch`` events (sequencing under the tenant's advisory
   lock, payload digests, leaves, COPY of the rows, the new log head), so the HTTP parsing in
   front of it is not counted. Each run writes ``--ingest-events`` events per variant into a
@@ -116,13 +116,14 @@ def _recreate(admin: str, name: str) -> str:
 
 # -- ingest ---------------------------------------------------------------------------------------
 
-def _collector(url: str, n: int, batch: int, k: int, start: Any, out: Any) -> None:
+def _collector(url: str, n: int, batch: int, k: int, start: Any, out: Any,
+               tenant: str) -> None:
     from agentaudit.events import AuditEvent
     from agentaudit.store import open_store
 
     store = open_store(url)
     t0 = 1_790_000_000.0 + k
-    batches = [[AuditEvent(event_type="agent.tool_call", agent_name=f"Agent{j % 7}",
+    batches = [[AuditEvent(event_type="agent.tool_call", agent_name=f"Agent{j % 7}", tenant=tenant,
                            timestamp=t0 + (i + j) * 0.01, action=f"tool{j % 13}",
                            trace_id=f"tr-{k}-{(i + j) // 8}", params={"q": "x" * 40, "j": j},
                            duration_ms=12.5, model="gpt-4o", prompt_tokens=100)
@@ -146,17 +147,19 @@ def _collector(url: str, n: int, batch: int, k: int, start: Any, out: Any) -> No
     store.close()
 
 
-def ingest(admin: str, collectors: int, n: int, batch: int) -> tuple[float, float]:
+def ingest(admin: str, collectors: int, n: int, batch: int,
+           tenants: int = 1) -> tuple[float, float]:
     """Events/s of ``collectors`` processes appending ``n`` events in all to one tenant, and
     the share of the collectors' time spent sequencing in Python."""
     from agentaudit.store import open_store
 
-    url = _recreate(admin, f"bench_ingest_{collectors}")
+    url = _recreate(admin, f"bench_ingest_{collectors}_{tenants}")
     with open_store(url) as s:
         s.ensure_days(range(20_700, 20_720))  # type: ignore[attr-defined]
     ctx = mp.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_collector, args=(url, n // collectors, batch, k, start, out))
+    procs = [ctx.Process(target=_collector, args=(url, n // collectors, batch, k, start, out,
+                                                  f"t{k % tenants}"))
              for k in range(collectors)]
     for p in procs:
         p.start()
@@ -168,7 +171,8 @@ def ingest(admin: str, collectors: int, n: int, batch: int) -> tuple[float, floa
     for p in procs:
         p.join()
     with open_store(url) as s:
-        assert s.log_state("default")[0] == n // collectors * collectors  # type: ignore[attr-defined]
+        stored = sum(s.log_state(f"t{t}")[0] for t in range(tenants))  # type: ignore[attr-defined]
+        assert stored == n // collectors * collectors
     return n // collectors * collectors / took, share
 
 
@@ -258,6 +262,8 @@ def main() -> int:
                 m[f"ingest_{k}"], m[f"python_share_{k}"] = ingest(admin, k, args.ingest_events,
                                                                   args.batch)
             m["ingest_ratio"] = m["ingest_2"] / m["ingest_1"]
+            m["ingest_2t"], _ = ingest(admin, 2, args.ingest_events, args.batch, tenants=2)
+            m["ingest_2t_ratio"] = m["ingest_2t"] / m["ingest_1"]
         m.update(report_run(url, not args.no_retention, i))
         runs.append(m)
         C.note(args.json, f"run {i + 1}/{args.runs} done")
@@ -271,6 +277,8 @@ def main() -> int:
         rows += [["ingest, 1 collector (events/s)", C.cell(stats, "ingest_1", 0), "—"],
                  ["ingest, 2 collectors (events/s)", C.cell(stats, "ingest_2", 0),
                   f"x{C.cell(stats, 'ingest_ratio')} of 1"],
+                 ["ingest, 2 collectors, 2 tenants (events/s)", C.cell(stats, "ingest_2t", 0),
+                  f"x{C.cell(stats, 'ingest_2t_ratio')} of 1"],
                  ["  share of collector time in Python sequencing, 1 / 2",
                   f"{C.cell(stats, 'python_share_1')} / {C.cell(stats, 'python_share_2')}", "—"]]
     for name in REPORTS:
