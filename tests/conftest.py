@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,23 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "audit.db"
+
+
+# The session's PostgreSQL server (tests/pg_server.py) and a fresh database per test.
+from pg_server import PgServer, postgres_server  # noqa: E402, F401
+
+
+@pytest.fixture
+def pg_url(postgres_server: PgServer) -> Iterator[str]:  # noqa: F811
+    """A new, empty database on the session's PostgreSQL server (dropped afterwards)."""
+    name = postgres_server.new_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store URL of each backend in turn: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "audit.db")
+    return str(request.getfixturevalue("pg_url"))

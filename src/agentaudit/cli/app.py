@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from agentaudit.cli.assist_cmds import ask_command, mcp_command
+from agentaudit.cli.db_cmds import db_app
 from agentaudit.cli.detect_cmds import alerts_app, detect_command
 from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
@@ -293,6 +294,7 @@ def prove_command(
 
 app.command("serve")(serve_command)
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 app.add_typer(report_app, name="report")
 app.command("forensics")(forensics_command)
 app.command("ask")(ask_command)

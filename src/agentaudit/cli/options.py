@@ -10,7 +10,8 @@ __all__ = ["Db", "Output", "Tenant"]
 
 Db = Annotated[str | None, typer.Option(
     "--db", envvar="AGENTAUDIT_DB", metavar="PATH",
-    help="The audit database: a file path or sqlite:///path. Default: $AGENTAUDIT_DB, "
+    help="The audit database: a file path, sqlite:///path or postgresql://user@host/db. "
+         "Default: $AGENTAUDIT_DB, "
          "else ./agentaudit.db. Commands that only read never create it.")]
 Tenant = Annotated[str, typer.Option("--tenant", metavar="NAME",
                                      help="The tenant whose log to read.")]

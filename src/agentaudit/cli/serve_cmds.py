@@ -128,10 +128,9 @@ def keys_revoke(
 def _open_key_store(db: str | None, create: bool) -> SQLiteStore:
     from agentaudit.exceptions import ConfigError
     from agentaudit.store import default_store_url, open_store
-    from agentaudit.store.sqlite import SQLiteStore
 
     store = open_store(db or default_store_url(), create=create)
-    if not isinstance(store, SQLiteStore):
+    if not hasattr(store, "create_key"):
         store.close()
         raise ConfigError(f"the {store.backend} backend does not hold API keys yet")
     return store

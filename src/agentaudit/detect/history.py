@@ -28,7 +28,9 @@ class StoreHistory:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._db = getattr(store, "connection", None)
+        from agentaudit.store._sqlite_alerts import connection_of
+
+        self._db = connection_of(store)  # another backend: the rules start cold
 
     def agent_history(self, tenant: str, agent: str, since: float, before: float,
                       bucket_seconds: int) -> dict[str, Any]:

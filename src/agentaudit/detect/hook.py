@@ -52,6 +52,7 @@ class DetectionHook:
         self._busy = False
         self._stopping = False
         self._store: Store | None = None
+        self._warned_backend = False
         self.engine: DetectionEngine | None = None
         self.stats: dict[str, Any] = {"skipped_events": 0, "emitted": 0, "alerts": 0,
                                       "errors": 0, "last_error": None}
@@ -142,10 +143,11 @@ class DetectionHook:
 
     def _count_repeats(self, repeats: list[tuple[Firing, float]]) -> None:
         """Suppressed repeats of incidents alerted in earlier batches: counted on their alert."""
-        db = getattr(self._store, "connection", None)
+        from agentaudit.store import _sqlite_alerts
+
+        db = _sqlite_alerts.connection_of(self._store)
         if db is None or not repeats:
             return
-        from agentaudit.store import _sqlite_alerts
 
         counts: dict[int, tuple[Firing, int, float]] = {}
         for first, ts in repeats:
@@ -158,10 +160,14 @@ class DetectionHook:
                 self._failed(f"cannot count repeats of {first.event_id}: {e}")
 
     def _alert(self, firing: Firing) -> None:
-        db = getattr(self._store, "connection", None)
-        if db is None:
-            return
         from agentaudit.store import _sqlite_alerts
+
+        db = _sqlite_alerts.connection_of(self._store)
+        if db is None:
+            if self._store is not None and not self._warned_backend:
+                self._warned_backend = True
+                log.warning("agentaudit: %s", _sqlite_alerts.NOT_SUPPORTED)
+            return
 
         try:
             alert, new = _sqlite_alerts.record_alert(db, firing)
@@ -223,7 +229,7 @@ def for_collector(writer: Any, db: str, rules_file: str = "") -> DetectionHook:
 
         if not recorder_store:  # the dispatcher thread's own connection
             recorder_store.append(open_store(db, create=False))
-        conn = getattr(recorder_store[0], "connection", None)
+        conn = _sqlite_alerts.connection_of(recorder_store[0])
         if conn is not None:
             _sqlite_alerts.record_delivery(conn, alert_id, sink, status, attempts, error,
                                            payload)

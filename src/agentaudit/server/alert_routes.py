@@ -51,7 +51,9 @@ class AlertPage(BaseModel):
             responses={200: {"model": AlertPage},
                        400: {"model": ErrorBody, "description": "Invalid parameters"},
                        401: {"model": ErrorBody, "description": "Missing or invalid API key"},
-                       403: {"model": ErrorBody, "description": "The key may not read"}})
+                       403: {"model": ErrorBody, "description": "The key may not read"},
+                       501: {"model": ErrorBody,
+                             "description": "This store backend does not keep alerts"}})
 def list_alerts(request: Request, principal: Annotated[Principal, Depends(require("read"))],
                 status: Literal["open", "acked", "all"] = "open",
                 since: Annotated[str | None, Query(max_length=64, description=(
@@ -66,8 +68,10 @@ def list_alerts(request: Request, principal: Annotated[Principal, Depends(requir
         raise ApiError(400, f"since: {e}") from e
     collector: Collector = request.app.state.collector
     with collector.pool.store() as store:
-        db = getattr(store, "connection", None)
-        alerts = [] if db is None else _sqlite_alerts.list_alerts(
+        db = _sqlite_alerts.connection_of(store)
+        if db is None:
+            raise ApiError(501, _sqlite_alerts.NOT_SUPPORTED)
+        alerts = _sqlite_alerts.list_alerts(
             db, principal.tenant, None if status == "all" else status, start, limit)
     return Response(_encode({"data": [a.to_dict() for a in alerts]}),
                     media_type="application/json")

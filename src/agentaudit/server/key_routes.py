@@ -61,10 +61,7 @@ async def create_key(request: Request, principal: Admin, body: KeyCreate) -> Res
     try:
         await append_events(collector, [key_event("created", key, principal.actor)])
     except ApiError:
-        from agentaudit.store import _sqlite_keys
-
-        await _on_writer(collector, lambda store: _sqlite_keys.delete_key(store.connection,
-                                                                          key.id))
+        await _on_writer(collector, lambda store: store.delete_key(key.id))
         raise
     return _json({**asdict(key), "key": secret}, 201)
 

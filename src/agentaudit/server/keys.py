@@ -32,13 +32,11 @@ def key_event(kind: str, key: ApiKey, actor: str) -> AuditEvent:
 def create_key_audited(store: SQLiteStore, tenant: str, scope: str, name: str | None,
                        actor: str) -> tuple[ApiKey, str]:
     """Create a key and log ``audit.key_created``; undo the key when the event cannot be stored."""
-    from agentaudit.store import _sqlite_keys
-
     key, secret = store.create_key(tenant, scope, name)
     try:
         store.append_batch([key_event("created", key, actor)])
     except BaseException:
-        _sqlite_keys.delete_key(store.connection, key.id)
+        store.delete_key(key.id)
         raise
     return key, secret
 

@@ -152,6 +152,12 @@ async def live_stream(request: Request, principal: Reader, agent: Text = None,
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+def _backend(url: str) -> str:
+    from agentaudit.store import sqlite_path
+
+    return "sqlite" if sqlite_path(url) is not None else "postgresql"
+
+
 @router.get("/healthz", summary="Liveness", tags=["operations"], response_model=None,
             responses={200: {"model": Health}})
 def healthz(request: Request) -> Response:
@@ -159,7 +165,7 @@ def healthz(request: Request) -> Response:
     from agentaudit import __version__
 
     collector: Collector = request.app.state.collector
-    return _json({"status": "ok", "version": __version__, "backend": "sqlite",
+    return _json({"status": "ok", "version": __version__, "backend": _backend(collector.settings.db),
                   "auth": not collector.settings.auth_disabled,
                   "queue_events": collector.writer.pending_events, "time": time.time()})
 

@@ -30,6 +30,12 @@ def start_periodic_retention(collector: Any) -> asyncio.Task[None] | None:
     config = load_config(settings.retention_config or None)
     for warning in config.warnings():
         log.warning("agentaudit: %s", warning)
+    with collector.pool.store() as store:
+        backend = getattr(store, "backend", "")
+    if backend != "sqlite":
+        log.warning("agentaudit: periodic retention runs on SQLite stores only in this version; "
+                    "on %s drop expired day partitions of payloads (docs/postgresql.md)", backend)
+        return None
     return asyncio.get_running_loop().create_task(
         retention_loop(collector, config, settings.retention_interval))
 

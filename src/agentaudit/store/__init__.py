@@ -61,7 +61,8 @@ def check_store_url(url: str) -> None:
 
 def open_store(url: str | None = None, *, create: bool = True, readonly: bool = False,
                **options: Any) -> Store:
-    """Open the store at ``url`` (a path, ``sqlite:///path``; ``postgresql://`` comes later)."""
+    """Open the store at ``url``: a path or ``sqlite:///path`` (SQLiteStore), or
+    ``postgresql://user@host:port/db`` (PostgresStore, psycopg 3)."""
     url = url or default_store_url()
     path = sqlite_path(url)
     if path is not None:
@@ -77,6 +78,10 @@ def open_store(url: str | None = None, *, create: bool = True, readonly: bool = 
         return SQLiteStore(path, create=create, readonly=readonly, **options)
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("postgresql", "postgres"):
-        raise ConfigError("the PostgreSQL backend is not available in this version")
+        try:
+            from agentaudit.store.postgres import PostgresStore
+        except ImportError as e:  # pragma: no cover - psycopg is a dependency
+            raise ConfigError(f"the PostgreSQL backend needs psycopg 3: {e}") from e
+        return PostgresStore(url, create=create, readonly=readonly, **options)
     raise ConfigError(f"unsupported store URL scheme {scheme!r} in {url!r}: "
-                      "use a file path or sqlite:///path")
+                      "use a file path, sqlite:///path or postgresql://…")

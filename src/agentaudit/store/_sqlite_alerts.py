@@ -57,6 +57,19 @@ class Alert:
         return dict(self.__dict__)
 
 
+NOT_SUPPORTED = ("alerts are recorded only in a SQLite store in this version: on this backend "
+                 "the firings are in the log (agent.security/agent.compliance events, "
+                 "`agentaudit log --type agent.security`) but are not kept as alerts or "
+                 "delivered to sinks")
+
+
+def connection_of(store: Any) -> sqlite3.Connection | None:
+    """The store's SQLite connection, or None for another backend (no alerts tables there)."""
+    if getattr(store, "backend", None) != "sqlite":
+        return None
+    return getattr(store, "connection", None)
+
+
 def _alert(r: Any) -> Alert:
     values = list(r)
     values[10] = json.loads(values[10])
@@ -244,7 +257,8 @@ FINDINGS_AGGREGATIONS = {
         "coalesce(json_extract(payload, '$.params.severity'), 'unknown') AS severity, "
         "count(*) AS count, max(timestamp) AS last_ts FROM events{w} "
         "AND event_type IN ('agent.security', 'agent.compliance') "
-        "AND source = 'agentaudit.detect' GROUP BY 1, 2, 3 ORDER BY count DESC LIMIT :limit"),
+        "AND source = 'agentaudit.detect' GROUP BY 1, 2, 3 "
+        "ORDER BY count DESC, rule, kind, severity LIMIT :limit"),
     "sec_findings_latest": (
         "SELECT event_id, action AS rule, agent_name AS agent, timestamp, "
         "parent_event_id AS evidence, "

@@ -89,7 +89,7 @@ _TOOLS = {
         "AND duration_ms IS NOT NULL) GROUP BY action LIMIT :limit"),
     "rpt_tool_calls": (
         "SELECT action AS tool, count(*) AS calls FROM events{w} "
-        "AND event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC LIMIT :limit"),
+        "AND event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC, action LIMIT :limit"),
     "rpt_tool_errors": (
         "SELECT action AS tool, count(*) AS errors FROM events{w} "
         "AND event_type = 'agent.error' AND action IS NOT NULL GROUP BY action LIMIT :limit"),
@@ -257,7 +257,7 @@ _COMPLIANCE = {
         "r AS (SELECT *, row_number() OVER (PARTITION BY approver IS NULL "
         "ORDER BY timestamp, seq) AS rn FROM a) "
         f"SELECT approver, count(*) AS calls, {_evidence('event_id', 'approver IS NULL')} "
-        "FROM r GROUP BY approver ORDER BY calls DESC LIMIT :limit"),
+        "FROM r GROUP BY approver ORDER BY calls DESC, approver LIMIT :limit"),
     # Calls of data-access tools (named in :tools, or tagged :tag = true) and which of the
     # fields in :required (JSON list) each lacks in its params and tags.
     "cmp_data_access": (
@@ -272,7 +272,7 @@ _COMPLIANCE = {
         "r AS (SELECT *, row_number() OVER (PARTITION BY missing IS NULL "
         "ORDER BY timestamp, seq) AS rn FROM m) "
         f"SELECT missing, count(*) AS calls, {_evidence('event_id', 'missing IS NOT NULL')} "
-        "FROM r GROUP BY missing ORDER BY calls DESC LIMIT :limit"),
+        "FROM r GROUP BY missing ORDER BY calls DESC, missing LIMIT :limit"),
     # Tokens per agent per bucket of :bounds (days in the report's zone), as rpt_profile does.
     "cmp_token_days": (
         f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} SELECT ag.name AS agent, b.i AS bucket, "
@@ -284,7 +284,7 @@ _COMPLIANCE = {
         f"SELECT trace_id, sum({_TOKENS}) AS tokens FROM events{{w}} AND agent_name = :target "
         "AND timestamp >= :lo AND timestamp < :hi AND trace_id IS NOT NULL "
         "AND (token_count IS NOT NULL OR prompt_tokens IS NOT NULL "
-        "OR completion_tokens IS NOT NULL) GROUP BY trace_id ORDER BY tokens DESC LIMIT :limit"),
+        "OR completion_tokens IS NOT NULL) GROUP BY trace_id ORDER BY tokens DESC, trace_id LIMIT :limit"),
     # Invocations that started before :cutoff and have no end (a ``finish`` decision or the
     # agent.error of the invocation itself, as children), and handoffs before :cutoff that no
     # invocation received (no agent.invocation child). The rows are picked by rowid from an

@@ -334,37 +334,37 @@ def _period(tenant: str, since: float | None, until: float | None,
 # ``:limit`` and whatever extra parameters the caller passes).
 _AGGREGATIONS: dict[str, str] = {
     "event_types": "SELECT event_type, count(*) AS events FROM events{w} "
-                   "GROUP BY event_type ORDER BY events DESC LIMIT :limit",
+                   "GROUP BY event_type ORDER BY events DESC, event_type LIMIT :limit",
     "agents": "SELECT agent_name, count(*) AS events, "
               "sum(event_type = 'agent.invocation') AS invocations, "
               "sum(event_type = 'agent.error') AS errors, "
               "sum(event_type = 'agent.tool_call') AS tool_calls, "
               "avg(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) AS avg_tool_ms, "
               "coalesce(sum(cost_usd), 0) AS cost_usd, max(timestamp) AS last_seen "
-              "FROM events{w} GROUP BY agent_name ORDER BY events DESC LIMIT :limit",
+              "FROM events{w} GROUP BY agent_name ORDER BY events DESC, agent_name LIMIT :limit",
     "tools": "SELECT action AS tool, count(*) AS calls, "
              "avg(duration_ms) AS avg_latency_ms, max(duration_ms) AS max_latency_ms "
              "FROM events{w} AND event_type = 'agent.tool_result' "
-             "GROUP BY action ORDER BY calls DESC LIMIT :limit",
+             "GROUP BY action ORDER BY calls DESC, action LIMIT :limit",
     "tool_errors": "SELECT action AS tool, count(*) AS errors FROM events{w} "
                    "AND event_type = 'agent.error' AND action IS NOT NULL "
-                   "GROUP BY action ORDER BY errors DESC LIMIT :limit",
+                   "GROUP BY action ORDER BY errors DESC, action LIMIT :limit",
     "error_types": "SELECT coalesce(error_type, 'Unknown') AS error_type, count(*) AS count "
                    "FROM events{w} AND event_type = 'agent.error' "
-                   "GROUP BY 1 ORDER BY count DESC LIMIT :limit",
+                   "GROUP BY 1 ORDER BY count DESC, 1 LIMIT :limit",
     "errors_by_agent": "SELECT agent_name, count(*) AS count FROM events{w} "
                        "AND event_type = 'agent.error' GROUP BY agent_name "
-                       "ORDER BY count DESC LIMIT :limit",
+                       "ORDER BY count DESC, agent_name LIMIT :limit",
     "error_messages": "SELECT coalesce(error_type, 'Unknown') AS error_type, "
                       "json_extract(payload, '$.error') AS message, count(*) AS count "
                       "FROM events{w} AND event_type = 'agent.error' "
-                      "GROUP BY 1, 2 ORDER BY count DESC LIMIT :limit",
+                      "GROUP BY 1, 2 ORDER BY count DESC, 1, 2 LIMIT :limit",
     "decisions": "SELECT action AS decision, count(*) AS count, avg(confidence) AS avg_confidence, "
                  "min(confidence) AS min_confidence FROM events{w} "
-                 "AND event_type = 'agent.decision' GROUP BY action ORDER BY count DESC LIMIT :limit",
+                 "AND event_type = 'agent.decision' GROUP BY action ORDER BY count DESC, action LIMIT :limit",
     "handoffs_out": "SELECT json_extract(payload, '$.params.to_agent') AS agent, count(*) AS count "
                     "FROM events{w} AND event_type = 'agent.handoff' GROUP BY 1 "
-                    "ORDER BY count DESC LIMIT :limit",
+                    "ORDER BY count DESC, 1 LIMIT :limit",
     "totals": "SELECT count(*) AS events, sum(event_type = 'agent.error') AS errors, "
               "sum(event_type = 'agent.handoff') AS handoffs, "
               "sum(event_type = 'agent.human_intervention') AS human_interventions, "
@@ -382,12 +382,12 @@ _AGGREGATIONS: dict[str, str] = {
                   "max(CASE WHEN event_type = 'agent.tool_result' THEN duration_ms END) "
                   "AS max_latency_ms FROM events{w} AND action IS NOT NULL AND event_type IN "
                   "('agent.tool_call', 'agent.tool_result', 'agent.error') "
-                  "GROUP BY action HAVING calls > 0 ORDER BY calls DESC LIMIT :limit",
+                  "GROUP BY action HAVING calls > 0 ORDER BY calls DESC, action LIMIT :limit",
     "errors_by_tool": "SELECT action AS tool, sum(event_type = 'agent.error') AS count "
                       "FROM events{w} AND action IS NOT NULL AND event_type IN "
                       "('agent.tool_call', 'agent.error') GROUP BY action "
                       "HAVING sum(event_type = 'agent.tool_call') > 0 AND count > 0 "
-                      "ORDER BY count DESC LIMIT :limit",
+                      "ORDER BY count DESC, action LIMIT :limit",
     "decision_totals": "SELECT count(*) AS decisions, count(confidence) AS with_confidence, "
                        "avg(confidence) AS avg_confidence, "
                        "coalesce(sum(confidence < 0.5), 0) AS low_confidence "

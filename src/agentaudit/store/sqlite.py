@@ -341,6 +341,12 @@ class SQLiteStore(SQLiteRetention, Store):
 
         return _sqlite_keys.revoke_key(self._db, key_id, tenant)
 
+    def delete_key(self, key_id: str) -> None:
+        """Remove a key whose creation could not be audited (undo of ``create_key``)."""
+        from agentaudit.store import _sqlite_keys
+
+        _sqlite_keys.delete_key(self._db, key_id)
+
     def lookup_key(self, secret: str) -> ApiKey | None:
         """The key a presented secret belongs to (check ``revoked``), or None."""
         from agentaudit.store import _sqlite_keys

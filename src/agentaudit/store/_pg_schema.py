@@ -1,0 +1,236 @@
+"""PostgreSQL schema of ``PostgresStore``: named migrations, day partitions and roles.
+
+Tables (docs/postgresql.md draws them):
+
+* ``events`` — the envelope of each event (every committed column but the payload), partitioned
+  by ``day`` (UTC days since the epoch); never updated or deleted (grants and a trigger).
+* ``event_payloads`` — the erasable payload, its salt and ``user_id``, partitioned by the same
+  ``day``: retention drops a whole day of payloads in one ``DROP TABLE`` while the envelopes and
+  leaves stay; ``payload_days_dropped`` says why.
+* ``event_keys`` — (tenant, event_id) → seq, day: the global uniqueness a partitioned table
+  cannot hold, so ingest is idempotent across partitions and collectors.
+* ``log_state``, ``checkpoints``, ``merkle_tiles``, ``log_meta``, ``api_keys`` as in SQLite.
+
+Roles (NOLOGIN groups; grant them to login roles): ``agentaudit_ingest`` appends,
+``agentaudit_retention`` erases payloads, ``agentaudit_reader`` reads the tenants listed for it in
+``tenant_readers`` (row-level security).
+
+New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
+"""
+
+from __future__ import annotations
+
+__all__ = ["INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE", "ROLES", "TENANT_TABLES"]
+
+INGEST_ROLE = "agentaudit_ingest"
+RETENTION_ROLE = "agentaudit_retention"
+READER_ROLE = "agentaudit_reader"
+ROLES = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
+
+# Tables holding a ``tenant`` column: row-level security applies to them.
+TENANT_TABLES = ("events", "event_payloads", "event_keys", "log_state", "checkpoints",
+                 "merkle_tiles", "api_keys")
+
+_C = 'COLLATE "C"'  # byte order, as SQLite compares text: reports sort the same on both
+
+_TABLES = f"""
+CREATE TABLE log_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO log_meta (key, value)
+    VALUES ('log_id', substr(replace(gen_random_uuid()::text, '-', ''), 1, 16));
+CREATE SEQUENCE events_id_seq;
+CREATE TABLE events (
+    id bigint NOT NULL DEFAULT nextval('events_id_seq'),
+    tenant text {_C} NOT NULL,
+    seq bigint NOT NULL,
+    event_id text {_C} NOT NULL,
+    event_type text {_C} NOT NULL,
+    agent_name text {_C} NOT NULL,
+    trace_id text {_C},
+    parent_event_id text {_C},
+    task_id text {_C},
+    session_id text {_C},
+    action text {_C},
+    source text {_C},
+    model text {_C},
+    version text {_C},
+    error_type text {_C},
+    timestamp double precision NOT NULL,
+    day integer NOT NULL CHECK (day = floor(timestamp / 86400)),
+    duration_ms double precision,
+    confidence double precision,
+    token_count bigint,
+    prompt_tokens bigint,
+    completion_tokens bigint,
+    cost_usd double precision,
+    tier text {_C} NOT NULL,
+    payload_sha256 bytea,
+    leaf_hash bytea,
+    PRIMARY KEY (tenant, seq, day)
+) PARTITION BY RANGE (day);
+CREATE INDEX ix_events_tenant_time ON events (tenant, timestamp, seq) INCLUDE (id, day);
+CREATE INDEX ix_events_trace ON events (trace_id, timestamp, seq);
+CREATE INDEX ix_events_task ON events (task_id) WHERE task_id IS NOT NULL;
+CREATE INDEX ix_events_session ON events (session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX ix_events_agent_time ON events (tenant, agent_name, timestamp);
+CREATE INDEX ix_events_type_time ON events (tenant, event_type, timestamp);
+CREATE TABLE event_payloads (
+    tenant text {_C} NOT NULL,
+    seq bigint NOT NULL,
+    day integer NOT NULL,
+    user_id text {_C},
+    payload bytea,
+    salt bytea,
+    erased text,
+    PRIMARY KEY (tenant, seq, day) INCLUDE (user_id)
+) PARTITION BY RANGE (day);
+CREATE INDEX ix_payloads_user ON event_payloads (user_id) WHERE user_id IS NOT NULL;
+CREATE TABLE event_keys (
+    tenant text {_C} NOT NULL,
+    event_id text {_C} NOT NULL,
+    seq bigint NOT NULL,
+    day integer NOT NULL,
+    PRIMARY KEY (tenant, event_id),
+    UNIQUE (tenant, seq)
+);
+CREATE TABLE payload_days_dropped (
+    day integer PRIMARY KEY,
+    reason text NOT NULL,
+    dropped_at double precision NOT NULL
+);
+CREATE TABLE log_state (tenant text {_C} PRIMARY KEY, size bigint NOT NULL, frontier bytea);
+CREATE TABLE checkpoints (
+    tenant text {_C} NOT NULL,
+    size bigint NOT NULL,
+    root bytea NOT NULL,
+    note text NOT NULL,
+    created_at double precision NOT NULL,
+    PRIMARY KEY (tenant, size)
+);
+CREATE TABLE merkle_tiles (
+    tenant text {_C} NOT NULL,
+    idx bigint NOT NULL,
+    hash bytea NOT NULL,
+    PRIMARY KEY (tenant, idx)
+);
+CREATE TABLE api_keys (
+    id text {_C} PRIMARY KEY,
+    tenant text {_C} NOT NULL,
+    scope text NOT NULL CHECK (scope IN ('ingest', 'read', 'admin')),
+    name text,
+    key_hash bytea NOT NULL,
+    created_at double precision NOT NULL,
+    revoked_at double precision
+);
+CREATE INDEX ix_api_keys_tenant ON api_keys (tenant);
+CREATE TABLE tenant_readers (
+    role_name name NOT NULL,
+    tenant text {_C} NOT NULL,
+    PRIMARY KEY (role_name, tenant)
+);
+-- Every column of an event as SQLite keeps it in one row: what queries and verification read.
+CREATE VIEW events_v WITH (security_invoker = true) AS
+    SELECT e.id, e.tenant, e.seq, e.event_id, e.event_type, e.agent_name, e.trace_id,
+           e.parent_event_id, e.task_id, e.session_id, p.user_id, e.action, e.source, e.model,
+           e.version, e.error_type, e.timestamp, e.duration_ms, e.confidence, e.token_count,
+           e.prompt_tokens, e.completion_tokens, e.cost_usd, e.tier, p.payload, p.salt,
+           e.payload_sha256, e.leaf_hash, e.day,
+           CASE WHEN p.tenant IS NULL THEN coalesce(
+                    (SELECT d.reason FROM payload_days_dropped d WHERE d.day = e.day),
+                    'payload row missing')
+                ELSE p.erased END AS erased
+    FROM events e LEFT JOIN event_payloads p
+        ON p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq;
+"""
+
+# Day partitions are made by one function, serialised by a lock so that collectors racing to
+# create the same day do not collide, and run as the schema owner (``SECURITY DEFINER``) so that
+# the ingest role needs no DDL rights.
+_FUNCTIONS = """
+CREATE FUNCTION agentaudit_ensure_days(days integer[]) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+DECLARE d integer; made integer := 0; t text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('agentaudit.partitions', 0));
+    FOREACH d IN ARRAY days LOOP
+        FOREACH t IN ARRAY ARRAY['events', 'event_payloads'] LOOP
+            IF to_regclass(format('%I', t || '_d' || d)) IS NULL THEN
+                EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%s) TO (%s)',
+                               t || '_d' || d, t, d, d + 1);
+                made := made + 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN made;
+END $fn$;
+CREATE FUNCTION agentaudit_drop_payload_day(d integer, why text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+BEGIN
+    INSERT INTO payload_days_dropped (day, reason, dropped_at)
+        VALUES (d, why, extract(epoch FROM clock_timestamp()))
+        ON CONFLICT (day) DO NOTHING;
+    IF to_regclass(format('%I', 'event_payloads_d' || d)) IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('DROP TABLE %I', 'event_payloads_d' || d);
+    RETURN true;
+END $fn$;
+CREATE FUNCTION agentaudit_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    RAISE EXCEPTION 'agentaudit: % on % refused: the audit log is append-only', TG_OP,
+        TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+END $fn$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION agentaudit_append_only();
+CREATE TRIGGER event_keys_append_only BEFORE UPDATE OR DELETE ON event_keys
+    FOR EACH ROW EXECUTE FUNCTION agentaudit_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION agentaudit_append_only();
+CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON checkpoints
+    FOR EACH ROW EXECUTE FUNCTION agentaudit_append_only();
+"""
+
+
+def _create_roles() -> str:
+    lines = [f"IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{r}') THEN "
+             f"CREATE ROLE {r} NOLOGIN; END IF;" for r in ROLES]
+    return "DO $do$ BEGIN " + " ".join(lines) + " END $do$;"
+
+
+_ALL_TENANT_READ = ", ".join((*TENANT_TABLES, "log_meta", "payload_days_dropped",
+                              "tenant_readers", "schema_migrations", "events_v"))
+
+_GRANTS = f"""
+REVOKE ALL ON {_ALL_TENANT_READ} FROM PUBLIC;
+GRANT USAGE ON SCHEMA {{schema}} TO {INGEST_ROLE}, {RETENTION_ROLE}, {READER_ROLE};
+GRANT SELECT ON {_ALL_TENANT_READ} TO {INGEST_ROLE}, {RETENTION_ROLE}, {READER_ROLE};
+GRANT INSERT ON events, event_payloads, event_keys, checkpoints, merkle_tiles TO {INGEST_ROLE};
+GRANT INSERT, UPDATE ON log_state TO {INGEST_ROLE};
+GRANT INSERT, UPDATE (revoked_at), DELETE ON api_keys TO {INGEST_ROLE};
+GRANT USAGE ON SEQUENCE events_id_seq TO {INGEST_ROLE};
+GRANT UPDATE (payload, salt, user_id, erased) ON event_payloads TO {RETENTION_ROLE};
+REVOKE ALL ON FUNCTION agentaudit_ensure_days(integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION agentaudit_drop_payload_day(integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION agentaudit_ensure_days(integer[]) TO {INGEST_ROLE};
+GRANT EXECUTE ON FUNCTION agentaudit_drop_payload_day(integer, text) TO {RETENTION_ROLE};
+"""
+
+
+def _row_security() -> str:
+    out = []
+    for t in TENANT_TABLES:
+        out.append(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;")
+        out.append(f"CREATE POLICY {t}_writers ON {t} TO {INGEST_ROLE}, {RETENTION_ROLE} "
+                   "USING (true) WITH CHECK (true);")
+        out.append(f"CREATE POLICY {t}_tenant_reader ON {t} FOR SELECT TO {READER_ROLE} "
+                   "USING (tenant IN (SELECT r.tenant FROM tenant_readers r "
+                   "WHERE r.role_name = current_user));")
+    return "\n".join(out)
+
+
+# (name, SQL). ``{schema}`` is replaced by the schema the store lives in.
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_events", _TABLES),
+    ("0002_partition_functions", _FUNCTIONS),
+    ("0003_roles", _create_roles() + _GRANTS + _row_security()),
+]

@@ -1,0 +1,34 @@
+"""Helpers of the PostgreSQL tests: login roles of the agentaudit groups, events."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import psycopg
+
+from agentaudit.events import AuditEvent
+
+_names = itertools.count()
+T0 = 1_780_000_000.0
+
+
+def login_role(admin_url: str, group: str) -> str:
+    """A new LOGIN role (trust auth) that is a member of ``group``; returns its name."""
+    name = f"u{os.getpid()}_{next(_names)}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {name} LOGIN IN ROLE {group}")  # type: ignore[arg-type]
+    return name
+
+
+def as_role(url: str, role: str) -> str:
+    """``url`` with another user."""
+    rest = url.split("@", 1)[1]
+    return f"postgresql://{role}@{rest}"
+
+
+def events(n: int, tenant: str = "default", start: float = T0,
+           step: float = 600.0) -> list[AuditEvent]:
+    return [AuditEvent(event_type="agent.tool_call", agent_name="A", tenant=tenant,
+                       timestamp=start + i * step, action="t", params={"i": i},
+                       user_id=f"user-{i % 3}") for i in range(n)]
