@@ -56,7 +56,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: ServerSettings) -> FastAPI:
     """The collector for ``settings``; nothing is opened until the app starts."""
     from agentaudit import __version__
-    from agentaudit.server import ingest_routes, key_routes, query_routes
+    from agentaudit.server import dashboard, ingest_routes, key_routes, query_routes
 
     collector = Collector(settings)
 
@@ -75,5 +75,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(ingest_routes.router)
     app.include_router(query_routes.router)
     app.include_router(key_routes.router)
+    dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
