@@ -30,16 +30,15 @@ def chromium_or_skip() -> str:
                 "in a browser (apt-get install chromium)")
 
 
-def _alert_events(trace_id: str, evidence: str) -> list[Any]:
+def _alert_events(trace_id: str, evidence: str, now: float) -> list[Any]:
     from agentaudit.events import AuditEvent
 
-    now = time.time()
     return [AuditEvent(event_type="agent.security", agent_name="Billing", action="prompt_injection",
-                       trace_id=trace_id, timestamp=now - 60, reasoning="tool output asked to "
+                       trace_id=trace_id, timestamp=now + 1, reasoning="tool output asked to "
                        "ignore previous instructions",
                        params={"severity": "high", "evidence": [evidence]}),
             AuditEvent(event_type="agent.compliance", agent_name="Support", action="pii_in_output",
-                       trace_id=trace_id, timestamp=now - 30,
+                       trace_id=trace_id, timestamp=now + 2,
                        params={"severity": "medium", "evidence": [evidence]})]
 
 
@@ -89,7 +88,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         with SQLiteStore(db) as store:
             incident = store.trace_events("default", "refund-incident")
             failing = next(ev for ev in incident if ev.event_type == "agent.error")
-            store.append_batch([*_alert_events(incident[0].trace_id or "", failing.event_id),
+            store.append_batch([*_alert_events(incident[0].trace_id or "", failing.event_id,
+                                              failing.timestamp),
                                 _pii_leak()])
         _erase(db, incident[0].event_id)
         keys = {"read": make_key(db, "default", "read", "dashboard"),

@@ -28,7 +28,7 @@ def activity_chart(series: Sequence[dict[str, Any]], title: str) -> Markup:
     return Markup(svg.column_chart(
         [b["label"] for b in series],
         [("events", [b["events"] for b in series], "#3b6fb6"),
-         ("errors", [b["errors"] for b in series], "#c0392b")], title=title, width=760))
+         ("errors", [b["errors"] for b in series], "#c0392b")], title=title, width=960))
 
 
 def bar_chart(items: Sequence[tuple[str, float]], title: str, **kw: Any) -> Markup:
@@ -52,7 +52,7 @@ def waterfall(events: Sequence[AuditEvent], start: float, end: float) -> Markup:
         y = 20 + i * row
         status = event_status(ev)
         dur = (ev.duration_ms or 0.0) / 1000.0
-        x = label_w + plot_w * max(0.0, ev.timestamp - start) / span
+        x = label_w + plot_w * max(0.0, ev.timestamp - dur - start) / span
         w = max(2.0, plot_w * dur / span)
         label = _MARK[status] + f"{ev.agent_name}: {event_action(ev)}"
         if len(label) > 44:

@@ -151,7 +151,9 @@ def overview(store: Store, tenant: str, window: str, now: float | None = None) -
 def agent_activity(store: Store, tenant: str, agent: str, since: float, until: float
                    ) -> list[dict[str, Any]]:
     """One agent's events and errors over the period, in about 30 buckets."""
-    step = max(60, int((until - since) // 30) or 60)
+    span = until - since
+    step = next((s for s in (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400) if span / s <= 40),
+                86400 * max(1, int(span // (86400 * 40)) + 1))
     return _series(store, tenant, since, until, step, agent)
 
 

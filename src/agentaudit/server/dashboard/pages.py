@@ -174,8 +174,9 @@ def trace_page(request: Request, principal: Viewer, ref: str) -> Response:
     failing_tools = sorted({ev.action for ev in events
                             if ev.event_type == EventType.ERROR and ev.action})
     failing_agents = {ev.agent_name for ev in events if ev.event_type == EventType.ERROR}
-    start = min(ev.timestamp for ev in events)
-    end = max(ev.timestamp + (ev.duration_ms or 0) / 1000 for ev in events)
+    # An event is stamped when it ends: it ran from timestamp - duration to timestamp.
+    start = min(ev.timestamp - (ev.duration_ms or 0) / 1000 for ev in events)
+    end = max(ev.timestamp for ev in events)
     rows = [(row, ev, depth.get(ev.event_id, 0), erased.get(ev.event_id))
             for row, ev in zip(timeline(shown), shown, strict=True)]
     return render(request, "trace.html.j2", principal=principal, title=f"Trace {ref}", ref=ref,
