@@ -80,7 +80,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     db = home / "audit.db"
     env = server_env(home)
     subprocess.run([sys.executable, "-m", "agentaudit.cli", "demo", "--db", str(db),
-                    "--traces", "150"], env=env, check=True, capture_output=True)
+                    "--traces", "60"], env=env, check=True, capture_output=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CONFIG_HOME", str(home / "config"))
         from agentaudit.store.sqlite import SQLiteStore

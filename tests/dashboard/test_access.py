@@ -3,8 +3,8 @@ the Content-Security-Policy; and the pages' behaviour over plain HTTP (reports, 
 
 from __future__ import annotations
 
+import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +12,7 @@ import pytest
 
 from agentaudit.server.dashboard.pages import TRACE_PAGE_EVENTS
 from agentaudit.server.dashboard.session import COOKIE
-from server.conftest import Server
+from server.conftest import Server, free_port, make_key, wait_for
 
 from .conftest import Console, shot
 
@@ -129,8 +129,6 @@ def test_a_revoked_key_is_signed_out_at_once(server: Server, demo: dict[str, Any
     from agentaudit.server.keys import revoke_key
     from agentaudit.store.sqlite import SQLiteStore
 
-    from server.conftest import make_key
-
     key = make_key(demo["db"], "default", "read", "short-lived")
     with viewer(server, key) as client:
         assert client.get("/alerts").status_code == 200
@@ -192,11 +190,26 @@ def test_bad_search_input_is_answered_with_a_reason(server: Server, demo: dict[s
         assert client.get("/?window=13y").status_code == 200  # falls back to 24h
 
 
-def test_no_auth_on_loopback_shows_tenant_default(demo: dict[str, Any], tmp_path: Path) -> None:
-    srv = Server(demo["db"], demo["home"], "--no-auth").start()
+def test_no_auth_on_loopback_shows_tenant_default(demo: dict[str, Any]) -> None:
+    """``serve --no-auth`` (the same app under uvicorn, in this process): no login, tenant
+    ``default``, said so on every page."""
+    import uvicorn
+
+    from agentaudit.server.app import create_app
+    from agentaudit.server.settings import ServerSettings
+
+    port = free_port()
+    app = create_app(ServerSettings(db=str(demo["db"]), port=port, auth_disabled=True))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                        lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
     try:
-        r = httpx.get(srv.url + "/", timeout=30)
+        wait_for(lambda: srv.started)
+        r = httpx.get(f"http://127.0.0.1:{port}/traces/refund-incident", timeout=30)
         assert r.status_code == 200 and 'data-testid="tenant">default<' in r.text
         assert "authentication disabled" in r.text
+        assert httpx.get(f"http://127.0.0.1:{port}/login").status_code == 303
     finally:
-        srv.stop()
+        srv.should_exit = True
+        thread.join(20)
