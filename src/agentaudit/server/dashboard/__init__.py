@@ -7,14 +7,19 @@ of our own JavaScript (live feed, verify progress), every asset served by the pa
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from agentaudit.server.dashboard import integrity_pages, pages, report_pages
+from agentaudit.server.dashboard.rollup import Rollups
 from agentaudit.server.dashboard.session import (
     COOKIE,
     LoginRequired,
@@ -31,6 +36,7 @@ from agentaudit.server.dashboard.templating import render
 
 __all__ = ["STATIC_DIR", "install"]
 
+log = logging.getLogger("agentaudit.server")
 STATIC_DIR = Path(__file__).parent / "static"
 _login = APIRouter(include_in_schema=False)
 
@@ -76,8 +82,41 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") ->
     return response
 
 
+def _build_rollups(rollups: Rollups, url: str) -> None:
+    from agentaudit.store import open_store
+
+    try:
+        store = open_store(url, create=False, readonly=True)
+        try:
+            rollups.build(store)
+        finally:
+            store.close()
+    except Exception as e:  # pages answer from the rollups they can build on demand
+        log.warning("agentaudit dashboard: cannot build the rollups: %s", e)
+        rollups.error = str(e)
+        rollups.ready.set()
+
+
+def _with_rollups(app: FastAPI, rollups: Rollups) -> None:
+    """Build the rollups in the background once the collector has started."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            threading.Thread(target=_build_rollups,
+                             args=(rollups, a.state.collector.settings.db),
+                             name="agentaudit-dashboard-rollups", daemon=True).start()
+            yield state
+
+    app.router.lifespan_context = lifespan
+
+
 def install(app: FastAPI) -> None:
     """Add the dashboard to the collector's ``app``."""
+    rollups = Rollups()
+    app.state.dashboard_rollups = rollups
+    _with_rollups(app, rollups)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

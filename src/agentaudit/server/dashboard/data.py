@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from agentaudit.events import AuditEvent, EventType
 from agentaudit.query import iso_time
+from agentaudit.server.dashboard.rollup import Rollups, merge
+from agentaudit.server.dashboard.rollup import _empty as rollup_empty
 from agentaudit.store.base import EventQuery
+from agentaudit.store.rows import SELECT_COLUMNS, event_from_row
 
 if TYPE_CHECKING:
     from agentaudit.store import Store
@@ -24,18 +27,19 @@ __all__ = [
     "ALERT_TYPES",
     "WINDOWS",
     "TraceFilter",
-    "agent_activity",
+    "agent_view",
+    "agents",
     "alerts",
     "erased_payloads",
-    "handoffs_in",
     "overview",
+    "register",
     "search_traces",
     "trace_stats",
 ]
 
-# Overview windows: name -> (seconds, bucket seconds) — about 24 to 30 buckets each.
+# Overview windows: name -> (seconds, bucket seconds) — 15 to 30 buckets each.
 WINDOWS: dict[str, tuple[int, int]] = {
-    "15m": (900, 30), "1h": (3600, 120), "6h": (21600, 900), "24h": (86400, 3600),
+    "15m": (900, 60), "1h": (3600, 120), "6h": (21600, 900), "24h": (86400, 3600),
     "7d": (604800, 21600), "30d": (2592000, 86400),
 }
 ALERT_TYPES = (EventType.SECURITY.value, EventType.COMPLIANCE.value)
@@ -47,12 +51,6 @@ _TRACE_STATS_COLUMNS = (
     "min(CASE WHEN parent_event_id IS NULL THEN coalesce(action, event_type) END) AS root "
     "FROM events ")
 _SQL: dict[str, str] = {
-    "dash_series": (
-        "SELECT CAST((timestamp - :since) / :step AS INTEGER) AS bucket, count(*) AS events, "
-        "sum(event_type = 'agent.error') AS errors, sum(event_type = 'agent.handoff') AS handoffs, "
-        "sum(event_type = 'agent.human_intervention' AND action = 'escalation') AS escalations, "
-        "coalesce(sum(cost_usd), 0) AS cost_usd FROM events{w} "
-        "GROUP BY bucket ORDER BY bucket LIMIT :limit"),
     "dash_trace_stats": (
         _TRACE_STATS_COLUMNS + "WHERE trace_id IN (SELECT value FROM json_each(:ids)) "
         "AND +tenant = :tenant GROUP BY trace_id LIMIT :limit"),
@@ -60,53 +58,45 @@ _SQL: dict[str, str] = {
         "SELECT trace_id FROM events WHERE trace_id = :ref AND +tenant = :tenant "
         "UNION SELECT trace_id FROM events WHERE task_id = :ref AND +tenant = :tenant "
         "AND trace_id IS NOT NULL LIMIT :limit"),
+    "dash_trace_summary": (
+        "SELECT count(*) AS events, sum(event_type = 'agent.error') AS errors, "
+        "sum(event_type = 'agent.human_intervention' AND action = 'escalation') AS escalations, "
+        "min(timestamp - coalesce(duration_ms, 0) / 1000.0) AS start, min(timestamp) AS first, "
+        "max(timestamp) AS end, sum(cost_usd) AS cost_usd, "
+        "group_concat(DISTINCT task_id) AS task_ids, group_concat(DISTINCT agent_name) AS agents "
+        "FROM events WHERE trace_id IN (SELECT value FROM json_each(:ids)) "
+        "AND +tenant = :tenant LIMIT :limit"),
+    "dash_trace_tree": (
+        "SELECT event_id, parent_event_id FROM events WHERE trace_id IN (SELECT value FROM "
+        "json_each(:ids)) AND +tenant = :tenant LIMIT :limit"),
+    "dash_trace_page": (
+        f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE trace_id IN (SELECT value FROM "
+        "json_each(:ids)) AND +tenant = :tenant ORDER BY timestamp, seq "
+        "LIMIT :limit OFFSET :offset"),
+    "dash_trace_marks": (
+        f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE trace_id IN (SELECT value FROM "
+        "json_each(:ids)) AND +tenant = :tenant "
+        "AND event_type IN ('agent.handoff', 'agent.error') ORDER BY timestamp, seq "
+        "LIMIT :limit"),
     "dash_erased": (
         "SELECT event_id, erased FROM events WHERE trace_id IN (SELECT value FROM "
         "json_each(:ids)) AND +tenant = :tenant AND erased IS NOT NULL LIMIT :limit"),
-    "dash_handoffs_in": (
-        "SELECT agent_name AS agent, count(*) AS count FROM events "
-        "WHERE tenant = :tenant AND timestamp >= :since AND timestamp < :until "
-        "AND event_type = 'agent.handoff' "
-        "AND json_extract(payload, '$.params.to_agent') = :target "
-        "GROUP BY agent_name ORDER BY count DESC LIMIT :limit"),
-    "dash_alert_count": (
-        "SELECT count(*) AS alerts FROM events{w} "
-        "AND event_type IN ('agent.security', 'agent.compliance') LIMIT :limit"),
 }
-_registered = False
 
 
-def _register() -> None:
-    global _registered
-    if not _registered:
-        from agentaudit.store._sqlite_sql import register_aggregations
+def register(templates: dict[str, str]) -> None:
+    """Add the dashboard's named aggregations to the store's."""
+    from agentaudit.store._sqlite_sql import register_aggregations
 
-        register_aggregations(_SQL)
-        _registered = True
+    register_aggregations(templates)
+
+
+register(_SQL)
 
 
 def _agg(store: Store, name: str, tenant: str, since: float | None, until: float | None,
          agent: str | None = None, limit: int = 20, **params: Any) -> list[dict[str, Any]]:
-    _register()
     return store.aggregate(name, tenant, since, until, agent, limit, **params)
-
-
-def _series(store: Store, tenant: str, since: float, until: float, step: int,
-            agent: str | None = None) -> list[dict[str, Any]]:
-    """Per-bucket counts, with empty buckets filled in (``label`` is the bucket's start)."""
-    rows = {int(r["bucket"]): r for r in _agg(store, "dash_series", tenant, since, until, agent,
-                                              limit=10_000, step=step)}
-    count = max(1, int((until - since + step - 1) // step))
-    out = []
-    for i in range(count):
-        r = rows.get(i, {})
-        start = since + i * step
-        out.append({"start": start, "label": _bucket_label(start, step),
-                    "events": int(r.get("events") or 0), "errors": int(r.get("errors") or 0),
-                    "handoffs": int(r.get("handoffs") or 0),
-                    "escalations": int(r.get("escalations") or 0),
-                    "cost_usd": float(r.get("cost_usd") or 0.0)})
-    return out
 
 
 def _bucket_label(ts: float, step: int) -> str:
@@ -118,50 +108,200 @@ def _bucket_label(ts: float, step: int) -> str:
     return iso[11:16]
 
 
-def overview(store: Store, tenant: str, window: str, now: float | None = None) -> dict[str, Any]:
-    """The seed's ``recent_activity`` for a window: totals, series, top agents and tools."""
+def window_bounds(window: str, now: float | None = None) -> tuple[float, float, int, int]:
+    """(since, until, step, buckets) of an overview window: ``buckets`` steps ending with the
+    current (partial) one, so that every bucket is a whole step."""
     seconds, step = WINDOWS[window]
     until = time.time() if now is None else now
-    since = until - seconds
-    series = _series(store, tenant, since, until, step)
-    agents = _agg(store, "agents", tenant, since, until, limit=1000)
-    tools = _agg(store, "tools", tenant, since, until, limit=10)
-    tool_errors = {r["tool"]: int(r["errors"]) for r in
-                   _agg(store, "tool_errors", tenant, since, until, limit=100)}
-    alert_rows = _agg(store, "dash_alert_count", tenant, since, until, limit=1)
-    events = sum(b["events"] for b in series)
-    errors = sum(b["errors"] for b in series)
+    buckets = seconds // step
+    since = (until // step) * step - (buckets - 1) * step
+    return since, until, step, buckets
+
+
+def period_bounds(since: float, until: float) -> tuple[float, float, int, int]:
+    """A free period aligned to the rollups' buckets, in about 30 steps."""
+    size = Rollups.bucket_size(since, until)
+    since = (since // size) * size
+    span = until - since
+    step = next((s for s in (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400)
+                 if s >= size and span / s <= 40), 86400 * (int(span // (86400 * 40)) + 1))
+    since = (since // step) * step if step % size == 0 else since
+    return since, until, step, max(1, int(-(-(until - since) // step)))
+
+
+class _Period:
+    """Figures of a period folded from rollup cells."""
+
+    def __init__(self, buckets: int) -> None:
+        self.series = [{"events": 0, "errors": 0, "handoffs": 0, "escalations": 0,
+                        "cost_usd": 0.0} for _ in range(buckets)]
+        self.agents: dict[str, dict[str, Any]] = {}
+        self.tools: dict[str, list[Any]] = {}
+        self.decisions: dict[str, list[Any]] = {}
+        self.error_types: dict[str, int] = {}
+        self.handoffs_out: dict[str, int] = {}
+        self.handoffs_in: dict[str, int] = {}
+        self.alerts = 0
+        self.total = rollup_empty()
+
+    def add(self, index: int, key: tuple[str, str, str | None, str | None], s: list[Any],
+            agent: str | None) -> None:
+        name, kind, action, error_type = key
+        if kind == EventType.HANDOFF and action == agent and name != agent:
+            self.handoffs_in[name] = self.handoffs_in.get(name, 0) + s[0]
+        if agent is not None and name != agent:
+            return
+        n = s[0]
+        b = self.series[index] if 0 <= index < len(self.series) else None
+        if b is not None:
+            b["events"] += n
+            b["cost_usd"] += s[1]
+        a = self.agents.setdefault(name, {"agent_name": name, "events": 0, "invocations": 0,
+                                          "errors": 0, "tool_calls": 0, "_ms": 0.0, "_n": 0,
+                                          "cost_usd": 0.0, "last_seen": None})
+        a["events"] += n
+        a["cost_usd"] += s[1]
+        if s[11] is not None and (a["last_seen"] is None or s[11] > a["last_seen"]):
+            a["last_seen"] = s[11]
+        merge(self.total, s)
+        self._by_kind(kind, action, error_type, s, a, b)
+
+    def _by_kind(self, kind: str, action: str | None, error_type: str | None, s: list[Any],
+                 a: dict[str, Any], b: dict[str, Any] | None) -> None:
+        n = s[0]
+        if kind == EventType.INVOCATION:
+            a["invocations"] += n
+        elif kind == EventType.ERROR:
+            a["errors"] += n
+            if b is not None:
+                b["errors"] += n
+            self.error_types[error_type or "Unknown"] = self.error_types.get(
+                error_type or "Unknown", 0) + n
+            if action:
+                self._tool(action)[1] += n
+        elif kind == EventType.TOOL_CALL:
+            a["tool_calls"] += n
+            if action:
+                self._tool(action)[0] += n
+        elif kind == EventType.TOOL_RESULT:
+            a["_ms"] += s[2]
+            a["_n"] += s[3]
+            if action:
+                merge_latency(self._tool(action), s)
+        elif kind == EventType.HANDOFF:
+            if b is not None:
+                b["handoffs"] += n
+            if action:
+                self.handoffs_out[action] = self.handoffs_out.get(action, 0) + n
+        elif kind == EventType.HUMAN_INTERVENTION and action == "escalation":
+            if b is not None:
+                b["escalations"] += n
+        elif kind == EventType.DECISION:
+            d = self.decisions.setdefault(action or "decision", rollup_empty())
+            merge(d, s)
+        elif kind in ALERT_TYPES:
+            self.alerts += n
+
+    def _tool(self, name: str) -> list[Any]:
+        return self.tools.setdefault(name, [0, 0, 0.0, 0, None])  # calls, errors, ms, n, max
+
+    def agent_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for a in sorted(self.agents.values(), key=lambda a: -a["events"]):
+            row = {k: v for k, v in a.items() if not k.startswith("_")}
+            row["avg_tool_ms"] = a["_ms"] / a["_n"] if a["_n"] else None
+            rows.append(row)
+        return rows
+
+    def tool_rows(self) -> list[dict[str, Any]]:
+        rows = [{"tool": t, "calls": v[0], "errors": v[1],
+                 "avg_latency_ms": v[2] / v[3] if v[3] else None, "max_latency_ms": v[4]}
+                for t, v in self.tools.items() if v[0] or v[3]]
+        return sorted(rows, key=lambda r: (-r["calls"], r["tool"]))
+
+
+def merge_latency(tool: list[Any], s: list[Any]) -> None:
+    tool[2] += s[2]
+    tool[3] += s[3]
+    if s[4] is not None and (tool[4] is None or s[4] > tool[4]):
+        tool[4] = s[4]
+
+
+def _fold(rollups: Rollups, store: Store, tenant: str, since: float, until: float, step: int,
+          buckets: int, agent: str | None = None) -> _Period:
+    period = _Period(buckets)
+    for index, key, s in rollups.cells(store, tenant, since, until, step):
+        period.add(index, key, s, agent)
+    for i, b in enumerate(period.series):
+        b["start"] = since + i * step
+        b["label"] = _bucket_label(b["start"], step)
+    return period
+
+
+def overview(rollups: Rollups, store: Store, tenant: str, window: str,
+             now: float | None = None) -> dict[str, Any]:
+    """The seed's ``recent_activity`` for a window: totals, series, top agents and tools."""
+    since, until, step, buckets = window_bounds(window, now)
+    p = _fold(rollups, store, tenant, since, until, step, buckets)
+    events = p.total[0]
+    errors = sum(b["errors"] for b in p.series)
+    agents = p.agent_rows()
     return {
         "window": window, "since": since, "until": until, "step": step,
-        "events": events, "events_per_second": events / seconds,
+        "events": events, "events_per_second": events / max(1.0, until - since),
         "agents_active": len(agents), "errors": errors,
         "error_rate": errors / events if events else 0.0,
-        "handoffs": sum(b["handoffs"] for b in series),
-        "escalations": sum(b["escalations"] for b in series),
-        "cost_usd": sum(b["cost_usd"] for b in series),
-        "alerts": int(alert_rows[0]["alerts"] or 0) if alert_rows else 0,
-        "series": series,
+        "handoffs": sum(b["handoffs"] for b in p.series),
+        "escalations": sum(b["escalations"] for b in p.series),
+        "cost_usd": p.total[1], "alerts": p.alerts, "series": p.series,
         "top_agents": agents[:10],
-        "cost_by_agent": sorted(((a["agent_name"], float(a["cost_usd"] or 0)) for a in agents),
+        "cost_by_agent": sorted(((a["agent_name"], float(a["cost_usd"])) for a in agents),
                                 key=lambda x: -x[1])[:10],
-        "top_tools": [{**t, "errors": tool_errors.get(t["tool"], 0)} for t in tools],
+        "top_tools": p.tool_rows()[:10],
     }
 
 
-def agent_activity(store: Store, tenant: str, agent: str, since: float, until: float
-                   ) -> list[dict[str, Any]]:
-    """One agent's events and errors over the period, in about 30 buckets."""
-    span = until - since
-    step = next((s for s in (60, 300, 900, 3600, 3 * 3600, 6 * 3600, 86400) if span / s <= 40),
-                86400 * max(1, int(span // (86400 * 40)) + 1))
-    return _series(store, tenant, since, until, step, agent)
+def agents(rollups: Rollups, store: Store, tenant: str, since: float, until: float
+           ) -> tuple[list[dict[str, Any]], float]:
+    """Per agent: events, invocations, tool calls, errors, cost, last seen; and the aligned
+    start of the period."""
+    since, until, step, buckets = period_bounds(since, until)
+    return _fold(rollups, store, tenant, since, until, step, buckets).agent_rows(), since
 
 
-def handoffs_in(store: Store, tenant: str, agent: str, since: float, until: float
-                ) -> dict[str, int]:
-    """Who handed work to ``agent`` in the period, and how often."""
-    rows = _agg(store, "dash_handoffs_in", tenant, since, until, limit=20, target=agent)
-    return {str(r["agent"]): int(r["count"]) for r in rows}
+def agent_view(rollups: Rollups, store: Store, tenant: str, agent: str, since: float,
+               until: float) -> dict[str, Any] | None:
+    """What one agent did in a period (the keys of ``query.agent_overview``), or None."""
+    since, until, step, buckets = period_bounds(since, until)
+    p = _fold(rollups, store, tenant, since, until, step, buckets, agent)
+    row = p.agents.get(agent)
+    if row is None:
+        return None
+    dec_total = rollup_empty()
+    for d in p.decisions.values():
+        merge(dec_total, d)
+    events = row["events"]
+    return {
+        "agent": agent, "since": since, "until": until, "events": events,
+        "invocations": row["invocations"], "errors": row["errors"],
+        "error_rate": row["errors"] / events if events else 0.0,
+        "handoffs": sum(b["handoffs"] for b in p.series),
+        "escalations": sum(b["escalations"] for b in p.series),
+        "tools": p.tool_rows()[:50], "series": p.series,
+        "decisions": {
+            "count": dec_total[0],
+            "avg_confidence": dec_total[5] / dec_total[6] if dec_total[6] else None,
+            "low_confidence": dec_total[8],
+            "by_action": sorted(({"decision": k, "count": d[0],
+                                  "avg_confidence": d[5] / d[6] if d[6] else None,
+                                  "min_confidence": d[7]} for k, d in p.decisions.items()),
+                                key=lambda r: -r["count"])[:20]},
+        "errors_by_type": dict(sorted(p.error_types.items(), key=lambda x: -x[1])),
+        "handoffs_out": dict(sorted(p.handoffs_out.items(), key=lambda x: -x[1])),
+        "handoffs_in": dict(sorted(p.handoffs_in.items(), key=lambda x: -x[1])),
+        "cost": {"cost_usd": p.total[1], "prompt_tokens": p.total[9],
+                 "completion_tokens": p.total[10]},
+    }
 
 
 # -- traces --------------------------------------------------------------------------------------
@@ -240,6 +380,41 @@ def _keep(rows: list[dict[str, Any]], f: TraceFilter) -> list[dict[str, Any]]:
     return rows
 
 
+def _events(rows: list[dict[str, Any]]) -> list[AuditEvent]:
+    return [event_from_row(tuple(r.values())) for r in rows]
+
+
+def trace_ids_of(store: Store, tenant: str, ref: str) -> list[str]:
+    """The trace ids of a trace id or task id (empty when the tenant has neither)."""
+    return [r["trace_id"] for r in _agg(store, "dash_traces_of", tenant, None, None,
+                                        limit=10_000, ref=ref)]
+
+
+def trace_view(store: Store, tenant: str, ref: str, page: int, per_page: int
+               ) -> dict[str, Any] | None:
+    """One page of a trace (by trace or task id) and what the whole trace says, without
+    loading all of its events: figures in SQL, handoffs and errors, then ``per_page`` events."""
+    ids = trace_ids_of(store, tenant, ref)
+    if not ids:
+        return None
+    bound = json.dumps(ids)
+    head = _agg(store, "dash_trace_summary", tenant, None, None, limit=1, ids=bound)[0]
+    total = int(head["events"])
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    shown = _events(_agg(store, "dash_trace_page", tenant, None, None, limit=per_page,
+                         ids=bound, offset=(page - 1) * per_page))
+    first = shown[:1] if page == 1 else _events(_agg(
+        store, "dash_trace_page", tenant, None, None, limit=1, ids=bound, offset=0))
+    marks = _events(_agg(store, "dash_trace_marks", tenant, None, None, limit=100_000,
+                         ids=bound))
+    parents = {r["event_id"]: r["parent_event_id"] for r in _agg(
+        store, "dash_trace_tree", tenant, None, None, limit=10_000_000, ids=bound)}
+    return {"trace_ids": ids, "head": head, "events": total, "page": page, "pages": pages,
+            "shown": shown, "first": first, "marks": marks, "parents": parents,
+            "erased": erased_payloads(store, tenant, ids)}
+
+
 def erased_payloads(store: Store, tenant: str, trace_ids: Sequence[str]) -> dict[str, str]:
     """Event id -> why its payload was erased, for the erased events of these traces."""
     if not trace_ids:
@@ -249,9 +424,23 @@ def erased_payloads(store: Store, tenant: str, trace_ids: Sequence[str]) -> dict
     return {r["event_id"]: str(r["erased"]) for r in rows}
 
 
-def alerts(store: Store, tenant: str, cursor: str | None = None, limit: int = 50,
-           since: float | None = None) -> tuple[list[AuditEvent], str | None]:
-    """``agent.security`` and ``agent.compliance`` events, newest first."""
-    page = store.query(EventQuery(tenant=tenant, event_types=list(ALERT_TYPES), since=since,
-                                  newest_first=True, limit=limit, cursor=cursor))
-    return page.data, page.next_cursor
+def alerts(rollups: Rollups, store: Store, tenant: str, cursor: str | None = None,
+           limit: int = 50, since: float | None = None) -> tuple[list[AuditEvent], str | None]:
+    """``agent.security`` and ``agent.compliance`` events, newest first: the rollups say which
+    hours hold any, and only those hours are read."""
+    before = float(cursor.rsplit(":", 1)[0]) if cursor else None  # ValueError: not a cursor
+    found: list[AuditEvent] = []
+    for hour in rollups.hours_with(store, tenant, ALERT_TYPES):
+        lo, hi = hour * 3600.0, hour * 3600.0 + 3600.0
+        if since is not None and hi <= since:
+            break
+        if before is not None and lo > before:
+            continue
+        page = store.query(EventQuery(tenant=tenant, event_types=list(ALERT_TYPES),
+                                      since=lo if since is None else max(lo, since), until=hi,
+                                      newest_first=True, limit=limit + 1 - len(found),
+                                      cursor=cursor))
+        found.extend(page.data)
+        if len(found) > limit:
+            return found[:limit], _cursor(found[limit - 1])
+    return found, None

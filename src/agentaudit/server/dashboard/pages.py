@@ -14,16 +14,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from agentaudit.events import EventType
-from agentaudit.exceptions import NotFound
+from agentaudit.exceptions import StoreError
 from agentaudit.query import (
     InvalidTime,
-    agent_overview,
     event_status,
     handoff_path,
     iso_time,
     parse_time,
     timeline,
-    trace_summary,
 )
 from agentaudit.server.auth import Principal
 from agentaudit.server.dashboard import charts, data
@@ -62,6 +60,10 @@ def _time(request: Request, name: str, problems: list[str]) -> float | None:
         return None
 
 
+def _rollups(request: Request) -> Any:
+    return request.app.state.dashboard_rollups
+
+
 def not_found(request: Request, principal: Principal, what: str) -> HTMLResponse:
     return render(request, "not_found.html.j2", status_code=404, principal=principal,
                   title="Not found", what=what)
@@ -73,9 +75,10 @@ def overview_page(request: Request, principal: Viewer) -> Response:
     if window not in data.WINDOWS:
         window = "24h"
     with _store(request) as store:
-        ov = data.overview(store, principal.tenant, window)
-        recent_alerts, _ = data.alerts(store, principal.tenant, limit=5, since=ov["since"])
-    step_name = {30: "30 s", 120: "2 min", 900: "15 min", 3600: "hour", 21600: "6 hours",
+        ov = data.overview(_rollups(request), store, principal.tenant, window)
+        recent_alerts, _ = data.alerts(_rollups(request), store, principal.tenant, limit=5,
+                                       since=ov["since"])
+    step_name = {60: "minute", 120: "2 min", 900: "15 min", 3600: "hour", 21600: "6 hours",
                  86400: "day"}[ov["step"]]
     return render(request, "overview.html.j2", principal=principal, title="Overview", ov=ov,
                   windows=list(data.WINDOWS), alerts=recent_alerts,
@@ -127,9 +130,7 @@ def traces_page(request: Request, principal: Viewer) -> Response:
         with _store(request) as store:
             try:
                 rows, next_cursor = data.search_traces(store, principal.tenant, f, cursor)
-            except Exception as e:  # a tampered cursor
-                if "cursor" not in str(e):
-                    raise
+            except StoreError:  # a cursor not made by this page
                 problems.append("cursor: not a cursor of this page")
     params = {k: request.query_params.get(k, "") for k in
               ("ref", "session_id", "agent", "user_id", "status", "since", "until")}
@@ -138,15 +139,15 @@ def traces_page(request: Request, principal: Viewer) -> Response:
                   status_code=400 if problems else 200, first_page=cursor is None)
 
 
-def _depths(events: list[Any]) -> dict[str, int]:
+def _depths(parents: dict[str, str | None]) -> dict[str, int]:
     """Each event's depth in the parent/child tree (0 for roots)."""
-    parent = {ev.event_id: ev.parent_event_id for ev in events}
     depth: dict[str, int] = {}
-    for ev in events:
-        chain, node = [], ev.event_id
-        while node is not None and node not in depth and len(chain) < 1000:
+    for event_id in parents:
+        chain: list[str] = []
+        node: str | None = event_id
+        while node is not None and node not in depth and len(chain) < 10_000:
             chain.append(node)
-            node = parent.get(node)
+            node = parents.get(node)
         base = depth.get(node, -1) if node is not None else -1
         for i, n in enumerate(reversed(chain)):
             depth[n] = base + 1 + i
@@ -158,35 +159,31 @@ def trace_page(request: Request, principal: Viewer, ref: str) -> Response:
     if len(ref) > 1024:
         return not_found(request, principal, "trace")
     try:
-        page = max(1, int(request.query_params.get("page", "1")))
+        page = int(request.query_params.get("page", "1"))
     except ValueError:
         page = 1
     with _store(request) as store:
-        events = store.trace_events(principal.tenant, ref)
-        if not events:
-            return not_found(request, principal, f"trace {ref}")
-        summary = trace_summary(events)
-        erased = data.erased_payloads(store, principal.tenant, summary["trace_ids"])
-    pages = max(1, -(-len(events) // TRACE_PAGE_EVENTS))
-    page = min(page, pages)
-    shown = events[(page - 1) * TRACE_PAGE_EVENTS: page * TRACE_PAGE_EVENTS]
-    depth = _depths(events)
-    failing_tools = sorted({ev.action for ev in events
-                            if ev.event_type == EventType.ERROR and ev.action})
-    failing_agents = {ev.agent_name for ev in events if ev.event_type == EventType.ERROR}
-    # An event is stamped when it ends: it ran from timestamp - duration to timestamp.
-    start = min(ev.timestamp - (ev.duration_ms or 0) / 1000 for ev in events)
-    end = max(ev.timestamp for ev in events)
-    rows = [(row, ev, depth.get(ev.event_id, 0), erased.get(ev.event_id))
+        view = data.trace_view(store, principal.tenant, ref, page, TRACE_PAGE_EVENTS)
+    if view is None:
+        return not_found(request, principal, f"trace {ref}")
+    head, shown, marks = view["head"], view["shown"], view["marks"]
+    path = handoff_path(view["first"] + [ev for ev in marks if ev.event_type == EventType.HANDOFF])
+    failing_agents = {ev.agent_name for ev in marks if ev.event_type == EventType.ERROR}
+    depth = _depths(view["parents"])
+    agents = list(dict.fromkeys([*path, *sorted((head["agents"] or "").split(","))]))
+    rows = [(row, ev, depth.get(ev.event_id, 0), view["erased"].get(ev.event_id))
             for row, ev in zip(timeline(shown), shown, strict=True)]
+    summary = {**head, "trace_ids": view["trace_ids"],
+               "task_ids": sorted(filter(None, (head["task_ids"] or "").split(","))),
+               "start": iso_time(head["first"]),
+               "duration_ms": (head["end"] - head["start"]) * 1000.0}
     return render(request, "trace.html.j2", principal=principal, title=f"Trace {ref}", ref=ref,
-                  summary=summary, rows=rows, page=page, pages=pages,
-                  per_page=TRACE_PAGE_EVENTS, failing_tools=failing_tools,
-                  handoff=handoff_path(events), erased_count=len(erased),
-                  graph=charts.agent_graph(summary["agents"], charts.handoff_edges(events),
-                                           failing_agents),
-                  waterfall=charts.waterfall(shown, start, end),
-                  start_iso=iso_time(start))
+                  summary=summary, rows=rows, page=view["page"], pages=view["pages"],
+                  per_page=TRACE_PAGE_EVENTS, handoff=path, erased_count=len(view["erased"]),
+                  failing_tools=sorted({ev.action for ev in marks
+                                        if ev.event_type == EventType.ERROR and ev.action}),
+                  graph=charts.agent_graph(agents, charts.handoff_edges(marks), failing_agents),
+                  waterfall=charts.waterfall(shown, head["start"], head["end"]))
 
 
 @router.get("/evidence/{ref}")
@@ -220,9 +217,10 @@ def agents_page(request: Request, principal: Viewer) -> Response:
     rows: list[dict[str, Any]] = []
     if not problems:
         with _store(request) as store:
-            rows = store.aggregate("agents", principal.tenant, since, until, None, 200)
+            rows, since = data.agents(_rollups(request), store, principal.tenant, since, until)
     return render(request, "agents.html.j2", principal=principal, title="Agents", rows=rows,
-                  since=text, problems=problems, status_code=400 if problems else 200)
+                  since=text, start=iso_time(since), problems=problems,
+                  status_code=400 if problems else 200)
 
 
 @router.get("/agents/{name}")
@@ -230,20 +228,19 @@ def agent_page(request: Request, principal: Viewer, name: str) -> Response:
     since, until, text, problems = _period(request)
     if problems:
         return render(request, "agents.html.j2", principal=principal, title="Agents", rows=[],
-                      since=text, problems=problems, status_code=400)
+                      since=text, start=None, problems=problems, status_code=400)
+    name = name[:1024]
     with _store(request) as store:
-        try:
-            ov = agent_overview(store, principal.tenant, name[:1024], since, until)
-        except NotFound:
+        ov = data.agent_view(_rollups(request), store, principal.tenant, name, since, until)
+        if ov is None:
             return not_found(request, principal, f"agent {name} (in the last {text})")
-        activity = data.agent_activity(store, principal.tenant, name, since, until)
-        incoming = data.handoffs_in(store, principal.tenant, name, since, until)
         recent_errors = store.query(EventQuery(tenant=principal.tenant, agent=name,
-                                               errors_only=True, since=since, until=until,
-                                               newest_first=True, limit=10)).data
+                                               errors_only=True, since=ov["since"],
+                                               until=until, newest_first=True, limit=10)).data
     return render(request, "agent.html.j2", principal=principal, title=f"Agent {name}",
-                  name=name, ov=ov, since=text, handoffs_in=incoming, errors=recent_errors,
-                  activity=charts.activity_chart(activity, "Events and errors over time"),
+                  name=name, ov=ov, since=text, start=iso_time(ov["since"]),
+                  handoffs_in=ov["handoffs_in"], errors=recent_errors,
+                  activity=charts.activity_chart(ov["series"], "Events and errors over time"),
                   tools_chart=charts.bar_chart([(t["tool"], t["calls"]) for t in ov["tools"]],
                                                "Tool calls"))
 
@@ -253,10 +250,9 @@ def alerts_page(request: Request, principal: Viewer) -> Response:
     cursor = _text(request, "cursor", 64)
     try:
         with _store(request) as store:
-            rows, next_cursor = data.alerts(store, principal.tenant, cursor)
-    except Exception as e:
-        if "cursor" not in str(e):
-            raise
-        rows, next_cursor = [], None
+            rows, next_cursor = data.alerts(_rollups(request), store, principal.tenant, cursor)
+    except (ValueError, StoreError):  # a cursor not made by this page
+        return render(request, "message.html.j2", status_code=400, principal=principal,
+                      title="Alerts", message="cursor: not a cursor of this page")
     return render(request, "alerts.html.j2", principal=principal, title="Alerts",
                   rows=[(ev, event_status(ev)) for ev in rows], next_cursor=next_cursor)
