@@ -69,10 +69,12 @@ _SQL: dict[str, str] = {
     "dash_trace_tree": (
         "SELECT event_id, parent_event_id FROM events WHERE trace_id IN (SELECT value FROM "
         "json_each(:ids)) AND +tenant = :tenant LIMIT :limit"),
+    # The page's row ids are chosen on (timestamp, seq, id) alone, then only those rows are read:
+    # sorting a 10,000-event trace with its payloads would cost more than the page.
     "dash_trace_page": (
-        f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE trace_id IN (SELECT value FROM "
-        "json_each(:ids)) AND +tenant = :tenant ORDER BY timestamp, seq "
-        "LIMIT :limit OFFSET :offset"),
+        f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE id IN (SELECT id FROM events "
+        "WHERE trace_id IN (SELECT value FROM json_each(:ids)) AND +tenant = :tenant "
+        "ORDER BY timestamp, seq LIMIT :limit OFFSET :offset) ORDER BY timestamp, seq"),
     "dash_trace_marks": (
         f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE trace_id IN (SELECT value FROM "
         "json_each(:ids)) AND +tenant = :tenant "
@@ -202,6 +204,36 @@ class _Period:
         elif kind in ALERT_TYPES:
             self.alerts += n
 
+    def merge_from(self, o: _Period, index: int) -> None:
+        """Add a one-bucket period ``o`` (a rollup bucket's summary) at bucket ``index``."""
+        if 0 <= index < len(self.series):
+            b, ob = self.series[index], o.series[0]
+            for k in ("events", "errors", "handoffs", "escalations", "cost_usd"):
+                b[k] += ob[k]
+        for name, oa in o.agents.items():
+            a = self.agents.get(name)
+            if a is None:
+                self.agents[name] = dict(oa)
+                continue
+            for k in ("events", "invocations", "errors", "tool_calls", "_ms", "_n", "cost_usd"):
+                a[k] += oa[k]
+            if oa["last_seen"] is not None and (a["last_seen"] is None
+                                                or oa["last_seen"] > a["last_seen"]):
+                a["last_seen"] = oa["last_seen"]
+        for name, ot in o.tools.items():
+            t = self._tool(name)
+            t[0] += ot[0]
+            t[1] += ot[1]
+            merge_latency(t, [0, 0, ot[2], ot[3], ot[4]])
+        for name, od in o.decisions.items():
+            merge(self.decisions.setdefault(name, rollup_empty()), od)
+        for counts, other in ((self.error_types, o.error_types),
+                              (self.handoffs_out, o.handoffs_out)):
+            for k, n in other.items():
+                counts[k] = counts.get(k, 0) + n
+        self.alerts += o.alerts
+        merge(self.total, o.total)
+
     def _tool(self, name: str) -> list[Any]:
         return self.tools.setdefault(name, [0, 0, 0.0, 0, None])  # calls, errors, ms, n, max
 
@@ -227,11 +259,22 @@ def merge_latency(tool: list[Any], s: list[Any]) -> None:
         tool[4] = s[4]
 
 
+def _one_bucket(cells: dict[Any, list[Any]]) -> _Period:
+    summary = _Period(1)
+    for key, s in cells.items():
+        summary.add(0, key, s, None)
+    return summary
+
+
 def _fold(rollups: Rollups, store: Store, tenant: str, since: float, until: float, step: int,
           buckets: int, agent: str | None = None) -> _Period:
     period = _Period(buckets)
-    for index, key, s in rollups.cells(store, tenant, since, until, step):
-        period.add(index, key, s, agent)
+    if agent is None:  # whole buckets, folded once and kept until they change
+        for index, summary in rollups.summaries(store, tenant, since, until, step, _one_bucket):
+            period.merge_from(summary, index)
+    else:
+        for index, key, s in rollups.cells(store, tenant, since, until, step):
+            period.add(index, key, s, agent)
     for i, b in enumerate(period.series):
         b["start"] = since + i * step
         b["label"] = _bucket_label(b["start"], step)

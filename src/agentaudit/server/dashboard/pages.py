@@ -34,7 +34,7 @@ __all__ = ["TRACE_PAGE_EVENTS", "router"]
 
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(viewer)]
-TRACE_PAGE_EVENTS = 200
+TRACE_PAGE_EVENTS = 100
 _KNOWN_TYPES = [t.value for t in EventType]
 
 

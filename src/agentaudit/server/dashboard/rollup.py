@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -88,8 +88,11 @@ class _Tenant:
         self.minutes: dict[int, dict[Key, Stats]] = {}
         self.next_seq = 0
         self.checked = 0.0
+        # Folded summaries of whole buckets, dropped when a bucket changes.
+        self.summaries: dict[tuple[int, int], Any] = {}
 
     def add(self, level: dict[int, dict[Key, Stats]], bucket: int, key: Key, s: Stats) -> None:
+        self.summaries.pop((60 if level is self.minutes else 3600, bucket), None)
         cell = level.setdefault(bucket, {})
         if key in cell:
             merge(cell[key], s)
@@ -184,6 +187,29 @@ class Rollups:
                 if cell:
                     index = int((b * size - since) // step)
                     out.extend((index, k, s) for k, s in cell.items())
+        return out
+
+    def summaries(self, store: Store, tenant: str, since: float, until: float, step: int,
+                  fold: Callable[[dict[Key, Stats]], Any]) -> list[tuple[int, Any]]:
+        """(bucket index from ``since`` in ``step``s, ``fold(cells of one bucket)``) of the
+        period; each bucket's fold is kept until new events change the bucket."""
+        if not self.ready.wait(timeout=600):
+            raise TimeoutError("the dashboard's rollups are still being built")
+        with self._lock:
+            t = self._catch_up(store, tenant)
+            size = self.bucket_size(since, until)
+            level = t.minutes if size == 60 else t.hours
+            first, last = int(since // size), int((until - 1e-9) // size)
+            out = []
+            for b in range(first, last + 1) if last - first < len(level) else sorted(
+                    b for b in level if first <= b <= last):
+                cell = level.get(b)
+                if not cell:
+                    continue
+                summary = t.summaries.get((size, b))
+                if summary is None:
+                    summary = t.summaries[(size, b)] = fold(cell)
+                out.append((int((b * size - since) // step), summary))
         return out
 
     def hours_with(self, store: Store, tenant: str, event_types: Iterable[str]) -> list[int]:
