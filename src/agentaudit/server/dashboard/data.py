@@ -259,22 +259,34 @@ def merge_latency(tool: list[Any], s: list[Any]) -> None:
         tool[4] = s[4]
 
 
-def _one_bucket(cells: dict[Any, list[Any]]) -> _Period:
-    summary = _Period(1)
+def _one_bucket(cells: dict[Any, list[Any]]) -> dict[str, Any]:
+    """A rollup bucket folded once: all agents, each agent, and the handoffs between agents."""
+    whole = _Period(1)
+    per_agent: dict[str, _Period] = {}
+    pairs: dict[tuple[str, str], int] = {}
     for key, s in cells.items():
-        summary.add(0, key, s, None)
-    return summary
+        whole.add(0, key, s, None)
+        per_agent.setdefault(key[0], _Period(1)).add(0, key, s, key[0])
+        if key[1] == EventType.HANDOFF and key[2]:
+            pairs[(key[0], key[2])] = pairs.get((key[0], key[2]), 0) + s[0]
+    return {"all": whole, "agents": per_agent, "pairs": pairs}
 
 
 def _fold(rollups: Rollups, store: Store, tenant: str, since: float, until: float, step: int,
           buckets: int, agent: str | None = None) -> _Period:
+    """The period's figures (of one agent, or all), from bucket summaries kept until their
+    bucket changes."""
     period = _Period(buckets)
-    if agent is None:  # whole buckets, folded once and kept until they change
-        for index, summary in rollups.summaries(store, tenant, since, until, step, _one_bucket):
-            period.merge_from(summary, index)
-    else:
-        for index, key, s in rollups.cells(store, tenant, since, until, step):
-            period.add(index, key, s, agent)
+    for index, summary in rollups.summaries(store, tenant, since, until, step, _one_bucket):
+        if agent is None:
+            period.merge_from(summary["all"], index)
+            continue
+        mine = summary["agents"].get(agent)
+        if mine is not None:
+            period.merge_from(mine, index)
+        for (src, target), n in summary["pairs"].items():
+            if target == agent and src != agent:
+                period.handoffs_in[src] = period.handoffs_in.get(src, 0) + n
     for i, b in enumerate(period.series):
         b["start"] = since + i * step
         b["label"] = _bucket_label(b["start"], step)
@@ -429,6 +441,8 @@ def _events(rows: list[dict[str, Any]]) -> list[AuditEvent]:
 
 def trace_ids_of(store: Store, tenant: str, ref: str) -> list[str]:
     """The trace ids of a trace id or task id (empty when the tenant has neither)."""
+    if store.query(EventQuery(tenant=tenant, trace_id=ref, limit=1)).data:
+        return [ref]
     return [r["trace_id"] for r in _agg(store, "dash_traces_of", tenant, None, None,
                                         limit=10_000, ref=ref)]
 

@@ -166,29 +166,6 @@ class Rollups:
         t.checked = time.monotonic()
         return t
 
-    def cells(self, store: Store, tenant: str, since: float, until: float, step: int
-              ) -> Iterable[tuple[int, Key, Stats]]:
-        """(bucket index from ``since`` in ``step``s, key, stats) of the period, current.
-
-        ``since`` must be aligned to the bucket size used (minutes up to 6 hours, else hours)."""
-        if not self.ready.wait(timeout=600):
-            raise TimeoutError("the dashboard's rollups are still being built")
-        with self._lock:
-            t = self._catch_up(store, tenant)
-            minutes = until - since <= 6 * 3600 and since >= time.time() - MINUTE_HORIZON
-            level, size = (t.minutes, 60) if minutes else (t.hours, 3600)
-            first, last = int(since // size), int((until - 1e-9) // size)
-            out = []
-            if last - first < len(level):
-                buckets = ((b, level.get(b)) for b in range(first, last + 1))
-            else:
-                buckets = ((b, c) for b, c in level.items() if first <= b <= last)
-            for b, cell in buckets:
-                if cell:
-                    index = int((b * size - since) // step)
-                    out.extend((index, k, s) for k, s in cell.items())
-        return out
-
     def summaries(self, store: Store, tenant: str, since: float, until: float, step: int,
                   fold: Callable[[dict[Key, Stats]], Any]) -> list[tuple[int, Any]]:
         """(bucket index from ``since`` in ``step``s, ``fold(cells of one bucket)``) of the

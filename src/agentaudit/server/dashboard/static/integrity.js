@@ -19,7 +19,7 @@
     bar.max = job.total || 1;
     bar.value = job.done;
     if (job.state === "running") {
-      out.textContent = "⏳ verifying… " + job.done.toLocaleString() + " of " + job.total.toLocaleString() + " events";
+      out.textContent = "verifying… " + job.done.toLocaleString() + " of " + job.total.toLocaleString() + " events";
       return false;
     }
     out.textContent = "";

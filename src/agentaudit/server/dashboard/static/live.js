@@ -60,7 +60,7 @@
   }
 
   function status() {
-    const what = paused ? "⏸ paused, " + held.length + " new event(s) held" : "● live";
+    const what = paused ? "paused, " + held.length + " new event(s) held" : "● live";
     state.textContent = what + " · " + received + " received";
   }
 
@@ -82,7 +82,7 @@
   pauseButton.addEventListener("click", function () {
     paused = !paused;
     pauseButton.setAttribute("aria-pressed", String(paused));
-    pauseButton.textContent = paused ? "▶ Resume" : "⏸ Pause";
+    pauseButton.textContent = paused ? "▶ Resume" : "Pause";
     if (!paused) { held.forEach(show); held = []; }
     status();
   });
