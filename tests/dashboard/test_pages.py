@@ -45,6 +45,9 @@ def test_every_page_loads_without_console_errors(page: Any, server: Server,
     assert int(page.locator("[data-testid=events]").inner_text().replace(",", "")) > 1000
     assert page.locator("svg title", has_text="Events and errors").count() == 1
     assert page.locator("svg title", has_text="Cost by agent").count() == 1
+    page.set_viewport_size({"width": 1024, "height": 768})  # a projector
+    _visit(page, base + "/?window=7d", "overview-1024x768")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
 
 
 def test_trace_search_finds_the_refund_incident(page: Any, server: Server,

@@ -66,15 +66,14 @@ _SQL: dict[str, str] = {
         "group_concat(DISTINCT task_id) AS task_ids, group_concat(DISTINCT agent_name) AS agents "
         "FROM events WHERE trace_id IN (SELECT value FROM json_each(:ids)) "
         "AND +tenant = :tenant LIMIT :limit"),
+    # The whole trace as (row id, event id, parent) in time order — small rows, one pass — and
+    # then only the rows of the page shown.
     "dash_trace_tree": (
-        "SELECT event_id, parent_event_id FROM events WHERE trace_id IN (SELECT value FROM "
-        "json_each(:ids)) AND +tenant = :tenant LIMIT :limit"),
-    # The page's row ids are chosen on (timestamp, seq, id) alone, then only those rows are read:
-    # sorting a 10,000-event trace with its payloads would cost more than the page.
-    "dash_trace_page": (
-        f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE id IN (SELECT id FROM events "
-        "WHERE trace_id IN (SELECT value FROM json_each(:ids)) AND +tenant = :tenant "
-        "ORDER BY timestamp, seq LIMIT :limit OFFSET :offset) ORDER BY timestamp, seq"),
+        "SELECT id, event_id, parent_event_id FROM events WHERE trace_id IN (SELECT value FROM "
+        "json_each(:ids)) AND +tenant = :tenant ORDER BY timestamp, seq LIMIT :limit"),
+    "dash_trace_rows": (
+        f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE id IN (SELECT value FROM "
+        "json_each(:rowids)) ORDER BY timestamp, seq LIMIT :limit"),
     "dash_trace_marks": (
         f"SELECT {', '.join(SELECT_COLUMNS)} FROM events WHERE trace_id IN (SELECT value FROM "
         "json_each(:ids)) AND +tenant = :tenant "
@@ -456,17 +455,20 @@ def trace_view(store: Store, tenant: str, ref: str, page: int, per_page: int
         return None
     bound = json.dumps(ids)
     head = _agg(store, "dash_trace_summary", tenant, None, None, limit=1, ids=bound)[0]
-    total = int(head["events"])
+    tree = _agg(store, "dash_trace_tree", tenant, None, None, limit=10_000_000, ids=bound)
+    total = len(tree)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    shown = _events(_agg(store, "dash_trace_page", tenant, None, None, limit=per_page,
-                         ids=bound, offset=(page - 1) * per_page))
-    first = shown[:1] if page == 1 else _events(_agg(
-        store, "dash_trace_page", tenant, None, None, limit=1, ids=bound, offset=0))
+    wanted = [r["id"] for r in tree[(page - 1) * per_page: page * per_page]]
+    if page > 1:
+        wanted.append(tree[0]["id"])  # the first event starts the handoff path
+    rows = _events(_agg(store, "dash_trace_rows", tenant, None, None, limit=len(wanted),
+                        rowids=json.dumps(wanted)))
+    first = rows[:1]
+    shown = rows if page == 1 else [ev for ev in rows if ev.event_id != tree[0]["event_id"]]
     marks = _events(_agg(store, "dash_trace_marks", tenant, None, None, limit=100_000,
                          ids=bound))
-    parents = {r["event_id"]: r["parent_event_id"] for r in _agg(
-        store, "dash_trace_tree", tenant, None, None, limit=10_000_000, ids=bound)}
+    parents = {r["event_id"]: r["parent_event_id"] for r in tree}
     return {"trace_ids": ids, "head": head, "events": total, "page": page, "pages": pages,
             "shown": shown, "first": first, "marks": marks, "parents": parents,
             "erased": erased_payloads(store, tenant, ids)}
