@@ -240,6 +240,9 @@ def main() -> None:
     print(f"Targets: p50 <= {P50_TARGET_MS:.0f} ms, p99 <= {P99_TARGET_MS:.0f} ms. "
           f"{'All pages met them.' if ok else 'Some pages missed them (MISS).'} [report] rows "
           "time agentaudit.reports generating the report (bench/reports.py).")
+    first = next(iter(results))
+    print(f"The cold request of {first!r} waited for the startup rollups (one SQL pass over the "
+          "store, in the background from startup).")
     if load_ms is None:
         print(f"10,000-event trace in a browser: not measured ({CHROMIUM} is not installed).")
     else:
