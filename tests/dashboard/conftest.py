@@ -97,7 +97,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 "globex": make_key(db, "globex", "read", "other tenant")}
         other = _other_tenant_trace(db)
     return {"home": home, "db": db, "keys": keys, "incident": incident[0].trace_id,
-            "erased": incident[0].event_id,
+            "erased": incident[0].event_id, "user": failing.user_id,
+            "session": failing.session_id,
             "failing_event": failing.event_id, "other_trace": other}
 
 

@@ -3,6 +3,7 @@ the Content-Security-Policy; and the pages' behaviour over plain HTTP (reports, 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -213,3 +214,20 @@ def test_no_auth_on_loopback_shows_tenant_default(demo: dict[str, Any]) -> None:
     finally:
         srv.should_exit = True
         thread.join(20)
+
+
+def test_trace_search_filters(server: Server, demo: dict[str, Any]) -> None:
+    incident = demo["incident"]
+    with viewer(server, demo["keys"]["read"]) as client:
+        for query in (f"user_id={demo['user']}", f"session_id={demo['session']}",
+                      "agent=Billing&status=error", "ref=refund-incident&status=error",
+                      f"ref={incident}"):
+            page = client.get(f"/traces?{query}")
+            assert page.status_code == 200 and f"/traces/{incident}" in page.text, query
+        assert f"/traces/{incident}" not in client.get("/traces?ref=refund-incident&status=ok").text
+        assert f"/traces/{incident}" not in client.get("/traces?until=2000-01-01").text
+        first = client.get("/traces").text
+        older = first.split('rel="next"')[0].rsplit('href="', 1)[1].split('"')[0]
+        second = client.get(older.replace("&amp;", "&")).text
+        shown = set(re.findall(r'href="/traces/([0-9a-f]{32})"', first))
+        assert shown and set(re.findall(r'href="/traces/([0-9a-f]{32})"', second)) - shown
