@@ -111,8 +111,10 @@ def server(demo: dict[str, Any]) -> Iterator[Server]:
         srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API runs an event loop in this thread
+    while it is started, so it must stop before other modules run their own loops."""
     executable = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
