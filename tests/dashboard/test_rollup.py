@@ -54,6 +54,12 @@ def test_rollups_match_sql_and_catch_up(tmp_path: Path) -> None:
         assert after["events"] == before["events"] + 5
         assert after["errors"] == before["errors"] + 5
         assert any(a["agent_name"] == "Late" and a["errors"] == 5 for a in after["top_agents"])
+        late = AuditEvent(event_type="agent.tool_call", agent_name="Late", action="lookup",
+                          timestamp=time.time() - 3 * 86400)  # arrives late, for an old hour
+        week = data.overview(rollups, store, "default", "7d", now=time.time())["events"]
+        store.append_batch([late])
+        assert data.overview(rollups, store, "default", "7d", now=time.time())["events"] == \
+            week + 1
         view = data.agent_view(rollups, store, "default", "Late", time.time() - 600, time.time())
         assert view is not None and view["errors_by_type"] == {"TimeoutError": 5}
         assert data.agent_view(rollups, store, "default", "Nobody", now - 600, now) is None

@@ -107,7 +107,7 @@ def _key(r: dict[str, Any]) -> Key:
 class Rollups:
     """Per-tenant rollups of one store, built in the background and caught up on read."""
 
-    def __init__(self, fresh_seconds: float = 0.5) -> None:
+    def __init__(self, fresh_seconds: float = 0.0) -> None:
         self.fresh_seconds = fresh_seconds
         self._tenants: dict[str, _Tenant] = {}
         self._lock = threading.Lock()
