@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
 from agentaudit.server.auth import ALL_SCOPES, Principal
 
@@ -23,11 +23,15 @@ __all__ = [
     "COOKIE",
     "CSP",
     "LoginRequired",
+    "auth_disabled",
     "check_csrf",
     "csrf_token",
+    "login_redirect",
     "lookup_principal",
     "page_headers",
     "safe_next",
+    "same_origin",
+    "set_key_cookie",
     "viewer",
 ]
 
@@ -45,10 +49,6 @@ class LoginRequired(Exception):  # noqa: N818 (a redirect, not an error)
         super().__init__(reason)
         self.reason = reason
         self.clear_cookie = clear_cookie
-
-
-class Forbidden(Exception):  # noqa: N818
-    """The key may not read."""
 
 
 def page_headers() -> dict[str, str]:
@@ -132,7 +132,3 @@ def login_redirect(request: Request, exc: LoginRequired) -> RedirectResponse:
 def set_key_cookie(response: Any, request: Request, secret: str) -> None:
     response.set_cookie(COOKIE, secret, httponly=True, samesite="strict", path="/",
                         secure=request.url.scheme == "https")
-
-
-def forbidden_page(html: str) -> HTMLResponse:
-    return HTMLResponse(html, status_code=403, headers=page_headers())
