@@ -47,6 +47,10 @@ def test_verify_usage_errors_exit_2(demo: Path, tmp_path: Path) -> None:
     assert r.returncode == 2 and "witness" in r.stderr and "Traceback" not in r.stderr
     r = cli("verify", "--db", str(demo), "--format", "xml")
     assert r.returncode == 2
+    r = cli("verify", "--db", str(demo), "--workers", "0")
+    assert r.returncode == 2 and "--workers" in r.stderr and "Traceback" not in r.stderr
+    r = cli("verify", "--db", str(demo), "--workers", "1")
+    assert r.returncode == 0 and r.stdout.startswith("OK:"), r.stdout + r.stderr
 
 
 def test_witness_round_trip(demo: Path, tmp_path: Path) -> None:

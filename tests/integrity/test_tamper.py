@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agentaudit.demo import run_demo
+from agentaudit.integrity import verify as verify_mod
 from agentaudit.integrity.bundle import verify_bundle, write_bundle
 from agentaudit.integrity.checkpoint import Signer, format_checkpoint, parse_checkpoint, sign_note
 from agentaudit.integrity.prove import check_proof, prove_event
@@ -34,9 +35,19 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def db(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+@pytest.fixture(params=["sequential", "parallel"])
+def db(demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+       request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A copy of the demo store; every test runs with verify checking the rows in this process
+    and again with two worker processes checking chunks of 97 rows (not aligned with anything:
+    damage falls inside chunks, at their edges, and across them)."""
     monkeypatch.setenv("AGENTAUDIT_SIGNING_KEY", SIGNER.key_text())
+    if request.param == "parallel":
+        monkeypatch.setattr(verify_mod, "PARALLEL_MIN_EVENTS", 0)
+        monkeypatch.setattr(verify_mod, "CHUNK_EVENTS", 97)
+        monkeypatch.setenv("AGENTAUDIT_VERIFY_WORKERS", "2")
+    else:
+        monkeypatch.setenv("AGENTAUDIT_VERIFY_WORKERS", "1")
     copy = tmp_path / "copy.db"
     shutil.copy(demo_db, copy)
     yield copy
@@ -264,3 +275,33 @@ def test_bundle_verifies_offline_and_detects_tampering(db: Path, tmp_path: Path)
                           (drop, "manifest")):
         report = verify_bundle(rewrite(mutate), vkey=VKEY)
         assert not report.ok and words in (report.problem or ""), (mutate, report)
+
+
+def test_worker_processes_check_the_rows_and_agree_with_one_process(
+        demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunked check in worker processes really runs, and reports exactly what the
+    sequential check does (size, checkpoints, erased payloads in seq order)."""
+    import concurrent.futures
+
+    monkeypatch.setenv("AGENTAUDIT_SIGNING_KEY", SIGNER.key_text())
+    copy = tmp_path / "erased.db"
+    shutil.copy(demo_db, copy)
+    sql(copy, "UPDATE events SET payload = NULL, salt = NULL, user_id = NULL, "
+              "erased = 'retention' WHERE seq % 37 = 5")
+    submitted: list[tuple[object, ...]] = []
+    real_submit = concurrent.futures.ProcessPoolExecutor.submit
+
+    def counting_submit(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        submitted.append(args)
+        return real_submit(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures.ProcessPoolExecutor, "submit", counting_submit)
+    one = verify(copy, workers=1)
+    assert not submitted
+    monkeypatch.setattr(verify_mod, "PARALLEL_MIN_EVENTS", 0)
+    monkeypatch.setattr(verify_mod, "CHUNK_EVENTS", 97)
+    many = verify(copy, workers=2)
+    assert len(submitted) == -(-one.size // 97)  # every chunk went to a worker
+    assert one.ok and many.ok, (one.damage, many.damage)
+    assert (many.size, many.checkpoints, many.erased) == (one.size, one.checkpoints, one.erased)
+    assert len(one.erased) == len(range(5, one.size, 37))

@@ -165,3 +165,21 @@ def test_collector_redacts_native_events_and_otlp(collector: tuple[Server, str])
     assert b"[SECRET]" in data and b"pii:email:" in data
     assert CLEAN[0].encode() in data  # clean ids survive
     srv.start()
+
+
+def test_overflow_spill_is_redacted_on_disk(tmp_path: Path) -> None:
+    """A caller that spills on overflow writes the spool itself: redacted there too."""
+    db = tmp_path / "audit.db"
+    db.mkdir()  # the store cannot open: the writer keeps failing, the small queue overflows
+    spool = tmp_path / "spool"
+    logger = AuditLogger(str(db), overflow="spill", max_queue=5, batch_size=5,
+                         flush_interval=5.0, spool_dir=spool)
+    try:
+        for _ in range(50):
+            logger.log_tool_call("Agent", "lookup", params=sensitive_params())
+        assert logger.stats().spilled > 0
+    finally:
+        logger.close()
+    data = b"".join(p.read_bytes() for p in spool.rglob("*") if p.is_file())
+    assert data, "nothing was spilled: the test did not exercise the overflow path"
+    assert leaked(data, {**SECRETS, **CARDS}) == []

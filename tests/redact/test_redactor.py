@@ -187,3 +187,22 @@ def test_collector_settings_turn_redaction_on_and_off(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AGENTAUDIT_REDACT_CONFIG", str(cfg))
     r = _redactor(ServerSettings.from_env(db=db))
     assert r is not None and r.modes["email"] == "mask"
+
+
+def test_keys_are_scanned_like_values() -> None:
+    ev = Redactor(ALL_ON).redact(_event(params={PII["email"]: {"card": CARDS["visa"]},
+                                                "plain": "ok"}))
+    text = _text(ev)
+    assert PII["email"] not in text and CARDS["visa"] not in text
+    assert ev.params["plain"] == "ok"  # type: ignore[index]
+    assert "email:1" in ev.tags["redacted"] and "card:1" in ev.tags["redacted"]  # type: ignore[index]
+
+
+def test_redacting_twice_changes_nothing_more() -> None:
+    """Events spilled on overflow are redacted before the spool and again when replayed."""
+    r = Redactor(ALL_ON)
+    once = r.redact(_event(params={"password": "hunter2", "to": PII["email"]},
+                           error=CARDS["visa"]))
+    before = (_text(once), dict(once.tags or {}))
+    twice = r.redact(once)
+    assert (_text(twice), dict(twice.tags or {})) == before

@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 
 from agentaudit.cli.assist_cmds import ask_command, mcp_command
+from agentaudit.cli.detect_cmds import alerts_app, detect_command
 from agentaudit.cli.options import Db, Output, Tenant
 from agentaudit.cli.report_cmds import forensics_command, report_app
+from agentaudit.cli.retention_cmds import erase_command, hold_app, retention_app
 from agentaudit.cli.serve_cmds import keys_app, serve_command
 
 __all__ = ["app", "run_app"]
@@ -242,6 +244,10 @@ def verify_command(
         help="Verify an evidence bundle offline instead of a database.")] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="text|json",
                                      help="text or json (the full report).")] = "text",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, metavar="N",
+        help="Processes checking the rows of a large log (default: one per CPU; 1: only this "
+             "process). The result is the same.")] = None,
 ) -> int:
     """Prove the record was not altered: recompute every leaf, root and signature.
 
@@ -251,7 +257,7 @@ def verify_command(
     """
     from agentaudit.cli.integrity_cmds import run_verify
 
-    return run_verify(db, tenant, vkey, witness, bundle, fmt)
+    return run_verify(db, tenant, vkey, witness, bundle, fmt, workers)
 
 
 @app.command("checkpoint")
@@ -291,6 +297,11 @@ app.add_typer(report_app, name="report")
 app.command("forensics")(forensics_command)
 app.command("ask")(ask_command)
 app.command("mcp")(mcp_command)
+app.add_typer(retention_app, name="retention")
+app.add_typer(hold_app, name="hold")
+app.command("erase")(erase_command)
+app.command("detect")(detect_command)
+app.add_typer(alerts_app, name="alerts")
 
 
 def run_app(args: list[str]) -> int:

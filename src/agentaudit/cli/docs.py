@@ -49,6 +49,12 @@ COMMAND_GUIDES: dict[str, tuple[str, str]] = {
     "forensics": ("Run forensic analysis",
                   "Investigates one trace or task after an incident: what happened, the root "
                   "cause, the impact and the evidence."),
+    "detect": ("Did anything suspicious happen?",
+               "Runs the detection rules (prompt injection, exfiltration, anomalies against each "
+               "agent's baseline, approvals, rejections, budgets, handoff loops, acting after a "
+               "stop) over stored history and prints what would have fired, with the evidence "
+               "event ids; nothing is written. `agentaudit serve` runs the same rules live "
+               "(docs/detection.md)."),
     "demo": ("Show me what agentaudit does",
              "Writes a realistic multi-agent workload (routers, support, billing, tools, "
              "handoffs, human approvals, errors) with one refund incident to investigate, to "

@@ -55,7 +55,7 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None] | N
 
 
 def run_verify(db: str | None, tenant: str, vkey: str | None, witness: str | None,
-               bundle: str | None, fmt: str) -> int:
+               bundle: str | None, fmt: str, workers: int | None = None) -> int:
     check_choice("--format", fmt, ("text", "json"))
     key = _vkey_arg(vkey)
     if bundle is not None:
@@ -70,7 +70,7 @@ def run_verify(db: str | None, tenant: str, vkey: str | None, witness: str | Non
             raise NotFound(f"tenant {tenant!r} has no events in {db or 'the store'}")
         with _progress("verifying", total) as progress:
             report = verify_log(store, tenant, vkey=key, witness=witness_note,
-                                progress=progress)
+                                progress=progress, workers=workers)
     finally:
         store.close()
     if fmt == "json":
@@ -96,6 +96,9 @@ def _print_report(report: Any) -> None:
             reasons[reason] = reasons.get(reason, 0) + 1
         parts = ", ".join(f"{n} by {r}" for r, n in sorted(reasons.items()))
         print(f"  {len(report.erased)} payloads were erased ({parts}); their envelopes verify")
+    if report.compacted:
+        print(f"  the first {report.compacted} events were compacted by retention (envelopes "
+              "dropped, leaf hashes kept); they verify as part of the tree")
     if report.ok and report.unsigned_tail:
         print(f"  note: the newest {report.unsigned_tail} events are not covered by a signed "
               "checkpoint yet (the writer signs one on every flush and close)")

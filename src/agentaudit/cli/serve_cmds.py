@@ -32,6 +32,12 @@ def serve_command(
         "--no-auth",
         help="Accept requests without an API key, all as tenant 'default' with every scope. "
              "Refused unless --host is a loopback address.")] = False,
+    rules: Annotated[str | None, typer.Option(
+        "--rules", metavar="FILE",
+        help="Detection rules and alert sinks (TOML, see docs/detection.md). Default: "
+             "$AGENTAUDIT_DETECT_RULES, else the packaged rules, no sinks.")] = None,
+    no_detect: Annotated[bool, typer.Option(
+        "--no-detect", help="Do not run the detection rules on what is stored.")] = False,
 ) -> int:
     """Run the collector: HTTP ingest (POST /v1/events), OTLP/HTTP traces (POST /v1/traces),
     the query API, a live stream, /metrics and /healthz.
@@ -41,7 +47,8 @@ def serve_command(
     """
     from agentaudit.server.run import serve
 
-    return serve(host=host, port=port, db=db, no_auth=no_auth)
+    return serve(host=host, port=port, db=db, no_auth=no_auth, detect_rules=rules,
+                 detect=False if no_detect else None)
 
 
 keys_app = typer.Typer(

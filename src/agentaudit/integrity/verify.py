@@ -8,11 +8,13 @@ trusted verifier key. The first damage found is named with its seq, event id and
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import itertools
 import operator
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +39,10 @@ from agentaudit.store.rows import LOG_COLUMNS
 __all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "row_envelope",
            "verify_log"]
 
+# Logs of at least this many events are checked by worker processes, this many rows a task.
+PARALLEL_MIN_EVENTS = 200_000
+CHUNK_EVENTS = 50_000
+
 DAMAGE_KINDS = ("modified", "missing", "inserted", "reordered", "truncated", "bad signature",
                 "inconsistent with witness")
 
@@ -59,6 +65,7 @@ class VerifyReport:
     latest_checkpoint_size: int = 0
     erased: list[tuple[int, str, str]] = field(default_factory=list)  # (seq, event_id, reason)
     unsigned_tail: int = 0
+    compacted: int = 0  # leading events whose envelopes retention dropped (leaves kept)
     witness_size: int | None = None
     damage: Damage | None = None
     seconds: float = 0.0
@@ -72,6 +79,7 @@ class VerifyReport:
             "tenant": self.tenant, "ok": self.ok, "size": self.size,
             "checkpoints": self.checkpoints, "latest_checkpoint_size": self.latest_checkpoint_size,
             "unsigned_tail": self.unsigned_tail, "witness_size": self.witness_size,
+            "compacted": self.compacted,
             "erased": [{"seq": s, "event_id": e, "reason": r} for s, e, r in self.erased],
             "damage": None if self.damage is None else self.damage.__dict__,
             "seconds": round(self.seconds, 3),
@@ -106,8 +114,9 @@ def _leaf_for(row: tuple[Any, ...], seq: int) -> bytes:
 
 class _Verifier:
     def __init__(self, store: Any, tenant: str, vkey: str, witness: str | None,
-                 progress: Callable[[int, int], None] | None) -> None:
+                 progress: Callable[[int, int], None] | None, workers: int) -> None:
         self.store = store
+        self.workers = workers
         self.tenant = tenant
         self.vkey = vkey
         self.witness = witness
@@ -172,74 +181,196 @@ class _Verifier:
 
     def _scan(self, cps: list[tuple[int, bytes, str, float]], witness: Any,
               total: int) -> VerifyReport | None:
+        """Feed every row's checked leaf, in seq order, into the compact range and compare the
+        roots with the checkpoints and the witness on the way. Rows are checked in chunks, by
+        worker processes when the log is large (``_chunks``); the chain stays sequential."""
         self.crange = crange = CompactRange()
-        sha256 = hashlib.sha256
+        append, root = crange.append, crange.root
+        progress, report = self.progress, self.report
+        sizes = [c[0] for c in cps]
         cp_i, expected, prev_cp = 0, 0, 0
-        first_after_cp: str | None = None
-        for row in self.store.log_rows(self.tenant):
-            seq, event_id = row[_SEQ], row[_EVENT_ID]
-            if type(seq) is not int or seq < expected:
-                return self.fail("inserted", f"event {event_id} has seq {seq!r}, which is "
-                                 "already taken or not an integer", seq=expected, event_id=event_id)
-            if seq > expected:
-                return self.fail("missing", f"seq {expected} is missing (deleted); the next "
-                                 f"event is {event_id} at seq {seq}", seq=expected,
-                                 event_id=event_id)
-            payload, salt, digest = row[_PAYLOAD], row[_SALT], row[_DIGEST]
-            stored_leaf, erased = row[_LEAF], row[_ERASED]
-            if not isinstance(digest, bytes) or len(digest) != 32:
-                return self.fail("modified", f"event {event_id} has no payload digest",
-                                 seq=seq, event_id=event_id)
-            if payload is None and salt is None:
-                if row[_USER_ID] is not None:
-                    return self.fail("modified", f"event {event_id}: user_id kept after its "
-                                     "payload was erased", seq=seq, event_id=event_id)
-                self.report.erased.append((seq, event_id, erased or "unknown"))
-            elif (not isinstance(payload, bytes) or not isinstance(salt, bytes)
-                  or sha256(salt + payload).digest() != digest):
-                return self.fail("modified", f"the payload of event {event_id} was altered",
-                                 seq=seq, event_id=event_id)
-            elif row[_USER_ID] != _user_of(payload):
-                return self.fail("modified", f"event {event_id}: the user_id column does not "
-                                 "match its payload", seq=seq, event_id=event_id)
-            try:
-                leaf = _leaf_for(row, seq)
-            except (TypeError, ValueError) as e:
-                return self.fail("modified", f"event {event_id} holds a malformed value: {e}",
-                                 seq=seq, event_id=event_id)
-            if leaf != stored_leaf:
-                return self._mismatch(row, seq)
-            if first_after_cp is None:
-                first_after_cp = event_id
-            crange.append(leaf)
-            expected += 1
-            if witness is not None and witness.size == expected and crange.root() != witness.root:
-                return self.fail("inconsistent with witness", "the first "
-                                 f"{expected} events differ from what the witness saw: the log "
-                                 "was rewritten", seq=expected - 1, event_id=event_id)
-            while cp_i < len(cps) and cps[cp_i][0] == expected:
-                if crange.root() != cps[cp_i][1]:
-                    return self.fail("modified", f"events {prev_cp}..{expected - 1} do not match "
-                                     f"the checkpoint at size {expected}", seq=prev_cp,
-                                     event_id=first_after_cp)
-                prev_cp, first_after_cp = expected, None
-                cp_i += 1
-            if self.progress is not None and expected % 10_000 == 0:
-                self.progress(expected, total)
-        self.report.size = expected
-        if self.progress is not None:
-            self.progress(expected, total)
+        wsize = witness.size if witness is not None else -1
+        prefix = self._compacted_prefix()
+        report.compacted = len(prefix.leaves) // 32
+        for chunk in itertools.chain((prefix,), self._chunks(total, report.compacted)):
+            report.erased.extend(chunk.erased)
+            leaves = chunk.leaves
+            for i in range(0, len(leaves), 32):
+                append(leaves[i:i + 32])
+                expected += 1
+                if expected == wsize and root() != witness.root:
+                    return self.fail("inconsistent with witness", "the first "
+                                     f"{expected} events differ from what the witness saw: the log "
+                                     "was rewritten", seq=expected - 1,
+                                     event_id=self._event_id_at(expected - 1))
+                while cp_i < len(sizes) and sizes[cp_i] == expected:
+                    if root() != cps[cp_i][1]:
+                        return self.fail("modified", f"events {prev_cp}..{expected - 1} do not "
+                                         f"match the checkpoint at size {expected}", seq=prev_cp,
+                                         event_id=self._event_id_at(prev_cp))
+                    prev_cp = expected
+                    cp_i += 1
+                if progress is not None and expected % 10_000 == 0:
+                    progress(expected, total)
+            if chunk.damage is not None:
+                report.damage = chunk.damage
+                return report
+        report.size = expected
+        if progress is not None:
+            progress(expected, total)
         return None
 
-    def _mismatch(self, row: tuple[Any, ...], seq: int) -> VerifyReport:
-        """A row's recomputed leaf differs from its stored one: moved, or modified?"""
-        event_id, stored = row[_EVENT_ID], row[_LEAF]
-        for other in range(max(0, seq - 1000), seq + 1000):
-            if other != seq and _leaf_for(row, other) == stored:
-                return self.fail("reordered", f"event {event_id} sits at seq {seq} but was "
-                                 f"logged at seq {other}", seq=seq, event_id=event_id)
-        return self.fail("modified", f"the envelope of event {event_id} was altered",
-                         seq=seq, event_id=event_id)
+    def _compacted_prefix(self) -> _Chunk:
+        """The leaf hashes of a prefix that retention compacted (envelopes dropped, leaves
+        kept; see ``agentaudit.retention``): folded in first, like checked rows."""
+        compacted = getattr(self.store, "compacted_leaf_hashes", None)
+        leaves: list[bytes] = []
+        if compacted is not None:
+            for seq, leaf in compacted(self.tenant):
+                if seq != len(leaves):
+                    return _Chunk(b"".join(leaves), [], Damage(
+                        "missing", f"compacted leaf {len(leaves)} is missing", len(leaves)))
+                leaves.append(leaf)
+        return _Chunk(b"".join(leaves), [], None)
+
+    def _event_id_at(self, seq: int) -> str | None:
+        for row in self.store.log_rows(self.tenant, 1, start=seq, stop=seq + 1):
+            return row[_EVENT_ID]
+        return None
+
+    def _chunks(self, total: int, first: int) -> Iterator[_Chunk]:
+        """Checked rows in seq order, a chunk at a time: in this process, or, for a large
+        SQLite log and ``workers`` > 1, by worker processes reading their own seq ranges. A
+        chunk that ends short (a missing row) hands over to this process from that seq, which
+        then finds and names the damage exactly as a sequential scan would."""
+        path = getattr(self.store, "path", None)
+        if (self.workers <= 1 or total < PARALLEL_MIN_EVENTS or path is None
+                or getattr(self.store, "backend", "") != "sqlite"):
+            yield from _local_chunks(self.store, self.tenant, None, first)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        starts = list(range(first, max(total, first + 1), CHUNK_EVENTS))
+        ranges = [(None if i == 0 else lo, None if i == len(starts) - 1 else lo + CHUNK_EVENTS, lo)
+                  for i, lo in enumerate(starts)]
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
+            pending = collections.deque()
+            todo = iter(ranges)
+            for r in itertools.islice(todo, 2 * self.workers):
+                pending.append((r, pool.submit(_check_range, str(path), self.tenant, *r)))
+            while pending:
+                (_, stop, lo), future = pending.popleft()
+                chunk = future.result()
+                for r in itertools.islice(todo, 1):
+                    pending.append((r, pool.submit(_check_range, str(path), self.tenant, *r)))
+                yield chunk
+                checked = lo + len(chunk.leaves) // 32
+                if chunk.damage is None and stop is not None and checked < stop:
+                    for _, f in pending:
+                        f.cancel()
+                    yield from _local_chunks(self.store, self.tenant, checked, checked)
+                    return
+                if chunk.damage is not None:
+                    for _, f in pending:
+                        f.cancel()
+                    return
+
+@dataclass
+class _Chunk:
+    """Rows checked one by one: the leaves of those that passed (32 bytes each, in seq order),
+    the erased payloads among them, and the damage that stopped the check, if any."""
+
+    leaves: bytes
+    erased: list[tuple[int, str, str]]
+    damage: Damage | None
+
+
+def _local_chunks(store: Any, tenant: str, start: int | None,
+                  expected: int) -> Iterator[_Chunk]:
+    rows = iter(store.log_rows(tenant, start=start) if start is not None
+                else store.log_rows(tenant))
+    while True:
+        chunk, more = _check_rows(rows, expected, CHUNK_EVENTS)
+        yield chunk
+        expected += len(chunk.leaves) // 32
+        if not more or chunk.damage is not None:
+            return
+
+
+def _check_range(path: str, tenant: str, start: int | None, stop: int | None,
+                 expected: int) -> _Chunk:
+    """A worker process's share: rows ``start <= seq < stop`` of the file at ``path``."""
+    from agentaudit.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(path, readonly=True, create=False)
+    try:
+        chunk, _ = _check_rows(iter(store.log_rows(tenant, start=start, stop=stop)), expected,
+                               None)
+        return chunk
+    finally:
+        store.close()
+
+
+def _check_rows(rows: Iterator[tuple[Any, ...]], expected: int,
+                limit: int | None) -> tuple[_Chunk, bool]:
+    """Check up to ``limit`` rows, which must hold seq ``expected``, ``expected + 1``, ...:
+    the payload digest, the user_id column, and the leaf recomputed from the envelope columns.
+    Returns the chunk and whether rows may remain."""
+    leaves: list[bytes] = []
+    erased: list[tuple[int, str, str]] = []
+    sha256 = hashlib.sha256
+
+    def damage(kind: str, message: str, seq: int | None, event_id: str | None) -> tuple[_Chunk, bool]:
+        return _Chunk(b"".join(leaves), erased, Damage(kind, message, seq, event_id)), False
+
+    for row in rows:
+        seq, event_id = row[_SEQ], row[_EVENT_ID]
+        if type(seq) is not int or seq < expected:
+            return damage("inserted", f"event {event_id} has seq {seq!r}, which is already "
+                          "taken or not an integer", expected, event_id)
+        if seq > expected:
+            return damage("missing", f"seq {expected} is missing (deleted); the next event is "
+                          f"{event_id} at seq {seq}", expected, event_id)
+        payload, salt, digest = row[_PAYLOAD], row[_SALT], row[_DIGEST]
+        if not isinstance(digest, bytes) or len(digest) != 32:
+            return damage("modified", f"event {event_id} has no payload digest", seq, event_id)
+        if payload is None and salt is None:
+            if row[_USER_ID] is not None:
+                return damage("modified", f"event {event_id}: user_id kept after its payload "
+                              "was erased", seq, event_id)
+            erased.append((seq, event_id, row[_ERASED] or "unknown"))
+        elif (not isinstance(payload, bytes) or not isinstance(salt, bytes)
+              or sha256(salt + payload).digest() != digest):
+            return damage("modified", f"the payload of event {event_id} was altered", seq,
+                          event_id)
+        elif row[_USER_ID] != _user_of(payload):
+            return damage("modified", f"event {event_id}: the user_id column does not match its "
+                          "payload", seq, event_id)
+        try:
+            leaf = _leaf_for(row, seq)
+        except (TypeError, ValueError) as e:
+            return damage("modified", f"event {event_id} holds a malformed value: {e}", seq,
+                          event_id)
+        if leaf != row[_LEAF]:
+            d = _mismatch(row, seq)
+            return _Chunk(b"".join(leaves), erased, d), False
+        leaves.append(leaf)
+        expected += 1
+        if limit is not None and len(leaves) >= limit:
+            return _Chunk(b"".join(leaves), erased, None), True
+    return _Chunk(b"".join(leaves), erased, None), False
+
+
+def _mismatch(row: tuple[Any, ...], seq: int) -> Damage:
+    """A row's recomputed leaf differs from its stored one: moved, or modified?"""
+    event_id, stored = row[_EVENT_ID], row[_LEAF]
+    for other in range(max(0, seq - 1000), seq + 1000):
+        if other != seq and _leaf_for(row, other) == stored:
+            return Damage("reordered", f"event {event_id} sits at seq {seq} but was logged at "
+                          f"seq {other}", seq, event_id)
+    return Damage("modified", f"the envelope of event {event_id} was altered", seq, event_id)
 
 
 def _user_of(payload: bytes) -> Any:
@@ -250,13 +381,19 @@ def _user_of(payload: bytes) -> Any:
 
 def verify_log(store: Any, tenant: str = "default", *, vkey: str | None = None,
                witness: str | None = None,
-               progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-    """Verify one tenant's log. ``vkey`` defaults to this machine's signing key."""
+               progress: Callable[[int, int], None] | None = None,
+               workers: int | None = None) -> VerifyReport:
+    """Verify one tenant's log. ``vkey`` defaults to this machine's signing key. ``workers``
+    processes check the rows of a large log (default: one per CPU, ``AGENTAUDIT_VERIFY_WORKERS``
+    overrides; 1 checks everything in this process). The result is the same either way."""
     vkey = vkey or local_verifier_key()
     if not vkey:
         raise ConfigError("no verifier key: pass --vkey (the key printed by "
                           "`agentaudit checkpoint --vkey` on the machine that signed the log)")
+    if workers is None:
+        env = os.environ.get("AGENTAUDIT_VERIFY_WORKERS", "")
+        workers = int(env) if env.isdigit() else (os.cpu_count() or 1)
     start = time.perf_counter()
-    report = _Verifier(store, tenant, vkey, witness, progress).run()
+    report = _Verifier(store, tenant, vkey, witness, progress, max(1, workers)).run()
     report.seconds = time.perf_counter() - start
     return report

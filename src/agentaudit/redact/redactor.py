@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import ConfigError
@@ -154,28 +155,39 @@ class _Precheck:
                                     if not any(m != n and m in n for m in needles)))
         self.regexes = tuple(regexes)
         self.confirm = tuple(confirm)
+        # One pass of an Aho-Corasick automaton looks for every needle at once: a substring
+        # test per needle costs more than the whole scan. Any match at all is a hit.
+        self._scan = (BytesAhoCorasick(list(self.needles),
+                                       implementation=Implementation.ContiguousNFA)
+                      .find_matches_as_indexes if self.needles else None)
 
     def __call__(self, text: str) -> bool:
         return self.check(_signal(text), text)
 
     def check(self, sig: bytes, text: str | None) -> bool:
         """``sig`` is the translated text; ``text`` (None: unknown) feeds the regexes."""
-        for n in self.needles:
-            if n in sig:
-                return True
+        if self._scan is not None and self._scan(sig):
+            return True
         for needle, regex in self.confirm:
-            i = sig.find(needle)
-            while i >= 0:  # skip runs that the regex rules out (float fractions), cheaply
-                m = regex.search(sig, max(i - 1, 0), i + 64)
-                if m is not None:
-                    return True
-                nxt = _NOT_ZERO.search(sig, i)
-                if nxt is None:
-                    break
-                i = sig.find(needle, nxt.end())
+            if self._confirmed(sig, needle, regex):
+                return True
         if text is None:
             return bool(self.regexes)
         return any(r.search(text) for r in self.regexes)
+
+    @staticmethod
+    def _confirmed(sig: bytes, needle: bytes, regex: re.Pattern[bytes]) -> bool:
+        """Whether ``needle`` occurs in ``sig`` where ``regex`` accepts it."""
+        i = sig.find(needle)
+        while i >= 0:  # skip runs that the regex rules out (float fractions), cheaply
+            m = regex.search(sig, max(i - 1, 0), i + 64)
+            if m is not None:
+                return True
+            nxt = _NOT_ZERO.search(sig, i)
+            if nxt is None:
+                return False
+            i = sig.find(needle, nxt.end())
+        return False
 
 
 class _Pass:
@@ -189,6 +201,10 @@ class _Pass:
 
     def count(self, kind: str) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def silent(self) -> _Pass:
+        """A pass for the same tenant that counts nothing (a second look at counted text)."""
+        return _Pass(self.tenant)
 
 
 class Redactor:
@@ -312,6 +328,7 @@ class Redactor:
     def _walk_dict(self, obj: dict[Any, Any], p: _Pass) -> Any:
         out: dict[Any, Any] | None = None
         hits = self._key_hits
+        renamed = False
         for k, v in obj.items():
             hit = hits.get(k) if k.__class__ is str else False
             if hit is None:
@@ -326,12 +343,19 @@ class Redactor:
                     del out[k]
                 else:
                     out[k] = new
+            if k.__class__ is str and not hit and self._text(k, p) is not k:
+                renamed = True  # a key can be personal data too ({"alice@example.com": …})
+        if renamed:
+            out = {(self._text(k, p.silent()) if k.__class__ is str else k): v
+                   for k, v in (obj if out is None else out).items()}
         return obj if out is None else out
 
     def _whole(self, value: Any, p: _Pass) -> Any:
         mode = self._field_mode
         if mode == "off":
             return self._walk(value, p)
+        if value == "[REDACTED]" or (value.__class__ is str and value.startswith("pii:field:")):
+            return value  # redacted already (an event spilled on overflow, then replayed)
         p.count("field")
         if mode == "drop":
             return _DROP

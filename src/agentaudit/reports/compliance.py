@@ -241,4 +241,12 @@ def compliance_report(store: Store, tenant: str, period: Period, agent: str | No
         "failed": len(failed),
         "checks": checks,
         "recommendations": [c["recommendation"] for c in checks if c["recommendation"]],
+        "security_findings": _findings(scope, ev),
     }
+
+
+def _findings(scope: Scope, ev: int) -> dict[str, Any]:
+    """Firings of the detection rules in the period (docs/detection.md); informational."""
+    from agentaudit.detect.findings import security_findings
+
+    return security_findings(scope, ev)

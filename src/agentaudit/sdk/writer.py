@@ -73,7 +73,8 @@ class Writer:
                  max_retry_interval: float = 10.0, close_sink: bool = True,
                  redact: Callable[[AuditEvent], AuditEvent] | None = None) -> None:
         self._open_sink = open_sink
-        self._redact = redact  # runs here, on the writer thread, never on the caller's
+        self.on_stored: Callable[[list[AuditEvent]], None] | None = None  # agentaudit.detect
+        self._redact = redact  # on the writer thread (on the caller's only to spill on overflow)
         self._close_sink = close_sink
         self._spool = spool
         self.batch_size = batch_size
@@ -133,6 +134,8 @@ class Writer:
                 self._queue.append(ev)
                 return
         if self.overflow in ("block", "spill"):
+            if self._redact is not None:  # the spool is on disk too: nothing sensitive there
+                ev = self._redact(ev)
             try:
                 for bad, reason in self._spool.spill([ev]):
                     self._note_error(reason)
@@ -304,6 +307,11 @@ class Writer:
             except Exception as e:
                 raise StoreError(f"cannot open the store: {e}") from e
         result = self._sink.append_batch(events)
+        if self.on_stored is not None:
+            try:
+                self.on_stored(events)
+            except Exception as e:  # stored is stored; a hook must not undo that
+                self._note_error(f"on_stored hook failed: {e!r}")
         with self._counts_lock:
             self._written += result.accepted
             self._duplicates += result.duplicates
@@ -340,7 +348,7 @@ class Writer:
         replay = self._spool.replay(self.batch_size)
         try:
             for chunk in replay:
-                if self._redact is not None:  # spilled by a caller on overflow, unredacted
+                if self._redact is not None:  # spools written by older versions: unredacted
                     chunk = [self._redact(ev) for ev in chunk]
                 try:
                     self._append(chunk)

@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from agentaudit.server.collector import Collector
 from agentaudit.server.errors import install_error_handlers
 from agentaudit.server.models import EventBatch, EventIn
+from agentaudit.server.retention_task import start_periodic_retention
 from agentaudit.server.settings import ServerSettings
 
 __all__ = ["create_app"]
@@ -56,16 +57,25 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: ServerSettings) -> FastAPI:
     """The collector for ``settings``; nothing is opened until the app starts."""
     from agentaudit import __version__
-    from agentaudit.server import dashboard, ingest_routes, key_routes, query_routes
+    from agentaudit.server import (
+        alert_routes,
+        dashboard,
+        ingest_routes,
+        key_routes,
+        query_routes,
+    )
 
     collector = Collector(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         collector.start(asyncio.get_running_loop())
+        retention = start_periodic_retention(collector)
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
             await asyncio.to_thread(collector.stop)
 
     app = FastAPI(title="agentaudit collector", version=__version__, description=_DESCRIPTION,
@@ -75,6 +85,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(ingest_routes.router)
     app.include_router(query_routes.router)
     app.include_router(key_routes.router)
+    app.include_router(alert_routes.router)
     dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -93,6 +93,7 @@ class Collector:
             commit_interval=settings.commit_interval, on_commit=self._committed,
             on_group=self._group_done,
             redact=self.redactor.redact if self.redactor is not None else None)
+        self.detection = _detection(settings, self.writer)
         self.metrics.gauge("agentaudit_writer_queue_events",
                            "Events waiting for the group-commit writer.",
                            lambda: self.writer.pending_events)
@@ -101,6 +102,14 @@ class Collector:
                            lambda: settings.queue_max_events)
         self.metrics.gauge("agentaudit_stream_subscribers", "Open /v1/stream connections.",
                            lambda: self.broadcaster.subscribers)
+        if self.detection is not None:
+            hook = self.detection
+            self.metrics.gauge("agentaudit_detect_pending_events",
+                               "Stored events waiting for the detection rules.",
+                               lambda: hook.pending_events)
+            self.metrics.gauge("agentaudit_detect_skipped_events",
+                               "Stored events not inspected (detection too far behind).",
+                               lambda: hook.stats["skipped_events"])
         self.started = False
 
     def _open_write_store(self) -> Any:
@@ -110,6 +119,8 @@ class Collector:
 
     def _committed(self, events: list[AuditEvent]) -> None:
         self.broadcaster.publish(events)
+        if self.detection is not None:
+            self.detection(events)  # queued: the rules run on the detection thread
 
     def _group_done(self, seconds: float, events: int, accepted: int, duplicates: int) -> None:
         m = self.metrics
@@ -125,8 +136,21 @@ class Collector:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is queued, then release every connection."""
+        if self.detection is not None:  # its firings still go through the open writer
+            self.detection.close(timeout)
         self.writer.close(timeout)
+        if self.detection is not None and self.detection.dispatcher is not None:
+            self.detection.dispatcher.close(min(timeout, 10.0))
         self.pool.close()
+
+
+def _detection(settings: ServerSettings, writer: GroupCommitWriter) -> Any:
+    """The detection hook (docs/detection.md); None when turned off."""
+    if not settings.detect:
+        return None
+    from agentaudit.detect.hook import for_collector
+
+    return for_collector(writer, settings.db, settings.detect_rules)
 
 
 def _redactor(settings: ServerSettings) -> Redactor | None:

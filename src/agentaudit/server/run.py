@@ -24,7 +24,8 @@ def _check_store(settings: ServerSettings) -> int:
 
 
 def serve(host: str | None = None, port: int | None = None, db: str | None = None,
-          no_auth: bool = False, settings: ServerSettings | None = None) -> int:
+          no_auth: bool = False, settings: ServerSettings | None = None,
+          detect_rules: str | None = None, detect: bool | None = None) -> int:
     """Serve until interrupted; returns the exit code."""
     import uvicorn
 
@@ -32,8 +33,13 @@ def serve(host: str | None = None, port: int | None = None, db: str | None = Non
 
     if settings is None:
         settings = ServerSettings.from_env(host=host, port=port, db=db,
-                                           auth_disabled=True if no_auth else None)
+                                           auth_disabled=True if no_auth else None,
+                                           detect_rules=detect_rules, detect=detect)
     live_keys = _check_store(settings)
+    if settings.retention_interval:  # a bad retention config fails before listening
+        from agentaudit.retention import load_config
+
+        load_config(settings.retention_config or None)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     auth = "off (loopback only, tenant 'default')" if settings.auth_disabled else "API keys"
     print(f"agentaudit collector on http://{settings.host}:{settings.port} — db {settings.db}, "

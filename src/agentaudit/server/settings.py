@@ -37,6 +37,10 @@ ENV_VARS: dict[str, str] = {
     "retry_after": "AGENTAUDIT_RETRY_AFTER",
     "redact": "AGENTAUDIT_REDACT",
     "redact_config": "AGENTAUDIT_REDACT_CONFIG",
+    "retention_interval": "AGENTAUDIT_RETENTION_INTERVAL",
+    "retention_config": "AGENTAUDIT_RETENTION_CONFIG",
+    "detect": "AGENTAUDIT_DETECT",
+    "detect_rules": "AGENTAUDIT_DETECT_RULES",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -63,7 +67,10 @@ class ServerSettings:
     commits whatever is waiting, up to ``max_commit_events`` per transaction, after waiting
     ``commit_interval`` seconds for more to arrive (0: commit as soon as the last commit ends).
     ``redact`` turns redaction at ingest on (the default policy, or the TOML file
-    ``redact_config``); see docs/redaction.md.
+    ``redact_config``); see docs/redaction.md. Every ``retention_interval`` seconds (0: never)
+    the writer applies the retention policy of ``retention_config`` (docs/retention.md).
+    ``detect`` runs the detection rules on what is stored (the packaged rules, or the TOML file
+    ``detect_rules``, whose ``[alerts]`` table names the alert sinks); see docs/detection.md.
     """
 
     host: str = "127.0.0.1"
@@ -83,6 +90,10 @@ class ServerSettings:
     read_pool_size: int = 8
     redact: bool = True
     redact_config: str = ""
+    retention_interval: float = 3600.0
+    retention_config: str = ""
+    detect: bool = True
+    detect_rules: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -92,6 +103,9 @@ class ServerSettings:
                      "read_pool_size", "retry_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if self.retention_interval < 0:
+            raise ConfigError(f"retention_interval must be >= 0 seconds (0 turns periodic "
+                              f"retention off), not {self.retention_interval!r}")
         if self.commit_interval < 0 or self.sse_heartbeat <= 0:
             raise ConfigError("commit_interval must be >= 0 and sse_heartbeat > 0")
         if self.synchronous not in ("full", "normal", "extra"):

@@ -95,6 +95,93 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX ix_api_keys_tenant ON api_keys (tenant);
     """),
+    ("0004_retention", """
+        CREATE TABLE legal_holds (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            trace_id TEXT,
+            session_id TEXT,
+            agent_name TEXT,
+            user_id TEXT,
+            from_ts REAL,
+            to_ts REAL,
+            created_at REAL NOT NULL,
+            created_by TEXT,
+            released_at REAL,
+            released_by TEXT
+        );
+        CREATE INDEX ix_legal_holds_tenant ON legal_holds (tenant, released_at);
+        CREATE TABLE erasures (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('retention', 'erasure')),
+            selector TEXT,
+            reason TEXT NOT NULL,
+            at REAL NOT NULL,
+            erased INTEGER NOT NULL,
+            payload_bytes INTEGER NOT NULL,
+            refused_held INTEGER NOT NULL,
+            audit_event_id TEXT
+        );
+        CREATE INDEX ix_erasures_tenant_at ON erasures (tenant, at);
+        CREATE TABLE compacted_leaves (
+            tenant TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            leaf_hash BLOB NOT NULL,
+            PRIMARY KEY (tenant, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE compactions (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            before_ts REAL NOT NULL,
+            from_seq INTEGER NOT NULL,
+            to_seq INTEGER NOT NULL,
+            at REAL NOT NULL,
+            audit_event_id TEXT
+        );
+        ALTER TABLE events ADD COLUMN erased_at REAL;
+        CREATE INDEX ix_events_erased ON events (tenant, erased_at) WHERE erased_at IS NOT NULL;
+    """),
+    # Alerts of the detection rules (agentaudit.store._sqlite_alerts). Numbered 0005: 0004 is
+    # taken by retention; migrations are applied by name, so the gap is harmless.
+    ("0005_alerts", """
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            agent_name TEXT,
+            trace_id TEXT,
+            title TEXT NOT NULL,
+            explanation TEXT NOT NULL,
+            evidence TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            occurrences INTEGER NOT NULL DEFAULT 1,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acked')),
+            acked_by TEXT,
+            acked_at REAL,
+            ack_note TEXT
+        );
+        CREATE UNIQUE INDEX ux_alerts_event ON alerts (tenant, event_id);
+        CREATE INDEX ix_alerts_open ON alerts (tenant, dedup_key) WHERE status = 'open';
+        CREATE INDEX ix_alerts_time ON alerts (tenant, last_seen);
+        CREATE TABLE alert_deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('delivered', 'dead', 'rate_limited')),
+            attempts INTEGER NOT NULL,
+            last_error TEXT,
+            payload TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX ix_alert_deliveries_alert ON alert_deliveries (alert_id);
+    """),
 ]
 
 

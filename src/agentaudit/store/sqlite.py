@@ -7,6 +7,7 @@ transaction reads the tenant's log size, sequences its events after it, and comm
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
+from agentaudit.store._sqlite_retention import SQLiteRetention
 from agentaudit.store.base import AppendResult, EventQuery, Page, Store, StoreInfo
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
 from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
@@ -36,7 +38,7 @@ _SELECT = "SELECT " + ", ".join(SELECT_COLUMNS) + " FROM events"
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteRetention, Store):
     """``Store`` on a SQLite file. ``synchronous='full'`` makes every commit survive power loss;
     ``'normal'`` survives a killed process (WAL) and is faster."""
 
@@ -61,6 +63,8 @@ class SQLiteStore(Store):
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
+                # before WAL: a new file frees erased pages (docs/retention.md); no-op otherwise
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute(f"PRAGMA synchronous = {synchronous}")
             self._db.execute("PRAGMA cache_size = -65536")
@@ -179,7 +183,11 @@ class SQLiteStore(Store):
         return sql.load_log_state(self._db, tenant)
 
     def leaf_hashes(self, tenant: str, start: int, end: int) -> list[bytes]:
-        """Stored leaf hashes of seq in [start, end)."""
+        """Stored leaf hashes of seq in [start, end) (of compacted events too)."""
+        compacted = self.compacted_size(tenant)
+        if start < compacted:
+            head = self.compacted_leaf_range(tenant, start, min(end, compacted))
+            return head + (self.leaf_hashes(tenant, compacted, end) if end > compacted else [])
         return [r[0] for r in self._rows(
             "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq",
             (tenant, start, end))]
@@ -195,17 +203,23 @@ class SQLiteStore(Store):
         return {int(i): h for i, h in self._rows(
             "SELECT idx, hash FROM merkle_tiles WHERE tenant = ?", (tenant,))}
 
-    def log_rows(self, tenant: str, batch_size: int = 10_000) -> Iterator[tuple[Any, ...]]:
-        """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``)."""
-        last = -1.0
-        query = (f"SELECT {', '.join(LOG_COLUMNS)} FROM events WHERE tenant = ? AND seq > ? "
-                 "ORDER BY seq LIMIT ?")
+    def log_rows(self, tenant: str, batch_size: int = 10_000, start: int | None = None,
+                 stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``):
+        all of them, or those with ``start <= seq < stop`` (either bound may be None). Rows
+        whose seq is not a number sort after every number, so only an open ``stop`` sees them."""
+        cols = ", ".join(LOG_COLUMNS)
+        last: Any = -math.inf if start is None else start
+        op = ">" if start is None else ">="
+        bound = "" if stop is None else " AND seq < :stop"
         while True:
-            rows = self._rows(query, (tenant, last, batch_size))
+            rows = self._rows(f"SELECT {cols} FROM events WHERE tenant = :tenant AND seq {op} "
+                              f":last{bound} ORDER BY seq LIMIT :n",
+                              {"tenant": tenant, "last": last, "stop": stop, "n": batch_size})
             yield from rows
             if len(rows) < batch_size:
                 return
-            last = rows[-1][1]
+            last, op = rows[-1][1], ">"
 
     # -- reading -------------------------------------------------------------------------------
 
