@@ -59,6 +59,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     from agentaudit import __version__
     from agentaudit.server import (
         alert_routes,
+        dashboard,
         ingest_routes,
         key_routes,
         query_routes,
@@ -87,5 +88,6 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(key_routes.router)
     app.include_router(alert_routes.router)
     app.include_router(report_routes.router)
+    dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
