@@ -188,3 +188,23 @@ def test_sequencer_killed_holding_the_lock(pg_url: str, tmp_path: Path) -> None:
         assert [e.seq for e in s.query(EventQuery(limit=100)).data] == list(range(17))
         vkey = load_or_create_signing_key("agentaudit").verifier_key()
         assert verify_log(s, "default", vkey=vkey).ok
+
+
+def test_serve_on_postgresql_says_what_is_sqlite_only(pg_url: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard and the alerts list answer 501 with a reason on PostgreSQL (their queries
+    are SQLite's in this version); ingest and the query API work."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    open_store(pg_url).close()
+    srv = Server(pg_url, tmp_path, "--no-auth").start()  # type: ignore[arg-type]
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            ev = {"event_type": "agent.tool_call", "agent_name": "A", "action": "x"}
+            assert c.post("/v1/events", json=[ev]).json()["accepted"] == 1
+            assert c.get("/v1/events").json()["data"][0]["agent_name"] == "A"
+            for path in ("/", "/traces", "/v1/alerts"):
+                r = c.get(path, follow_redirects=False)
+                assert r.status_code == 501, (path, r.status_code, r.text[:200])
+                assert "SQLite" in r.text
+    finally:
+        srv.stop()
