@@ -206,3 +206,27 @@ def test_redacting_twice_changes_nothing_more() -> None:
     before = (_text(once), dict(once.tags or {}))
     twice = r.redact(once)
     assert (_text(twice), dict(twice.tags or {})) == before
+
+
+@pytest.mark.parametrize("text", [
+    "paid\n{card}", "paid\t{card}.", 'say "{card}"', "c:\\{card}", "line\r\n{card}\u0007",
+])
+def test_card_after_a_json_escape_is_still_found(text: str) -> None:
+    """The fast path looks at the event's JSON, where a newline is the two characters ``\\n``:
+    the digits after it must not be taken for the tail of a word and skipped."""
+    ev = Redactor().redact(_event(params={"note": text.format(card=CARDS["visa"])}))
+    assert CARDS["visa"] not in _text(ev) and "[CARD]" in ev.params["note"]  # type: ignore[index]
+
+
+def test_random_uuids_do_not_send_events_down_the_careful_path() -> None:
+    """The digits and dashes of a UUID often form a run of 13 (a card's length): the event-level
+    check confirms such runs with the card detector instead of walking the event."""
+    import random
+    import uuid
+
+    rng = random.Random(3)
+    r = Redactor()
+    events = [_event(params={"request_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                             "ts": "2026-11-25T23:40:53Z"}) for _ in range(500)]
+    walked = [e for e in events if r._needs_work(e)]
+    assert walked == []

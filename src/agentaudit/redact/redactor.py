@@ -127,6 +127,16 @@ _DIGIT_CHECKS: dict[str, tuple[bytes, re.Pattern[bytes]]] = {
 }
 
 
+_JSON_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")
+
+
+def _unescaped(raw: bytes) -> str:
+    """JSON text with each escape (``\\n``, ``\\"``, ``\\u0007``) read as one space: no letter
+    of an escape can then glue onto a number and hide it from a detector (a space is never
+    part of a word, so at worst a finding appears that the strings themselves do not hold)."""
+    return _JSON_ESCAPE.sub(" ", raw.decode("utf-8", "surrogatepass"))
+
+
 def _signal(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass").translate(_SIGNAL, b" ")
 
@@ -138,14 +148,14 @@ class _Precheck:
     def __init__(self, detectors: Iterable[Detector], custom: Iterable[re.Pattern[str]],
                  fields: Iterable[str] = ()) -> None:
         needles: set[bytes] = set()
-        confirm: list[tuple[bytes, re.Pattern[bytes]]] = []
+        confirm: list[tuple[str, bytes, re.Pattern[bytes]]] = []
         for f in fields:  # the JSON of a payload holds its keys
             stem = next((w for w in _FIELD_STEMS if w in f), f)
             needles.update((_signal(stem), _signal(stem.replace("_", "-"))))
         regexes: list[re.Pattern[str]] = list(custom)
         for d in detectors:
             if d.name in _DIGIT_CHECKS:
-                confirm.append(_DIGIT_CHECKS[d.name])
+                confirm.append((d.name, *_DIGIT_CHECKS[d.name]))
             elif d.needs:
                 needles.update(_signal(n) for n in d.needs)
             else:
@@ -157,19 +167,22 @@ class _Precheck:
         self.confirm = tuple(confirm)
         # One pass of an Aho-Corasick automaton looks for every needle at once: a substring
         # test per needle costs more than the whole scan. Any match at all is a hit.
-        self._scan = (BytesAhoCorasick(list(self.needles),
-                                       implementation=Implementation.ContiguousNFA)
+        self._scan = (BytesAhoCorasick(list(self.needles), implementation=Implementation.DFA)
                       .find_matches_as_indexes if self.needles else None)
 
     def __call__(self, text: str) -> bool:
         return self.check(_signal(text), text)
 
-    def check(self, sig: bytes, text: str | None) -> bool:
-        """``sig`` is the translated text; ``text`` (None: unknown) feeds the regexes."""
+    def check(self, sig: bytes, text: str | None, raw: bytes | None = None) -> bool:
+        """``sig`` is the translated text; ``text`` (None: unknown) feeds the regexes. With
+        ``raw`` (the untranslated JSON of a whole event), a digit run is confirmed by its
+        detector itself (a Luhn-valid card, say) before the event takes the careful path: the
+        digits and dashes of random UUIDs often look like a card's run of 13."""
         if self._scan is not None and self._scan(sig):
             return True
-        for needle, regex in self.confirm:
-            if self._confirmed(sig, needle, regex):
+        for name, needle, regex in self.confirm:
+            if self._confirmed(sig, needle, regex) and (
+                    raw is None or scan(_unescaped(raw), (name,))):
                 return True
         if text is None:
             return bool(self.regexes)
@@ -281,7 +294,7 @@ class Redactor:
                            ev.user_id if self.rules.user_id else None])
         except Exception:  # not JSON-able as it is: take the careful path
             return True
-        return self._event_check.check(raw.translate(_SIGNAL, b" "), None)
+        return self._event_check.check(raw.translate(_SIGNAL, b" "), None, raw)
 
     def _redact(self, ev: AuditEvent) -> AuditEvent:
         if not self._needs_work(ev):
