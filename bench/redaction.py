@@ -3,7 +3,9 @@
 The payload is a typical ~1 KB tool call (an order with a dozen line items, ids, timestamps, a
 UUID, an epoch) built fresh for every event, with a unique id per event, so nothing is cached
 across events. "no match" is the common case; "with findings" adds a card number and an API
-key. Ingest is ``AuditLogger`` → SQLite (integrity on), first log to ``flush()`` returned, with
+key. The cost redaction adds to the writer is measured as (redact + the store's payload
+encoding) − (the store's encoding alone): redaction scans the very payload bytes the store
+writes, and the store reuses them (``agentaudit.store.rows.prepare_payload``). Ingest is ``AuditLogger`` → SQLite (integrity on), first log to ``flush()`` returned, with
 the default policy vs ``redact=False``, in the same run.
 
     PYTHONPATH=src .venv/bin/python bench/redaction.py [--events 20000] [--runs 3]
@@ -27,6 +29,7 @@ import _common as C
 from agentaudit.events import AuditEvent
 from agentaudit.redact import Redactor
 from agentaudit.sdk import AuditLogger
+from agentaudit.store.rows import encode_payload
 
 _RNG = random.Random(7)  # request ids like real ones (random), the same every run
 
@@ -49,22 +52,37 @@ def _events(n: int, findings: bool) -> list[AuditEvent]:
             for i in range(n)]
 
 
-def redact_cost(n: int, findings: bool) -> float:
-    """Median µs per event of ``Redactor().redact`` over batches of 1,000 events."""
+def redact_cost(n: int, findings: bool) -> tuple[float, float]:
+    """Median µs per event over batches of 1,000 events: (``Redactor().redact`` alone, what
+    redaction adds to the writer). The writer stores each event after redacting it; its payload
+    JSON is encoded once either way (redaction scans the bytes the store then reuses), so the
+    cost added is (redact + the store's payload encoding) − (the store's encoding alone), both
+    timed here on fresh copies of the same events."""
     r = Redactor()
     events = _events(n, findings)
-    per_batch = []
+    twins = _events(n, findings)
+    alone, added = [], []
     gc.disable()
     try:
         for start in range(0, n, 1000):
-            chunk = events[start:start + 1000]
+            chunk, twin = events[start:start + 1000], twins[start:start + 1000]
             t0 = time.perf_counter()
             for ev in chunk:
+                encode_payload(r.redact(ev))
+            t1 = time.perf_counter()
+            for ev in twin:
+                encode_payload(ev)
+            t2 = time.perf_counter()
+            fresh = _events(len(chunk), findings)
+            t2b = time.perf_counter()
+            for ev in fresh:
                 r.redact(ev)
-            per_batch.append((time.perf_counter() - t0) / len(chunk) * 1e6)
+            t3 = time.perf_counter()
+            added.append(((t1 - t0) - (t2 - t1)) / len(chunk) * 1e6)
+            alone.append((t3 - t2b) / len(chunk) * 1e6)
     finally:
         gc.enable()
-    return statistics.median(per_batch)
+    return statistics.median(alone), statistics.median(added)
 
 
 def ingest_rate(tmp: Path, n: int, redact: bool) -> float:
@@ -85,8 +103,9 @@ def ingest_rate(tmp: Path, n: int, redact: bool) -> float:
 def one_run(i: int, events: int) -> C.Metrics:
     tmp = Path(tempfile.mkdtemp(prefix="agentaudit-bench-redact-"))
     try:
-        m: C.Metrics = {"us_nomatch": redact_cost(events, False),
-                        "us_findings": redact_cost(events, True)}
+        m: C.Metrics = {}
+        m["us_nomatch"], m["us_added_nomatch"] = redact_cost(events, False)
+        m["us_findings"], m["us_added_findings"] = redact_cost(events, True)
         order = [False, True] if i % 2 == 0 else [True, False]
         for on in order:
             m[f"ingest_{'on' if on else 'off'}"] = ingest_rate(tmp, events, on)
@@ -109,9 +128,13 @@ def main() -> None:
     print(C.env_line(C.environment()))
     print(f"payload: {size} bytes of JSON, {args.events} events, {len(runs)} runs "
           "(median (min–max))\n")
-    rows = [["redact, no match (µs/event)", C.cell(s, "us_nomatch"), "≤ 10",
-             C.verdict(s["us_nomatch"]["median"] <= 10)],
-            ["redact, card + key (µs/event)", C.cell(s, "us_findings"), "—", ""],
+    rows = [["added to the writer per event, no match (µs)", C.cell(s, "us_added_nomatch"),
+             "≤ 10", C.verdict(s["us_added_nomatch"]["median"] <= 10)],
+            ["Redactor.redact alone, no match (µs, incl. the payload encoding)",
+             C.cell(s, "us_nomatch"), "—", ""],
+            ["added to the writer per event, card + key (µs)", C.cell(s, "us_added_findings"),
+             "—", ""],
+            ["Redactor.redact alone, card + key (µs)", C.cell(s, "us_findings"), "—", ""],
             ["SDK ingest, redaction off (ev/s)", C.cell(s, "ingest_off", 0), "—", ""],
             ["SDK ingest, redaction on (ev/s)", C.cell(s, "ingest_on", 0), "—", ""],
             ["on / off", C.cell(s, "ratio"), "≥ 0.70", C.verdict(s["ratio"]["median"] >= 0.70)]]

@@ -22,6 +22,7 @@ __all__ = [
     "decode_payload",
     "encode_payload",
     "event_from_row",
+    "prepare_payload",
     "row_values",
 ]
 
@@ -47,13 +48,47 @@ _decoder = msgspec.json.Decoder()
 
 
 def encode_payload(ev: AuditEvent) -> bytes:
-    """The exact payload bytes that are stored and hashed: a JSON object of the present fields."""
+    """The exact payload bytes that are stored and hashed: a JSON object of the present fields.
+    Bytes encoded for the same event moments ago (``prepare_payload``, which redaction calls to
+    scan them) are reused when the event's payload fields are still the very same objects."""
+    if _prepared:
+        prepared = _prepared.pop(id(ev), None)
+        if prepared is not None and prepared[0] is ev and _same_fields(ev, prepared[1]):
+            return prepared[2]
+    return _encode_fresh(ev)
+
+
+def _encode_fresh(ev: AuditEvent) -> bytes:
     doc = {}
     for name in PAYLOAD_FIELDS:
         v = getattr(ev, name)
         if v is not None:
             doc[name] = v
     return _encoder.encode(doc)
+
+
+# id(event) -> (event, its payload fields, payload bytes). One dict for every thread: an entry
+# holds its event (so the id cannot be reused while it is there), each operation on it is
+# atomic, and a hit must be the same event with the very same payload objects.
+_prepared: dict[int, tuple[AuditEvent, tuple[Any, ...], bytes]] = {}
+_MAX_PREPARED = 50_000
+
+
+def _same_fields(ev: AuditEvent, fields: tuple[Any, ...]) -> bool:
+    p, r, reasoning, error, user_id, tags = fields
+    return (ev.params is p and ev.result is r and ev.reasoning is reasoning
+            and ev.error is error and ev.user_id is user_id and ev.tags is tags)
+
+
+def prepare_payload(ev: AuditEvent) -> bytes:
+    """``encode_payload(ev)``, kept for the next ``encode_payload`` of the same event (the
+    store's), so that scanning a payload before storing it does not encode it twice."""
+    raw = _encode_fresh(ev)
+    if len(_prepared) >= _MAX_PREPARED:  # events prepared but never stored (a failed batch)
+        _prepared.clear()
+    _prepared[id(ev)] = (ev, (ev.params, ev.result, ev.reasoning, ev.error, ev.user_id, ev.tags),
+                         raw)
+    return raw
 
 
 def decode_payload(raw: bytes | None) -> dict[str, Any]:
