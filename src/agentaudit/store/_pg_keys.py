@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 import time
 from typing import Any
 
@@ -12,14 +11,12 @@ import psycopg
 from agentaudit.exceptions import StoreError
 from agentaudit.store._sqlite_keys import (
     _COLUMNS,
-    _ID_HEX,
     _ID_RE,
-    KEY_PREFIX,
     ApiKey,
-    _check,
     _row,
     hash_key,
     key_id_of,
+    store_new_key,
 )
 
 __all__ = ["create_key", "delete_key", "list_keys", "lookup_key", "revoke_key"]
@@ -28,20 +25,10 @@ __all__ = ["create_key", "delete_key", "list_keys", "lookup_key", "revoke_key"]
 def create_key(conn: Any, tenant: str, scope: str,
                name: str | None = None) -> tuple[ApiKey, str]:
     """Store a new key and return it with its secret (the only time the secret exists)."""
-    _check(tenant, scope, name)
-    for _ in range(5):
-        secret = KEY_PREFIX + secrets.token_hex(24)
-        key = ApiKey(secret[: len(KEY_PREFIX) + _ID_HEX], tenant, scope, name, time.time())
-        try:
-            conn.execute("INSERT INTO api_keys (id, tenant, scope, name, key_hash, created_at) "
-                         "VALUES (%s, %s, %s, %s, %s, %s)",
-                         (key.id, tenant, scope, name, hash_key(secret), key.created_at))
-            return key, secret
-        except psycopg.errors.UniqueViolation:
-            continue  # an id collision (48 random bits): draw again
-        except psycopg.Error as e:
-            raise StoreError(f"cannot store the API key: {e}") from e
-    raise StoreError("cannot draw an unused API key id")
+    return store_new_key(
+        lambda row: conn.execute("INSERT INTO api_keys (id, tenant, scope, name, key_hash, "
+                                 "created_at) VALUES (%s, %s, %s, %s, %s, %s)", row),
+        psycopg.errors.UniqueViolation, psycopg.Error, tenant, scope, name)
 
 
 def list_keys(conn: Any, tenant: str | None = None) -> list[ApiKey]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from agentaudit.exceptions import StoreError
 from agentaudit.store._pg_schema import MIGRATIONS
-from agentaudit.store.base import EventQuery
+from agentaudit.store.base import EventQuery, parse_cursor
 from agentaudit.store.rows import SECONDS_PER_DAY
 
 __all__ = ["aggregation", "applied_migrations", "day_of", "migrate", "register_aggregations",
@@ -73,18 +73,6 @@ def _ident(name: str) -> str:
 
 
 # -- filters -------------------------------------------------------------------------------------
-
-def make_cursor(timestamp: float, seq: int) -> str:
-    return f"{timestamp!r}:{seq}"
-
-
-def parse_cursor(cursor: str) -> tuple[float, int]:
-    try:
-        ts, seq = cursor.rsplit(":", 1)
-        return float(ts), int(seq)
-    except ValueError as e:
-        raise StoreError(f"bad cursor {cursor!r}") from e
-
 
 def where_clause(q: EventQuery) -> tuple[str, dict[str, Any]]:
     """The WHERE clause (``:name`` parameters) and parameters of an ``EventQuery``."""

@@ -13,7 +13,9 @@ import re
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from agentaudit.exceptions import ConfigError, StoreError
 
@@ -70,23 +72,34 @@ def _check(tenant: str, scope: str, name: str | None) -> None:
         raise ConfigError("a key name is at most 200 characters")
 
 
-def create_key(db: sqlite3.Connection, tenant: str, scope: str,
-               name: str | None = None) -> tuple[ApiKey, str]:
-    """Store a new key and return it with its secret (the only time the secret exists)."""
+def store_new_key(insert: Callable[[tuple[Any, ...]], object],
+                  collision: type[Exception], failure: type[Exception], tenant: str,
+                  scope: str, name: str | None) -> tuple[ApiKey, str]:
+    """Draw a key and store it with ``insert`` (the values of an ``api_keys`` row: id, tenant,
+    scope, name, key_hash, created_at), drawing again on an id ``collision``; any other
+    ``failure`` of the backend becomes a StoreError. Returns the key and its secret (the only
+    time the secret exists). Shared by every backend."""
     _check(tenant, scope, name)
     for _ in range(5):
         secret = KEY_PREFIX + secrets.token_hex(24)
         key = ApiKey(secret[: len(KEY_PREFIX) + _ID_HEX], tenant, scope, name, time.time())
         try:
-            db.execute("INSERT INTO api_keys (id, tenant, scope, name, key_hash, created_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)",
-                       (key.id, tenant, scope, name, hash_key(secret), key.created_at))
+            insert((key.id, tenant, scope, name, hash_key(secret), key.created_at))
             return key, secret
-        except sqlite3.IntegrityError:
+        except collision:
             continue  # an id collision (48 random bits): draw again
-        except sqlite3.Error as e:
+        except failure as e:
             raise StoreError(f"cannot store the API key: {e}") from e
     raise StoreError("cannot draw an unused API key id")
+
+
+def create_key(db: sqlite3.Connection, tenant: str, scope: str,
+               name: str | None = None) -> tuple[ApiKey, str]:
+    """Store a new key and return it with its secret (the only time the secret exists)."""
+    return store_new_key(
+        lambda row: db.execute("INSERT INTO api_keys (id, tenant, scope, name, key_hash, "
+                               "created_at) VALUES (?, ?, ?, ?, ?, ?)", row),
+        sqlite3.IntegrityError, sqlite3.Error, tenant, scope, name)
 
 
 def list_keys(db: sqlite3.Connection, tenant: str | None = None) -> list[ApiKey]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
-from agentaudit.store.base import EventQuery
+from agentaudit.store.base import EventQuery, parse_cursor
 from agentaudit.store.rows import COLUMNS
 
 # Named migrations, applied in order, each in its own transaction, recorded in schema_migrations.
@@ -275,18 +275,6 @@ def filter_new(db: sqlite3.Connection, events: Sequence[AuditEvent]) -> list[Aud
             params,
         ).fetchall())
     return [ev for ev in events if (ev.tenant, ev.event_id) not in existing]
-
-
-def make_cursor(ev: AuditEvent) -> str:
-    return f"{ev.timestamp!r}:{ev.seq}"
-
-
-def parse_cursor(cursor: str) -> tuple[float, int]:
-    try:
-        ts, seq = cursor.rsplit(":", 1)
-        return float(ts), int(seq)
-    except ValueError as e:
-        raise StoreError(f"bad cursor {cursor!r}") from e
 
 
 def where_clause(q: EventQuery) -> tuple[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentaudit.events import AuditEvent
+from agentaudit.exceptions import StoreError
 
 __all__ = ["AppendResult", "EventQuery", "Page", "Store", "StoreInfo"]
 
@@ -116,3 +117,17 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_cursor(timestamp: float, seq: int) -> str:
+    """The opaque ``Page.next_cursor`` after the event at (``timestamp``, ``seq``)."""
+    return f"{timestamp!r}:{seq}"
+
+
+def parse_cursor(cursor: str) -> tuple[float, int]:
+    """(timestamp, seq) of a cursor made by ``make_cursor``; StoreError when it is not one."""
+    try:
+        ts, seq = cursor.rsplit(":", 1)
+        return float(ts), int(seq)
+    except ValueError as e:
+        raise StoreError(f"bad cursor {cursor!r}") from e

@@ -22,7 +22,14 @@ from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _pg_sql as sql
 from agentaudit.store._pg_schema import MIGRATIONS
-from agentaudit.store.base import AppendResult, EventQuery, Page, Store, StoreInfo
+from agentaudit.store.base import (
+    AppendResult,
+    EventQuery,
+    Page,
+    Store,
+    StoreInfo,
+    make_cursor,
+)
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
 from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
 
@@ -327,7 +334,7 @@ class PostgresStore(Store):
             f"{_SELECT}{where} ORDER BY timestamp {order}, seq {order} LIMIT :limit"),
             {**params, "limit": q.limit + 1})
         events = [event_from_row(r) for r in rows[: q.limit]]
-        cursor = (sql.make_cursor(events[-1].timestamp, events[-1].seq or 0)
+        cursor = (make_cursor(events[-1].timestamp, events[-1].seq or 0)
                   if len(rows) > q.limit and events else None)
         return Page(events, cursor)
 

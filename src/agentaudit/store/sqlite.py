@@ -19,7 +19,14 @@ from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
 from agentaudit.store._sqlite_retention import SQLiteRetention
-from agentaudit.store.base import AppendResult, EventQuery, Page, Store, StoreInfo
+from agentaudit.store.base import (
+    AppendResult,
+    EventQuery,
+    Page,
+    Store,
+    StoreInfo,
+    make_cursor,
+)
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
 from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
 
@@ -237,7 +244,7 @@ class SQLiteStore(SQLiteRetention, Store):
             {**params, "limit": q.limit + 1},
         )
         events = [event_from_row(r) for r in rows[: q.limit]]
-        cursor = sql.make_cursor(events[-1]) if len(rows) > q.limit and events else None
+        cursor = make_cursor(events[-1].timestamp, events[-1].seq or 0) if len(rows) > q.limit and events else None
         return Page(events, cursor)
 
     def iter_events(self, q: EventQuery, batch_size: int = 5000) -> Iterator[AuditEvent]:
