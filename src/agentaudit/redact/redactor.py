@@ -111,19 +111,23 @@ def _expand_modes(modes: Mapping[str, str], custom: Iterable[str]) -> dict[str, 
     return {k: v for k, v in out.items() if v != "off"}
 
 
-# The pre-check's alphabet: digits and number separators become 0, capitals A, spaces vanish.
-# A needle (``sk-``, 13 zeros for a card) is looked for in text translated the same way.
-_SIGNAL = bytes.maketrans(b"0123456789-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                          b"0" * 11 + b"abcdefghijklmnopqrstuvwxyz")
+# The pre-check's alphabet: digits become 0, capitals lower case, spaces vanish; a dash stays a
+# dash, so the dashed groups of a UUID never make a card-length run of digits. A needle (``sk-``,
+# 13 zeros for a card) is looked for in text translated the same way.
+_SIGNAL = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                          b"0" * 10 + b"abcdefghijklmnopqrstuvwxyz")
 _FIELD_STEMS = ("pass", "key", "secret", "token", "auth")  # a few needles for many key names
-# Digit detectors: a needle, then a regex confirming it on the translated text. A run of zeros
-# right after a "." is the fraction of a float (9.990000000000002), not a card.
+# Digit detectors: needles, each with a regex confirming it on the translated text (cards and
+# SSNs with dashes, card numbers without). A run of zeros right after a "." is the fraction of a
+# float (9.990000000000002), not a card.
 _NOT_ZERO = re.compile(rb"[^0]")
-_DIGIT_CHECKS: dict[str, tuple[bytes, re.Pattern[bytes]]] = {
-    "card_number": (b"0" * 13, re.compile(rb"(?<![.0])0{13}")),
-    "us_ssn": (b"0" * 9, re.compile(rb"(?<![.0])0{9}")),
-    "phone": (b"000", re.compile(rb"(?<![.0])[0+(][0.()+]{6,}")),
-    "ipv4": (b".", re.compile(rb"0\.0{1,3}\.0{1,3}\.0")),
+_DIGIT_CHECKS: dict[str, tuple[tuple[bytes, re.Pattern[bytes]], ...]] = {
+    "card_number": ((b"0" * 13, re.compile(rb"(?<![.0])0{13}")),
+                    (b"0000-0000-", re.compile(rb"(?<![.0\-])0{4}-0{4}-0{4}-0{3}")),
+                    (b"0000-000000-", re.compile(rb"(?<![.0\-])0{4}-0{6}-0{5}"))),
+    "us_ssn": ((b"000-00-", re.compile(rb"(?<![.0\-])000-00-0000")),),
+    "phone": ((b"000", re.compile(rb"(?<![.0])[0+(][0.()+\-]{6,}")),),
+    "ipv4": ((b".", re.compile(rb"0\.0{1,3}\.0{1,3}\.0")),),
 }
 
 
@@ -169,7 +173,8 @@ class _Precheck:
         regexes: list[re.Pattern[str]] = list(custom)
         for d in detectors:
             if d.name in _DIGIT_CHECKS:
-                confirm.append((d.name, *_DIGIT_CHECKS[d.name]))
+                confirm.extend((d.name, needle, regex)
+                               for needle, regex in _DIGIT_CHECKS[d.name])
             elif d.needs:
                 needles.update(_signal(n) for n in d.needs)
             else:
