@@ -150,3 +150,41 @@ def test_poller_turns_off_for_a_store_without_a_feed() -> None:
     poller = StorePoller(Broadcaster(), reader, 0.1)
     assert poller.poll() == [] and poller.reader is None
     asyncio.run(asyncio.wait_for(poller.run(), 5))  # returns at once instead of polling
+
+
+def test_a_new_stream_gets_no_events_committed_before_it_opened(tmp_path: Path) -> None:
+    """Events committed after the last poll tick but before the first stream opened are not
+    news to that stream: the stream catches the poller up before it subscribes."""
+    import contextlib
+
+    db = tmp_path / "feed.db"
+    with SQLiteStore(db) as store:
+        store.append_batch([_event() for _ in range(2)])
+
+    @contextlib.contextmanager
+    def reader() -> Iterator[Any]:
+        with SQLiteStore(db, readonly=True) as s:
+            yield s
+
+    async def scenario() -> list[str]:
+        from agentaudit.server.sse import stream
+
+        b = Broadcaster()
+        b.bind(asyncio.get_running_loop())
+        poller = StorePoller(b, reader, 60.0)
+        b.before_first_subscriber = poller.catch_up
+        assert poller.poll() == []  # a tick while nobody listens: position 2
+        with SQLiteStore(db) as store:  # committed between two ticks, nobody listening yet
+            store.append_batch([_event() for _ in range(3)])
+        sub = Subscription("acme")
+        body = stream(b, sub, heartbeat=60.0)
+        assert await body.__anext__() == b": connected\nretry: 2000\n\n"
+        after = [_event() for _ in range(2)]
+        with SQLiteStore(db) as store:
+            store.append_batch(after)
+        b._fanout(poller.poll())
+        await body.aclose()
+        assert [e.event_id for e in after] == [e.event_id for e in sub.backlog]
+        return [e.event_id for e in sub.backlog]
+
+    assert len(asyncio.run(scenario())) == 2

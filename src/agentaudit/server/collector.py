@@ -87,6 +87,7 @@ class Collector:
         self.broadcaster = Broadcaster()
         self.pool = ReadPool(settings.db, settings.read_pool_size)
         self.poller = StorePoller(self.broadcaster, self.pool.store, settings.sse_poll_interval)
+        self.broadcaster.before_first_subscriber = self.poller.catch_up
         self._loop: asyncio.AbstractEventLoop | None = None
         self.redactor = _redactor(settings)
         self.writer = GroupCommitWriter(

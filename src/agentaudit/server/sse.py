@@ -82,6 +82,8 @@ class Broadcaster:
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Run (in a thread) before the first stream opens: ``StorePoller.catch_up``.
+        self.before_first_subscriber: Callable[[], None] | None = None
         self._seen: set[str] = set()
         self._seen_order: collections.deque[str] = collections.deque()
 
@@ -160,6 +162,15 @@ class StorePoller:
                 self.broadcaster._fanout(events)
             await asyncio.sleep(self.interval)
 
+    def catch_up(self) -> None:
+        """Move to the newest stored row before the first stream opens: what was committed while
+        nobody listened is not news to it (a poll tick may not have seen it yet)."""
+        if self.reader is None or self.broadcaster.subscribers:
+            return
+        with self.reader() as store:
+            if hasattr(store, "feed_position"):
+                self.position = store.feed_position()
+
     def poll(self) -> list[AuditEvent]:
         """Events stored since the last poll that were not published yet (runs in a thread)."""
         if self.reader is None:
@@ -190,6 +201,9 @@ _encode = msgspec.json.Encoder().encode
 async def stream(broadcaster: Broadcaster, sub: Subscription,
                  heartbeat: float) -> AsyncIterator[bytes]:
     """The SSE byte stream of one subscription, until the client goes away."""
+    if not broadcaster.subscribers and broadcaster.before_first_subscriber is not None:
+        with contextlib.suppress(Exception):  # a locked file: the next poll catches up anyway
+            await asyncio.to_thread(broadcaster.before_first_subscriber)
     broadcaster.subscribe(sub)
     try:
         yield b": connected\nretry: 2000\n\n"
