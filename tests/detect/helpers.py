@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
+
+from tests.server.conftest import free_port, wait_for
 
 from agentaudit.detect import DetectionEngine, Firing, rules_from_mapping
 from agentaudit.events import AuditEvent
@@ -38,22 +38,6 @@ def engine(only: str | None = None, **rules: dict[str, Any]) -> DetectionEngine:
 
 def fired(eng: DetectionEngine, events: list[AuditEvent]) -> list[Firing]:
     return eng.evaluate(events)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(interval)
 
 
 class Collector:
