@@ -230,3 +230,29 @@ def test_random_uuids_do_not_send_events_down_the_careful_path() -> None:
                              "ts": "2026-11-25T23:40:53Z"}) for _ in range(500)]
     walked = [e for e in events if r._needs_work(e)]
     assert walked == []
+
+
+@pytest.mark.parametrize("text", [
+    "ref 0000-1111-----BEGIN CERT",  # a card-like group glued to a block's needle
+    "ref 0000-1111-----BEGIN PRIVATE KEY-----\nMIIB",
+    "4111111111111sk-proj-Zk29fQ0sLm4Xw8Rb1Vc7Ny5Tq3",  # 13 digits glued to an API key
+    "9.9900000000000002 then a password=hunter2",
+    "order 1234-5678-9012-3456 plain",
+    "nothing to see, 2026-11-25T23:40:53Z and 1732578053",
+])
+def test_event_precheck_agrees_with_the_exact_check(text: str) -> None:
+    """The event pre-check answers the common case with one automaton of needles and digit
+    needles; its search does not overlap matches, so a digit needle may hide a needle glued to
+    it. Whatever the text, its answer must be the exact two-step check's."""
+    from agentaudit.redact.redactor import _SIGNAL
+    from agentaudit.store.rows import encode_payload
+
+    for rules in (None, ALL_ON):
+        r = Redactor(rules)
+        raw = encode_payload(_event(params={"note": text}))
+        sig = raw.translate(_SIGNAL, b" ")
+        chk = r._event_check
+        exact = chk._digits_confirmed(sig, raw) or chk._regexes_hit(None)
+        assert chk.check(sig, None, raw) == exact, (rules, text)
+    ev = Redactor().redact(_event(params={"note": "0000-1111-----BEGIN PRIVATE KEY-----\nMIIB"}))
+    assert "PRIVATE KEY-----\nMIIB" not in _text(ev)

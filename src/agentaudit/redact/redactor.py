@@ -188,6 +188,15 @@ class _Precheck:
         # test per needle costs more than the whole scan. Any match at all is a hit.
         self._scan = (BytesAhoCorasick(list(self.needles), implementation=Implementation.DFA)
                       .find_matches_as_indexes if self.needles else None)
+        # The common event has no needle and no digit needle either: one pass of an automaton
+        # of both answers it (pattern indexes below ``len(needles)`` are needles). The search
+        # is non-overlapping, so a digit needle may hide a needle overlapping it: whenever a
+        # digit needle matched, the exact two-step check above decides.
+        digits = sorted({needle for _, needle, _ in self.confirm})
+        self._first = len(self.needles)
+        self._scan_all = (BytesAhoCorasick(list(self.needles) + digits,
+                                           implementation=Implementation.DFA)
+                          .find_matches_as_indexes if self.needles or digits else None)
 
     def __call__(self, text: str) -> bool:
         return self.check(_signal(text), text)
@@ -197,11 +206,27 @@ class _Precheck:
         ``raw`` (the untranslated JSON of a whole event), a digit run is confirmed by its
         detector itself (a Luhn-valid card, say) before the event takes the careful path: the
         digits and dashes of random UUIDs often look like a card's run of 13."""
+        if self._scan_all is not None:
+            found = self._scan_all(sig)
+            if found and any(i < self._first for i, _, _ in found):
+                return True
+            if found:
+                return self._digits_confirmed(sig, raw) or self._regexes_hit(text)
+        return self._regexes_hit(text)
+
+    def _digits_confirmed(self, sig: bytes, raw: bytes | None) -> bool:
+        """The exact check after a digit needle matched: every needle, then each digit run
+        confirmed by its regex (and, with ``raw``, by its detector)."""
         if self._scan is not None and self._scan(sig):
             return True
         for name, needle, regex in self.confirm:
             if self._confirmed(sig, needle, regex) and (raw is None or _found_in_runs(raw, name)):
                 return True
+        return False
+
+    def _regexes_hit(self, text: str | None) -> bool:
+        """Whether a detector without needles (or a custom pattern) may match ``text``
+        (``None``: unknown, so any such regex counts as a hit)."""
         if text is None:
             return bool(self.regexes)
         return any(r.search(text) for r in self.regexes)
