@@ -87,15 +87,6 @@ LABELS = {
 }
 
 
-def reset_canonical_leak() -> None:
-    """Drop the traceback that ``canonical._INELIGIBLE`` accumulates (one frame chain per
-    fallback to the reference walker, see bench/README.md), so that one variant's leak does
-    not exhaust memory or slow the next variant down."""
-    ineligible = getattr(canonical_mod, "_INELIGIBLE", None)
-    if isinstance(ineligible, BaseException):
-        ineligible.__traceback__ = None
-
-
 def plain_event_type(events: list[AuditEvent]) -> list[AuditEvent]:
     """Copies whose ``event_type`` is a plain ``str`` instead of an ``EventType`` member."""
     return [msgspec.structs.replace(ev, event_type=str(ev.event_type)) for ev in events]
@@ -341,7 +332,6 @@ def profile(tmp: Path, events: list[AuditEvent], batch_size: int) -> C.Metrics:
             _sequence(seq_noint, b, state_noint)
             add("sequence_noint", t)
             state_noint = seq_noint.pending_states()["default"]
-            reset_canonical_leak()
             # -- diagnostics: the envelope dict and the general canonical_json, with event_type
             # as the SDK sets it (an EventType member) and as a plain str, and its two halves
             t = pc()
@@ -350,7 +340,6 @@ def profile(tmp: Path, events: list[AuditEvent], batch_size: int) -> C.Metrics:
             for e in envs:
                 canonical_json(e)
             t = add("canonical_general", t)
-            reset_canonical_leak()
             plain = [{**e, "event_type": str(e["event_type"])} for e in envs]
             t = pc()
             for e in plain:
@@ -376,7 +365,6 @@ def profile(tmp: Path, events: list[AuditEvent], batch_size: int) -> C.Metrics:
         gc.enable()
         for store in stores.values():
             store.close()
-        reset_canonical_leak()
     out = {f"stage_{k}": v / n * 1e6 for k, v in acc.items()}
     for key in ("append_batch_int", "append_batch_noint", "sequence_int", "sequence_noint"):
         out[key] = out.pop(f"stage_{key}")
@@ -410,7 +398,6 @@ def one_run(run: int, args: Any, prebuilt: dict[str, Any]) -> C.Metrics:
             result = step(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            reset_canonical_leak()
         if key == "profile":
             m.update(result)
         else:
@@ -538,7 +525,6 @@ def main() -> None:
         prebuilt["plain_batches"] = _batches(plain, args.batch_size)
         if "em_int_rows" in args.only:
             prebuilt["int_rows"] = _batches(integrity_rows(plain), args.batch_size)
-            reset_canonical_leak()
         if "em_null_rows" in args.only:
             prebuilt["null_rows"] = _batches(null_rows(plain), args.batch_size)
         del events, plain

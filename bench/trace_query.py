@@ -66,17 +66,11 @@ def _remove(path: Path) -> None:
 
 def build_with_demo(path: Path, events: int, quiet: bool) -> str:
     from agentaudit.demo import run_demo
-    from agentaudit.integrity import canonical
 
     step = max(1, events // 10)
     shown = [0]
 
     def progress(done: int, total: int) -> None:
-        # Drop the traceback canonical._INELIGIBLE accumulates on every fallback to the
-        # reference walker (see bench/README.md); without this a 1M-event build holds GBs.
-        ineligible = getattr(canonical, "_INELIGIBLE", None)
-        if isinstance(ineligible, BaseException):
-            ineligible.__traceback__ = None
         if done >= shown[0] + step or done >= total:
             shown[0] = done
             C.note(quiet, f"  demo: {done:,}/{total:,} events")

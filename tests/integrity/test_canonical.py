@@ -503,3 +503,31 @@ def test_number_formatting_equals_oracle(x: float) -> None:
 def test_key_order_is_utf16(value: dict[str, int]) -> None:
     keys = list(json.loads(canonical_json(value)))
     assert keys == sorted(value, key=_utf16_units)
+
+
+def test_fallback_to_the_reference_walker_keeps_no_memory() -> None:
+    """Values the fast path declines (an ``Enum`` member that is a ``str``) take the reference
+    walker; the decline must not leave anything behind per call (a shared exception instance
+    once collected a traceback chain on every fallback: gigabytes over a million events)."""
+    import gc
+    import tracemalloc
+
+    class Kind(enum.StrEnum):
+        TOOL = "agent.tool_call"
+
+    doc = {"event_type": Kind.TOOL, "seq": 1, "params": {"a": [1, 2.5, "x"]}}
+    expected = canonical_json({"event_type": "agent.tool_call", "seq": 1,
+                               "params": {"a": [1, 2.5, "x"]}})
+    for _ in range(100):  # warm caches before measuring
+        assert canonical_json(doc) == expected
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(20_000):
+            canonical_json(doc)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000, f"{grown:,} bytes kept after 20,000 fallbacks"
