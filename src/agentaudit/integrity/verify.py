@@ -93,7 +93,15 @@ def local_verifier_key() -> str | None:
     return None
 
 
-_payload_decoder = msgspec.json.Decoder()
+class _UserOf(msgspec.Struct):
+    """The one payload key verify compares with a column: decoding into it skips the rest of
+    the document without building it (several times faster than a full decode)."""
+
+    user_id: Any = None
+
+
+_payload_decoder = msgspec.json.Decoder(_UserOf)
+
 # Positions of the envelope's fields in a LOG_COLUMNS row.
 _row_values = operator.itemgetter(*(LOG_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
 _SEQ, _EVENT_ID, _USER_ID, _TIER = (LOG_COLUMNS.index(c) for c in
@@ -376,7 +384,10 @@ def _mismatch(row: tuple[Any, ...], seq: int) -> Damage:
 def _user_of(payload: bytes) -> Any:
     if b'"user_id"' not in payload:  # cheap: most payloads name no user
         return None
-    return _payload_decoder.decode(payload).get("user_id")
+    try:
+        return _payload_decoder.decode(payload).user_id
+    except msgspec.ValidationError:  # not an object: no user_id, and the column must say so
+        return None
 
 
 def verify_log(store: Any, tenant: str = "default", *, vkey: str | None = None,

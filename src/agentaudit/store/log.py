@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentaudit.events import AuditEvent, default_tier
+from agentaudit.integrity.canonical import es_number
 from agentaudit.store.rows import encode_payload, row_values
 
 __all__ = [
@@ -67,18 +68,23 @@ def _jcs_float(x: float | None) -> Any:
         return int(x)
     if x.__class__ is int and abs(x) <= _MAX_SAFE:
         return x
+    if x.__class__ is float and _Fragment is not None:
+        # A small cost (3.5e-05 USD) or a huge value: the encoder's exponent form differs
+        # from ECMAScript's, so the number goes in already printed (NaN and Infinity raise).
+        return _Fragment(es_number(x))
     raise ValueError("needs the general JCS path")
 
 
-def _fast_dumps() -> Callable[[Any], bytes] | None:
+def _fast_encoder() -> tuple[Callable[[Any], bytes] | None, Callable[[str], Any] | None]:
+    """orjson's ``dumps`` and ``Fragment`` (pre-printed JSON), when orjson is importable."""
     try:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a dependency
-        return None
-    return orjson.dumps
+        return None, None
+    return orjson.dumps, getattr(orjson, "Fragment", None)
 
 
-_dumps = _fast_dumps()
+_dumps, _Fragment = _fast_encoder()
 
 
 def entry_from_values(values: Sequence[Any], seq: int, tier: str, payload_sha256: str) -> bytes:
