@@ -263,3 +263,33 @@ def test_compaction_is_refused_with_a_reason(pg_url: str,
                        "2020-01-01")
     assert code == 2 and "--compact-before is not available on the postgresql backend" in err
     assert _payload(pg_url, evs["whole"][0].event_id)[0] is not None  # nothing done at all
+
+
+def test_serve_applies_retention_periodically(pg_url: str, tmp_path: Any) -> None:
+    import os
+
+    from tests.server.conftest import Server, wait_for
+
+    evs = _fill(pg_url)
+    with open_store(pg_url) as s:
+        create_hold(s, "default", "case 1", trace="t-b")
+        s.checkpoint()
+
+    def runs() -> int:
+        with psycopg.connect(pg_url) as conn:
+            return int(conn.execute("SELECT count(*) FROM events "
+                                    "WHERE event_type = 'audit.retention_run'").fetchone()[0])
+
+    server = Server(pg_url, tmp_path / "home", "--no-auth",  # type: ignore[arg-type]
+                    env={"AGENTAUDIT_RETENTION_INTERVAL": "0.3",
+                         "XDG_CONFIG_HOME": os.environ["XDG_CONFIG_HOME"]}).start()
+    try:
+        wait_for(lambda: _rows_in_day(pg_url, WHOLE) == 0)  # the whole day, emptied
+        wait_for(lambda: runs() == 1)
+        time.sleep(1.0)  # later runs find nothing to erase and record nothing
+        assert runs() == 1
+        assert _payload(pg_url, evs["partial_due"].event_id)[0] is not None  # held
+        assert _payload(pg_url, evs["young"].event_id)[0] is not None
+    finally:
+        server.stop()
+    assert main(["verify", "--db", pg_url]) == 0
