@@ -293,3 +293,38 @@ def test_serve_applies_retention_periodically(pg_url: str, tmp_path: Any) -> Non
     finally:
         server.stop()
     assert main(["verify", "--db", pg_url]) == 0
+
+
+@pytest.mark.parametrize("pattern", ["agent.tool_*", "payments.?efund", "a[bc]*", "x.y",
+                                     "*", "[^a]*", "100%_done", "(re)+"])
+def test_rule_globs_match_as_sqlite_glob_does(pattern: str) -> None:
+    import re
+    import sqlite3
+
+    from agentaudit.store._pg_retention import glob_regex
+
+    names = ["agent.tool_call", "agent.toolbox", "payments.refund", "payments.Refund", "abc",
+             "ac", "b", "x.y", "xzy", "", "100%_done", "1000_done", "(re)+", "rere"]
+    with sqlite3.connect(":memory:") as db:
+        for name in names:
+            want = bool(db.execute("SELECT ? GLOB ?", (name, pattern)).fetchone()[0])
+            assert bool(re.search(glob_regex(pattern), name)) == want, (pattern, name)
+
+
+def test_space_is_given_back(pg_url: str) -> None:
+    import secrets
+
+    big = {"blob": secrets.token_hex(10_000)}  # incompressible: TOAST keeps it whole
+    whole = [event("debug", WHOLE, params=big) for _ in range(30)]
+    mixed = [event("debug", PARTIAL, params=big) for _ in range(30)]
+    mixed.append(event("critical", PARTIAL))
+    with open_store(pg_url) as s:
+        s.append_batch(whole + mixed)
+        before = s.payload_bytes_on_disk()  # type: ignore[attr-defined]
+        run_ = apply_retention(s, POLICY, full_vacuum=True)
+        assert run_.erased == 60 and run_.space is not None
+        assert run_.space["partitions_vacuumed"] == 1  # the partial day; the whole one emptied
+        assert s.payload_bytes_on_disk() < before // 4  # type: ignore[attr-defined]
+        s.checkpoint()
+    assert _rows_in_day(pg_url, WHOLE) == 0 and _rows_in_day(pg_url, PARTIAL) == 31
+    _verify(pg_url)

@@ -72,13 +72,15 @@ def apply_command(
         "--vacuum", help="Afterwards run a full VACUUM: compacts pages that erasure left "
                          "partly empty (small payloads) and turns on incremental "
                          "auto-vacuum for files created before it. Rewrites the file and "
-                         "blocks writers while it runs.")] = False,
+                         "blocks writers while it runs. On PostgreSQL: VACUUM FULL of the "
+                         "payload partitions whose rows were erased.")] = False,
     compact: Annotated[str | None, typer.Option(
         "--compact-before", metavar="DATE",
         help="Also drop whole envelopes of events before DATE (which must be older than every "
              "tier), keeping their leaf hashes and a signed checkpoint so the log and every "
              "later event still verify. Held events and everything after them are kept. "
-             "Compacted events can no longer be read or exported.")] = None,
+             "Compacted events can no longer be read or exported. SQLite only (PostgreSQL "
+             "keeps envelopes append-only).")] = None,
     fmt: Format = "table",
 ) -> int:
     """Erase the payloads whose tier's time is up (envelopes and leaves stay, so `verify`
