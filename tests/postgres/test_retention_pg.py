@@ -328,3 +328,37 @@ def test_space_is_given_back(pg_url: str) -> None:
         s.checkpoint()
     assert _rows_in_day(pg_url, WHOLE) == 0 and _rows_in_day(pg_url, PARTIAL) == 31
     _verify(pg_url)
+
+
+def test_a_day_emptied_whole_keeps_the_reasons_of_earlier_erasures(
+        pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    evs = _fill(pg_url)
+    result = run_json(capsys, "erase", "--db", pg_url, "--user", "alice", "--reason", "GDPR 1")
+    assert result["erased"] == 2  # t-a1 (the whole day) and t-a2 (young)
+    code, out, _ = run(capsys, "retention", "apply", "--db", pg_url)
+    assert code == 0 and "erased 2 payloads" in out
+    # bob's payload was the last one of the day: emptied whole, alice's erased row kept
+    assert _rows_in_day(pg_url, WHOLE) == 1
+    assert _payload(pg_url, evs["whole"][0].event_id) == (
+        None, f"erasure {result['erasure_id']}: GDPR 1")
+    assert _payload(pg_url, evs["whole"][1].event_id) == (None, "retention: debug tier, 7 days")
+    code, out, _ = run(capsys, "verify", "--db", pg_url)
+    assert code == 0 and "4 payloads were erased" in out
+    assert "2 by retention: debug tier, 7 days" in out
+    assert f"2 by erasure {result['erasure_id']}: GDPR 1" in out
+
+
+def test_a_day_shared_by_tenants_is_emptied_by_the_last_run(pg_url: str) -> None:
+    acme, globex = event("debug", WHOLE, tenant="acme"), event("debug", WHOLE, tenant="globex")
+    with open_store(pg_url) as s:
+        s.append_batch([acme, globex])
+        assert apply_retention(s, load_config().policy("acme")).erased == 1
+        assert _rows_in_day(pg_url, WHOLE) == 2  # globex's payload is still there
+        assert s.get_event("globex", globex.event_id).params is not None  # type: ignore[union-attr]
+        assert apply_retention(s, load_config().policy("globex")).erased == 1
+        assert _rows_in_day(pg_url, WHOLE) == 1  # acme's erased row, put back
+        for tenant, ev in (("acme", acme), ("globex", globex)):
+            s.checkpoint(tenant)
+            report = verify_log(s, tenant, vkey=_vkey())
+            assert report.ok and [(e, r) for _s, e, r in report.erased] == [
+                (ev.event_id, "retention: debug tier, 7 days")]

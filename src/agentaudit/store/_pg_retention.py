@@ -5,8 +5,8 @@ either backend. Payloads live in ``event_payloads``, partitioned by day: erasing
 ``payload``, ``salt`` and ``user_id`` to NULL and records why in ``erased`` (and when in
 ``erased_at``), while the envelope in ``events`` and its leaf stay, so the log still verifies.
 
-When an erasure covers a whole day partition — every row in it is one of the given events, each
-with a payload, none held — the partition is emptied at once (``TRUNCATE``, through
+When an erasure covers a whole day partition — every payload still in it belongs to one of the
+given events, none held — the partition is emptied at once (``TRUNCATE``, through
 ``agentaudit_truncate_payload_day``) and the day's reason goes to ``payload_days_dropped``; the
 cost no longer depends on how many payloads the day holds. Otherwise the due rows are updated,
 one day at a time.
@@ -311,26 +311,15 @@ class PostgresRetention:
             raise
         return planned
 
-    def _whole_days(self, groups: list[tuple[str, dict[int, list[int]]]]) -> set[tuple[int, int]]:
-        """(group, day) pairs whose ids may cover the whole day partition (one group per day;
-        the function re-checks under its lock)."""
+    @staticmethod
+    def _whole_days(groups: list[tuple[str, dict[int, list[int]]]]) -> set[tuple[int, int]]:
+        """(group, day) pairs that may empty their day partition at once: the days of one
+        group only (one reason per day); the function decides under its lock."""
         owners: dict[int, list[int]] = {}
         for g, (_reason, days) in enumerate(groups):
             for day in days:
                 owners.setdefault(day, []).append(g)
-        if not owners:
-            return set()
-        sizes = dict(self._select(
-            "SELECT c.relname, c.reltuples FROM pg_class c WHERE c.relname = ANY(:names) "
-            "AND c.relnamespace = current_schema()::regnamespace",
-            {"names": [f"event_payloads_d{d}" for d in owners]}))
-        out = set()
-        for day, gs in owners.items():
-            name = f"event_payloads_d{day}"
-            # reltuples is an estimate (-1: never analysed): only rule out the clear misses
-            if len(gs) == 1 and name in sizes and sizes[name] <= 2 * len(groups[gs[0]][1][day]):
-                out.add((gs[0], day))
-        return out
+        return {(gs[0], day) for day, gs in owners.items() if len(gs) == 1}
 
     def _update_day(self, day: int, idents: list[int], reason: str, at: float) -> list[int]:
         rows = self._conn.execute(to_psycopg(

@@ -232,9 +232,11 @@ def _row_security() -> str:
 # -- 0004_retention: legal holds, erasure records, the erasure time of a payload, and the fast
 # path of retention (``_pg_retention``). The retention role is also a member of the ingest role:
 # every run, hold and erasure appends its ``audit.*`` event to the log it changes.
-# ``agentaudit_truncate_payload_day`` empties one day partition of payloads, and only when, under
-# a lock that keeps new payloads out of it, its rows are exactly the given events, each with a
-# payload and none under an active legal hold; otherwise it changes nothing and says false.
+# ``agentaudit_truncate_payload_day`` empties one day partition of payloads at once, and only
+# when, under a lock that keeps new payloads out of it, the payloads still stored in it are
+# exactly those of the given events, none under an active legal hold. Rows erased earlier (of
+# any tenant) hold no payload: they are set aside and put back, so they keep their own reason.
+# Otherwise it changes nothing and says false.
 RETENTION_TABLES = ("legal_holds", "erasures")
 
 # An event ``e`` (with its payload row ``p``) is held when an active hold of its tenant matches.
@@ -282,7 +284,7 @@ ALTER TABLE event_payloads ADD COLUMN erased_at double precision;
 CREATE FUNCTION agentaudit_truncate_payload_day(d integer, ids bigint[], why text,
                                                 at double precision) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
-DECLARE part text := 'event_payloads_d' || d; total bigint; due bigint;
+DECLARE part text := 'event_payloads_d' || d; live bigint; due bigint;
 BEGIN
     IF to_regclass(format('%I', part)) IS NULL THEN
         RETURN false;
@@ -290,10 +292,10 @@ BEGIN
     -- SHARE: readers go on, writers of this day wait until the caller commits
     EXECUTE format('LOCK TABLE %I IN SHARE MODE', part);
     IF EXISTS (SELECT 1 FROM payload_days_dropped x WHERE x.day = d AND x.reason <> why) THEN
-        RETURN false;  -- rows erased earlier keep their own reason
+        RETURN false;  -- the day's one reason is another's: erase row by row
     END IF;
-    EXECUTE format('SELECT count(*) FROM %I', part) INTO total;
-    IF total <> cardinality(ids) THEN
+    EXECUTE format('SELECT count(*) FROM %I WHERE payload IS NOT NULL', part) INTO live;
+    IF live <> cardinality(ids) THEN
         RETURN false;
     END IF;
     EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT unnest($1) AS id) i '
@@ -302,12 +304,17 @@ BEGIN
                    'WHERE p.payload IS NOT NULL AND NOT EXISTS '
                    '(SELECT 1 FROM legal_holds h WHERE {HOLD_MATCH})', part)
         INTO due USING ids, d;
-    IF due <> total THEN
+    IF due <> live THEN
         RETURN false;
     END IF;
     INSERT INTO payload_days_dropped (day, reason, dropped_at) VALUES (d, why, at)
         ON CONFLICT (day) DO NOTHING;
+    DROP TABLE IF EXISTS pg_temp.agentaudit_erased_rows;
+    EXECUTE format('CREATE TEMP TABLE agentaudit_erased_rows ON COMMIT DROP AS '
+                   'SELECT * FROM %I WHERE payload IS NULL', part);
     EXECUTE format('TRUNCATE %I', part);
+    EXECUTE format('INSERT INTO %I SELECT * FROM pg_temp.agentaudit_erased_rows', part);
+    DROP TABLE pg_temp.agentaudit_erased_rows;
     RETURN true;
 END $fn$;
 GRANT {INGEST_ROLE} TO {RETENTION_ROLE};
