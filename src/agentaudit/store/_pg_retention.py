@@ -298,6 +298,7 @@ class PostgresRetention:
                         if progress is not None:
                             progress(len(idents))
                     erased.append(done)
+                self._lock_logs_of(groups, whole)
                 for g, day in sorted(whole):
                     reason, days = groups[g]
                     erased[g] += self._truncate_day(day, days[day], reason, planned.at)
@@ -321,11 +322,29 @@ class PostgresRetention:
                 owners.setdefault(day, []).append(g)
         return {(gs[0], day) for day, gs in owners.items() if len(gs) == 1}
 
+    def _lock_logs_of(self, groups: list[tuple[str, dict[int, list[int]]]],
+                      whole: set[tuple[int, int]]) -> None:
+        """Take the log lock of the tenants whose days may be emptied, as ingest does, before
+        locking a day partition: a collector appending a late event of that day holds its
+        tenant's lock while it waits for the partition, so taking them in the other order
+        (partition, then the lock for the ``audit.*`` event) could deadlock."""
+        if not whole:
+            return
+        tenants: set[str] = set()
+        for g, day in sorted(whole):  # one event per day: the day pruned to its partition
+            tenants.update(r[0] for r in self._select(
+                "SELECT tenant FROM events WHERE day = :day AND id = :id LIMIT 1",
+                {"day": day, "id": groups[g][1][day][0]}))
+        for tenant in sorted(tenants):
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                               ("agentaudit.log:" + tenant,))
+
     def _update_day(self, day: int, idents: list[int], reason: str, at: float) -> list[int]:
         rows = self._conn.execute(to_psycopg(
             "UPDATE event_payloads p SET payload = NULL, salt = NULL, user_id = NULL, "
-            "erased = :reason, erased_at = :at FROM events e "
-            "WHERE e.day = :day AND e.id = ANY(:ids) AND p.day = :day AND p.tenant = e.tenant "
+            "erased = :reason, erased_at = :at "
+            "FROM events e JOIN unnest(CAST(:ids AS bigint[])) AS k(id) ON e.id = k.id "
+            "WHERE e.day = :day AND p.day = :day AND p.tenant = e.tenant "
             f"AND p.seq = e.seq AND p.payload IS NOT NULL AND NOT {_HELD} RETURNING e.id"),
             {"reason": reason, "at": at, "day": day, "ids": idents}).fetchall()
         if rows:
@@ -353,8 +372,9 @@ class PostgresRetention:
         total = 0
         for day, idents in _by_day(ids).items():
             total += int(self._select(
-                f"SELECT count(*) FROM events e {_JOIN} WHERE e.day = :day AND p.day = :day "
-                "AND e.id = ANY(:ids) AND p.payload IS NOT NULL",
+                f"SELECT count(*) FROM events e {_JOIN} "
+                "JOIN unnest(CAST(:ids AS bigint[])) AS k(id) ON e.id = k.id "
+                "WHERE e.day = :day AND p.day = :day AND p.payload IS NOT NULL",
                 {"day": day, "ids": idents})[0][0])
         return total
 
