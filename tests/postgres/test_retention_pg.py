@@ -237,6 +237,8 @@ def test_only_the_retention_role_erases(pg_url: str, capsys: pytest.CaptureFixtu
     assert code == 1 and "permission denied" in err and "Traceback" not in err
     code, _, err = run(capsys, "retention", "apply", "--db", ingest)
     assert code == 1 and "permission denied" in err
+    code, _, err = run(capsys, "hold", "create", "--db", ingest, "--reason", "r", "--trace", "t")
+    assert code == 1 and "permission denied" in err
     with psycopg.connect(ingest, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT agentaudit_truncate_payload_day(%s, '{}'::bigint[], 'x', 0)",

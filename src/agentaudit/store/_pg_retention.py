@@ -267,6 +267,17 @@ class PostgresRetention:
 
     # -- writing -------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _retention_transaction(self, what: str) -> Iterator[None]:
+        """``_write_transaction``; on failure the cache of existing day partitions is dropped
+        (one made for an ``audit.*`` event inside the rolled-back transaction is gone)."""
+        try:
+            with self._write_transaction(what):
+                yield
+        except BaseException:
+            self._days.clear()
+            raise
+
     def _append_in_transaction(self, events: Sequence[AuditEvent]) -> None:
         """Inside a write transaction: sequence and store ``audit.*`` events (fresh ids)."""
         self.ensure_days({day_of(ev.timestamp) for ev in events})
@@ -281,35 +292,31 @@ class PostgresRetention:
 
         Whole days go last (``TRUNCATE`` locks its partition until the commit), row updates
         first."""
-        try:
-            with self._write_transaction("erase payloads in"):
-                self._conn.execute(_HOLDS_LOCK)
-                planned = plan()
-                if planned is None:
-                    return None
-                groups = [(reason, _by_day(ids)) for reason, ids in planned.groups]
-                whole = self._whole_days(groups)
-                erased: list[list[int]] = []
-                for g, (reason, days) in enumerate(groups):
-                    done: list[int] = []
-                    for day, idents in sorted(days.items()):
-                        if (g, day) not in whole:
-                            done += self._update_day(day, idents, reason, planned.at)
-                        if progress is not None:
-                            progress(len(idents))
-                    erased.append(done)
-                self._lock_logs_of(groups, whole)
-                for g, day in sorted(whole):
-                    reason, days = groups[g]
-                    erased[g] += self._truncate_day(day, days[day], reason, planned.at)
-                record, audit = planned.finish(erased)
-                if record is not None:
-                    self._insert_record(record)
-                if audit:
-                    self._append_in_transaction(audit)
-        except BaseException:
-            self._days.clear()  # a day partition made in the rolled-back transaction is gone
-            raise
+        with self._retention_transaction("erase payloads in"):
+            self._conn.execute(_HOLDS_LOCK)
+            planned = plan()
+            if planned is None:
+                return None
+            groups = [(reason, _by_day(ids)) for reason, ids in planned.groups]
+            whole = self._whole_days(groups)
+            erased: list[list[int]] = []
+            for g, (reason, days) in enumerate(groups):
+                done: list[int] = []
+                for day, idents in sorted(days.items()):
+                    if (g, day) not in whole:
+                        done += self._update_day(day, idents, reason, planned.at)
+                    if progress is not None:
+                        progress(len(idents))
+                erased.append(done)
+            self._lock_logs_of(groups, whole)
+            for g, day in sorted(whole):
+                reason, days = groups[g]
+                erased[g] += self._truncate_day(day, days[day], reason, planned.at)
+            record, audit = planned.finish(erased)
+            if record is not None:
+                self._insert_record(record)
+            if audit:
+                self._append_in_transaction(audit)
         return planned
 
     @staticmethod
@@ -380,12 +387,12 @@ class PostgresRetention:
 
     def append_audit(self, events: Sequence[AuditEvent]) -> None:
         """Append ``audit.*`` events in their own transaction (a run that erased nothing)."""
-        with self._write_transaction("write to"):
+        with self._retention_transaction("write to"):
             self._append_in_transaction(events)
 
     def insert_hold(self, hold: Hold, audit: AuditEvent) -> None:
         """Store a new hold and its ``audit.legal_hold`` event together."""
-        with self._write_transaction("store a legal hold in"):
+        with self._retention_transaction("store a legal hold in"):
             self._conn.execute(_HOLDS_LOCK)
             self._conn.execute(
                 f"INSERT INTO legal_holds ({_HOLD_COLUMNS}) VALUES "
@@ -397,7 +404,7 @@ class PostgresRetention:
                            audit: AuditEvent) -> bool:
         """Release an active hold and append its ``audit.legal_hold_released`` event; False
         when it was not active (nothing written)."""
-        with self._write_transaction("release a legal hold in"):
+        with self._retention_transaction("release a legal hold in"):
             cur = self._conn.execute("UPDATE legal_holds SET released_at = %s, released_by = %s "
                                      "WHERE id = %s AND released_at IS NULL", (at, by, hold_id))
             if cur.rowcount != 1:

@@ -10,6 +10,7 @@ Tables (docs/postgresql.md draws them):
 * ``event_keys`` — (tenant, event_id) → seq, day: the global uniqueness a partitioned table
   cannot hold, so ingest is idempotent across partitions and collectors.
 * ``log_state``, ``checkpoints``, ``merkle_tiles``, ``log_meta``, ``api_keys`` as in SQLite.
+* ``legal_holds``, ``erasures`` (``0004_retention``) as in SQLite; ``event_payloads.erased_at``.
 
 Roles (NOLOGIN groups; grant them to login roles): ``agentaudit_ingest`` appends,
 ``agentaudit_retention`` erases payloads, ``agentaudit_reader`` reads the tenants listed for it in
