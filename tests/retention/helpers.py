@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from agentaudit.events import AuditEvent, EventType
+from agentaudit.store.base import Store
+from agentaudit.store.rows import LOG_COLUMNS
 from agentaudit.store.sqlite import SQLiteStore
 
 DAY = 86400
@@ -33,11 +35,23 @@ def event(tier: str, day: int, **fields: Any) -> AuditEvent:
     return AuditEvent(**values)
 
 
-def open_store(path: Path) -> SQLiteStore:
+OPENED: list[Store] = []  # closed after each test (tests/retention/conftest.py)
+
+
+def open_store(path: Path | str) -> Any:
+    """A SQLite file (a path) or a PostgreSQL database (a ``postgresql://`` URL: the
+    ``backend`` fixture), opened as the retention tests use it."""
+    if str(path).startswith("postgresql://"):
+        from agentaudit.store import open_store as open_url
+
+        store = open_url(str(path))
+        OPENED.append(store)
+        return store
     return SQLiteStore(path, synchronous="normal")
 
 
-def payload_of(store: SQLiteStore, event_id: str) -> tuple[Any, Any]:
-    row = store.connection.execute(
-        "SELECT payload, erased FROM events WHERE event_id = ?", (event_id,)).fetchone()
-    return row[0], row[1]
+def payload_of(store: Store, event_id: str, tenant: str = "default") -> tuple[Any, Any]:
+    """(stored payload, why it was erased) of one event, on either backend."""
+    row = store.log_row(tenant, event_id)  # type: ignore[attr-defined]
+    assert row is not None, event_id
+    return row[LOG_COLUMNS.index("payload")], row[LOG_COLUMNS.index("erased")]

@@ -1,5 +1,6 @@
-"""The retention job on a real SQLite file: backdated events in every tier are erased on the
-right day, held ones are kept, the log still verifies, and the file shrinks."""
+"""The retention job on a real SQLite file and a real PostgreSQL database (``backend``):
+backdated events in every tier are erased on the right day, held ones are kept, the log still
+verifies, and (SQLite) the file shrinks."""
 
 from __future__ import annotations
 
@@ -30,21 +31,21 @@ from agentaudit.retention import (
     release_hold,
     retention_status,
 )
-from agentaudit.store.sqlite import SQLiteStore
+from agentaudit.store.base import Store
 
 POLICY = load_config().policy("default")
 
 
-def _audit_events(store: SQLiteStore, event_type: str) -> list[AuditEvent]:
+def _audit_events(store: Store, event_type: str) -> list[AuditEvent]:
     from agentaudit.store.base import EventQuery
 
     return store.query(EventQuery(tenant="default", event_types=[event_type])).data
 
 
 @pytest.mark.parametrize("tier", list(DEFAULT_DAYS))
-def test_payload_erased_on_the_day_its_tier_expires(db_path: Path, tier: str) -> None:
+def test_payload_erased_on_the_day_its_tier_expires(backend: str, tier: str) -> None:
     days = DEFAULT_DAYS[tier]
-    store = open_store(db_path)
+    store = open_store(backend)
     day = TODAY - days - 3
     ev = event(tier, day, timestamp=day * DAY + 86399.0)  # the last second of its day
     younger = event(tier, day + 1, timestamp=(day + 1) * DAY)
@@ -66,7 +67,7 @@ def test_payload_erased_on_the_day_its_tier_expires(db_path: Path, tier: str) ->
     assert {r for _s, _e, r in report.erased} == {f"retention: {tier} tier, {days} days"}
 
 
-def _every_tier(store: SQLiteStore) -> dict[str, list[AuditEvent]]:
+def _every_tier(store: Store) -> dict[str, list[AuditEvent]]:
     """For each tier: events of 1, 8, 31, 366 and 731 days ago."""
     by_tier = {t: [event(t, TODAY - k) for k in (1, 8, 31, 366, 731)] for t in TYPE_OF_TIER}
     store.append_batch([e for evs in by_tier.values() for e in evs])
@@ -74,8 +75,8 @@ def _every_tier(store: SQLiteStore) -> dict[str, list[AuditEvent]]:
     return by_tier
 
 
-def test_every_tier_at_once_held_events_kept_and_log_verifies(db_path: Path) -> None:
-    store = open_store(db_path)
+def test_every_tier_at_once_held_events_kept_and_log_verifies(backend: str) -> None:
+    store = open_store(backend)
     by_tier = _every_tier(store)
     held = by_tier["debug"][2]  # 31 days old: expired in debug
     hold, matching = create_hold(store, "default", "case 42", trace=held.trace_id, now=NOW)
@@ -104,24 +105,32 @@ def test_every_tier_at_once_held_events_kept_and_log_verifies(db_path: Path) -> 
     assert verify_log(store, "default").ok
 
 
-def _snapshot(db_path: Path) -> list[object]:
+def _snapshot(backend: str) -> list[object]:
+    """Every row of the tables a retention run could change (either backend)."""
+    if backend.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(backend) as conn:
+            return [conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in  # type: ignore[arg-type]
+                    ("events_v", "log_state", "checkpoints", "merkle_tiles", "legal_holds",
+                     "erasures", "payload_days_dropped")]
     import sqlite3
 
-    with sqlite3.connect(db_path) as raw:
+    with sqlite3.connect(backend) as raw:
         return [raw.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in
                 ("events", "log_state", "checkpoints", "merkle_tiles", "legal_holds",
                  "erasures")]
 
 
-def test_hold_created_between_reading_and_erasing_is_honoured(db_path: Path) -> None:
+def test_hold_created_between_reading_and_erasing_is_honoured(backend: str) -> None:
     from agentaudit.retention.job import commit_retention, plan_retention
 
-    store = open_store(db_path)
+    store = open_store(backend)
     by_tier = _every_tier(store)
     run, groups = plan_retention(store, POLICY, now=NOW)  # e.g. on the collector's reader
     assert run.erased == 10
     late = by_tier["info"][2]
-    other = open_store(db_path)  # another process places a hold meanwhile
+    other = open_store(backend)  # another process places a hold meanwhile
     create_hold(other, "default", "late hold", trace=late.trace_id, now=NOW)
     other.close()
     commit_retention(store, run, groups)
@@ -134,17 +143,17 @@ def test_hold_created_between_reading_and_erasing_is_honoured(db_path: Path) -> 
     assert verify_log(store, "default").ok
 
 
-def test_dry_run_changes_nothing(db_path: Path) -> None:
-    store = open_store(db_path)
+def test_dry_run_changes_nothing(backend: str) -> None:
+    store = open_store(backend)
     _every_tier(store)
-    before = _snapshot(db_path)
+    before = _snapshot(backend)
     run = apply_retention(store, POLICY, now=NOW, dry_run=True)
     assert run.erased == 10 and run.audit_event_id is None and run.space is None
-    assert _snapshot(db_path) == before
+    assert _snapshot(backend) == before
 
 
-def test_status_per_tier_and_day(db_path: Path) -> None:
-    store = open_store(db_path)
+def test_status_per_tier_and_day(backend: str) -> None:
+    store = open_store(backend)
     _every_tier(store)
     status = retention_status(store, POLICY, now=NOW)
     tiers = {t["tier"]: t for t in status["tiers"]}
@@ -202,7 +211,7 @@ def test_full_vacuum_compacts_small_payloads_and_converts_old_files(db_path: Pat
     assert verify_log(store, "default").ok
 
 
-def test_rules_override_the_seed_classification(db_path: Path) -> None:
+def test_rules_override_the_seed_classification(backend: str) -> None:
     config = RetentionConfig.from_mapping({
         "tiers": {"debug": 2},
         "rules": [{"tool": "payments.*", "tier": "critical"},
@@ -210,7 +219,7 @@ def test_rules_override_the_seed_classification(db_path: Path) -> None:
         "tenants": {"acme": {"tiers": {"info": 400}}},
     })
     policy = config.policy("default")
-    store = open_store(db_path)
+    store = open_store(backend)
     pay = event("info", TODAY - 40, action="payments.refund")  # tool call kept 730 days
     pii = event("info", TODAY - 5, tags={"pii": "yes"})  # info, but tagged: 2 days
     plain = event("info", TODAY - 40)

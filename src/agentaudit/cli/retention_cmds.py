@@ -16,7 +16,7 @@ import typer
 from agentaudit.cli.options import Db, Tenant
 
 if TYPE_CHECKING:
-    from agentaudit.store.sqlite import SQLiteStore
+    from agentaudit.store.base import Store
 
 __all__ = ["erase_command", "hold_app", "retention_app"]
 
@@ -72,13 +72,15 @@ def apply_command(
         "--vacuum", help="Afterwards run a full VACUUM: compacts pages that erasure left "
                          "partly empty (small payloads) and turns on incremental "
                          "auto-vacuum for files created before it. Rewrites the file and "
-                         "blocks writers while it runs.")] = False,
+                         "blocks writers while it runs. On PostgreSQL: VACUUM FULL of the "
+                         "payload partitions whose rows were erased.")] = False,
     compact: Annotated[str | None, typer.Option(
         "--compact-before", metavar="DATE",
         help="Also drop whole envelopes of events before DATE (which must be older than every "
              "tier), keeping their leaf hashes and a signed checkpoint so the log and every "
              "later event still verify. Held events and everything after them are kept. "
-             "Compacted events can no longer be read or exported.")] = None,
+             "Compacted events can no longer be read or exported. SQLite only (PostgreSQL "
+             "keeps envelopes append-only).")] = None,
     fmt: Format = "table",
 ) -> int:
     """Erase the payloads whose tier's time is up (envelopes and leaves stay, so `verify`
@@ -90,6 +92,8 @@ def apply_command(
     before = _time("--compact-before", compact)
     conf = load_config(config)
     with _open(db) as store:
+        if before is not None:
+            _refuse_compaction(store)
         tenants = store.info().tenants if all_tenants else [tenant]
         if not tenants:
             from agentaudit.exceptions import NotFound
@@ -272,22 +276,29 @@ def erase_command(
 # -- helpers -------------------------------------------------------------------------------------
 
 @contextmanager
-def _open(db: str | None, sign: str | None = None) -> Iterator[SQLiteStore]:
-    """The SQLite store at ``db``; with ``sign`` (a tenant), a checkpoint covering what the
-    command appended is signed before closing."""
-    from agentaudit.exceptions import ConfigError
+def _open(db: str | None, sign: str | None = None) -> Iterator[Any]:
+    """The store at ``db`` (SQLite or PostgreSQL); with ``sign`` (a tenant), a checkpoint
+    covering what the command appended is signed before closing."""
     from agentaudit.store import default_store_url, open_store
-    from agentaudit.store.sqlite import SQLiteStore
 
-    store = open_store(db or default_store_url(), create=False)
+    store: Store = open_store(db or default_store_url(), create=False)
     try:
-        if not isinstance(store, SQLiteStore):
-            raise ConfigError(f"the {store.backend} backend has no retention support yet")
         yield store
         if sign is not None:
-            store.checkpoint(sign)
+            store.checkpoint(sign)  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def _refuse_compaction(store: Any) -> None:
+    """Compaction drops envelopes: a backend whose envelopes are append-only refuses it before
+    anything else of the command runs."""
+    if not getattr(store, "supports_compaction", True):
+        from agentaudit.exceptions import ConfigError
+
+        raise ConfigError(f"--compact-before is not available on the {store.backend} backend: "
+                          "its envelopes are append-only (retention erases payloads, and "
+                          "empties a whole day of payloads when all of it is due)")
 
 
 def _check_format(fmt: str) -> None:
@@ -396,7 +407,10 @@ def _print_run(run: Any) -> None:
              if run.kept_by_hold else ""))
     if run.audit_event_id:
         print(f"  recorded as audit.retention_run {run.audit_event_id} (run {run.id})")
-    if run.space:
+    if run.space and "bytes_before" in run.space:  # PostgreSQL: payload partitions
+        s = run.space
+        print(f"  payload partitions: {_size(s['bytes_before'])} -> {_size(s['bytes_after'])}")
+    elif run.space:
         s = run.space
         freed = (s["pages_before"] - s["pages_after"]) * s["page_size"]
         print(f"  file: {s['pages_before']} -> {s['pages_after']} pages ({_size(freed)} freed)")

@@ -1,6 +1,6 @@
 """Periodic retention inside ``agentaudit serve``: every ``retention_interval`` seconds the
-expired payloads of every tenant are looked up on a read connection (a WAL reader: ingest goes
-on meanwhile), then erased by the group-commit writer (which owns the write connection) between
+expired payloads of every tenant are looked up on a read connection (a SQLite WAL reader or
+another PostgreSQL connection: ingest goes on meanwhile), then erased by the group-commit writer (which owns the write connection) between
 two commits, re-checking legal holds. A run that erases nothing records nothing, so an idle
 collector does not fill its log with empty runs; a run that erases is an
 ``audit.retention_run`` event.
@@ -30,12 +30,6 @@ def start_periodic_retention(collector: Any) -> asyncio.Task[None] | None:
     config = load_config(settings.retention_config or None)
     for warning in config.warnings():
         log.warning("agentaudit: %s", warning)
-    with collector.pool.store() as store:
-        backend = getattr(store, "backend", "")
-    if backend != "sqlite":
-        log.warning("agentaudit: periodic retention runs on SQLite stores only in this version; "
-                    "on %s drop expired day partitions of payloads (docs/postgresql.md)", backend)
-        return None
     return asyncio.get_running_loop().create_task(
         retention_loop(collector, config, settings.retention_interval))
 

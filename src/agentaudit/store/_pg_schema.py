@@ -10,6 +10,7 @@ Tables (docs/postgresql.md draws them):
 * ``event_keys`` — (tenant, event_id) → seq, day: the global uniqueness a partitioned table
   cannot hold, so ingest is idempotent across partitions and collectors.
 * ``log_state``, ``checkpoints``, ``merkle_tiles``, ``log_meta``, ``api_keys`` as in SQLite.
+* ``legal_holds``, ``erasures`` (``0004_retention``) as in SQLite; ``event_payloads.erased_at``.
 
 Roles (NOLOGIN groups; grant them to login roles): ``agentaudit_ingest`` appends,
 ``agentaudit_retention`` erases payloads, ``agentaudit_reader`` reads the tenants listed for it in
@@ -20,7 +21,8 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 
 from __future__ import annotations
 
-__all__ = ["INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE", "ROLES", "TENANT_TABLES"]
+__all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
+           "RETENTION_TABLES", "ROLES", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
 RETENTION_ROLE = "agentaudit_retention"
@@ -228,9 +230,123 @@ def _row_security() -> str:
     return "\n".join(out)
 
 
+# -- 0004_retention: legal holds, erasure records, the erasure time of a payload, and the fast
+# path of retention (``_pg_retention``). The retention role is also a member of the ingest role:
+# every run, hold and erasure appends its ``audit.*`` event to the log it changes.
+# ``agentaudit_truncate_payload_day`` empties one day partition of payloads at once, and only
+# when, under a lock that keeps new payloads out of it, the payloads still stored in it are
+# exactly those of the given events, none under an active legal hold. Rows erased earlier (of
+# any tenant) hold no payload: they are set aside and put back, so they keep their own reason.
+# Otherwise it changes nothing and says false.
+RETENTION_TABLES = ("legal_holds", "erasures")
+
+# An event ``e`` (with its payload row ``p``) is held when an active hold of its tenant matches.
+HOLD_MATCH = (
+    "h.tenant = e.tenant AND h.released_at IS NULL "
+    "AND (h.trace_id IS NULL OR h.trace_id = e.trace_id) "
+    "AND (h.session_id IS NULL OR h.session_id = e.session_id) "
+    "AND (h.agent_name IS NULL OR h.agent_name = e.agent_name) "
+    "AND (h.user_id IS NULL OR h.user_id = p.user_id) "
+    "AND (h.from_ts IS NULL OR e.timestamp >= h.from_ts) "
+    "AND (h.to_ts IS NULL OR e.timestamp < h.to_ts)"
+)
+
+_RETENTION = f"""
+CREATE TABLE legal_holds (
+    id text {_C} PRIMARY KEY,
+    tenant text {_C} NOT NULL,
+    reason text NOT NULL,
+    trace_id text {_C},
+    session_id text {_C},
+    agent_name text {_C},
+    user_id text {_C},
+    from_ts double precision,
+    to_ts double precision,
+    created_at double precision NOT NULL,
+    created_by text,
+    released_at double precision,
+    released_by text
+);
+CREATE INDEX ix_legal_holds_tenant ON legal_holds (tenant, released_at);
+CREATE TABLE erasures (
+    id text {_C} PRIMARY KEY,
+    tenant text {_C} NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('retention', 'erasure')),
+    selector text,
+    reason text NOT NULL,
+    at double precision NOT NULL,
+    erased bigint NOT NULL,
+    payload_bytes bigint NOT NULL,
+    refused_held bigint NOT NULL,
+    audit_event_id text
+);
+CREATE INDEX ix_erasures_tenant_at ON erasures (tenant, at);
+ALTER TABLE event_payloads ADD COLUMN erased_at double precision;
+CREATE FUNCTION agentaudit_truncate_payload_day(d integer, ids bigint[], why text,
+                                                at double precision) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+DECLARE part text := 'event_payloads_d' || d; live bigint; due bigint;
+BEGIN
+    IF to_regclass(format('%I', part)) IS NULL THEN
+        RETURN false;
+    END IF;
+    -- SHARE: readers go on, writers of this day wait until the caller commits
+    EXECUTE format('LOCK TABLE %I IN SHARE MODE', part);
+    IF EXISTS (SELECT 1 FROM payload_days_dropped x WHERE x.day = d AND x.reason <> why) THEN
+        RETURN false;  -- the day's one reason is another's: erase row by row
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %I WHERE payload IS NOT NULL', part) INTO live;
+    IF live <> cardinality(ids) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT unnest($1) AS id) i '
+                   'JOIN events e ON e.id = i.id AND e.day = $2 '
+                   'JOIN %I p ON p.tenant = e.tenant AND p.seq = e.seq AND p.day = e.day '
+                   'WHERE p.payload IS NOT NULL AND NOT EXISTS '
+                   '(SELECT 1 FROM legal_holds h WHERE {HOLD_MATCH})', part)
+        INTO due USING ids, d;
+    IF due <> live THEN
+        RETURN false;
+    END IF;
+    INSERT INTO payload_days_dropped (day, reason, dropped_at) VALUES (d, why, at)
+        ON CONFLICT (day) DO NOTHING;
+    DROP TABLE IF EXISTS pg_temp.agentaudit_erased_rows;
+    EXECUTE format('CREATE TEMP TABLE agentaudit_erased_rows ON COMMIT DROP AS '
+                   'SELECT * FROM %I WHERE payload IS NULL', part);
+    EXECUTE format('TRUNCATE %I', part);
+    EXECUTE format('INSERT INTO %I SELECT * FROM pg_temp.agentaudit_erased_rows', part);
+    DROP TABLE pg_temp.agentaudit_erased_rows;
+    RETURN true;
+END $fn$;
+GRANT {INGEST_ROLE} TO {RETENTION_ROLE};
+REVOKE ALL ON legal_holds, erasures FROM PUBLIC;
+GRANT SELECT ON legal_holds, erasures TO {INGEST_ROLE}, {RETENTION_ROLE}, {READER_ROLE};
+GRANT INSERT, UPDATE (released_at, released_by) ON legal_holds TO {RETENTION_ROLE};
+GRANT INSERT ON erasures TO {RETENTION_ROLE};
+GRANT UPDATE (erased_at) ON event_payloads TO {RETENTION_ROLE};
+REVOKE ALL ON FUNCTION agentaudit_truncate_payload_day(integer, bigint[], text, double precision)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    agentaudit_truncate_payload_day(integer, bigint[], text, double precision) TO {RETENTION_ROLE};
+"""
+
+
+def _retention_row_security() -> str:
+    out = []
+    for t in RETENTION_TABLES:
+        out.append(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;")
+        out.append(f"CREATE POLICY {t}_writers ON {t} TO {INGEST_ROLE}, {RETENTION_ROLE} "
+                   "USING (true) WITH CHECK (true);")
+        out.append(f"CREATE POLICY {t}_tenant_reader ON {t} FOR SELECT TO {READER_ROLE} "
+                   "USING (tenant IN (SELECT r.tenant FROM tenant_readers r "
+                   "WHERE r.role_name = current_user));")
+    return "\n".join(out)
+
+
 # (name, SQL). ``{schema}`` is replaced by the schema the store lives in.
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_events", _TABLES),
     ("0002_partition_functions", _FUNCTIONS),
     ("0003_roles", _create_roles() + _GRANTS + _row_security()),
+    ("0004_retention", _RETENTION + _retention_row_security()),
 ]

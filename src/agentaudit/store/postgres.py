@@ -21,6 +21,7 @@ import psycopg
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _pg_sql as sql
+from agentaudit.store._pg_retention import PostgresRetention
 from agentaudit.store._pg_schema import MIGRATIONS
 from agentaudit.store.base import (
     AppendResult,
@@ -67,8 +68,9 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore(Store):
-    """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``)."""
+class PostgresStore(PostgresRetention, Store):
+    """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``); retention,
+    holds and erasure come from ``PostgresRetention``."""
 
     backend = "postgresql"
 
@@ -104,6 +106,7 @@ class PostgresStore(Store):
         self.integrity = integrity
         self._signer = signer
         self._days: set[int] = set()
+        self._vacuum_days: set[int] = set()
         self._staged: bool | None = None
 
     def _check_schema(self, may_migrate: bool) -> None:
