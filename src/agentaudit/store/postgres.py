@@ -21,6 +21,7 @@ import psycopg
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _pg_sql as sql
+from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_schema import MIGRATIONS
 from agentaudit.store.base import (
     AppendResult,
@@ -67,7 +68,7 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore(Store):
+class PostgresStore(PgAlerts, Store):
     """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``)."""
 
     backend = "postgresql"
