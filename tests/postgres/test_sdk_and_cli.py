@@ -32,11 +32,10 @@ def test_cli_reads_and_verifies(pg_url: str, capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.parametrize("args", [["retention", "status"], ["hold", "list"],
-                                  ["erase", "--user", "u1", "--reason", "gdpr"],
-                                  ["alerts", "list"]])
+                                  ["erase", "--user", "u1", "--reason", "gdpr"]])
 def test_sqlite_only_commands_refuse_postgresql_clearly(
         pg_url: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """Retention, holds, erasure and alerts are SQLite-only in this version: a clear refusal
+    """Retention, holds and erasure are SQLite-only in this version: a clear refusal
     naming the backend, never a traceback or a half-done change."""
     audit = AuditLogger(pg_url)
     audit.log_tool_call("Planner", "search", {"q": 1}, user_id="u1")
