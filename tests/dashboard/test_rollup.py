@@ -4,16 +4,15 @@ events arrive (caught up by seq)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from agentaudit.demo import run_demo
 from agentaudit.events import AuditEvent
 from agentaudit.server.dashboard import data
 from agentaudit.server.dashboard.rollup import Rollups
-from agentaudit.store.sqlite import SQLiteStore
+from agentaudit.store import Store, open_store
 
 
-def _sql_totals(store: SQLiteStore, since: float, until: float) -> dict[str, float]:
+def _sql_totals(store: Store, since: float, until: float) -> dict[str, float]:
     t = store.aggregate("totals", "default", since, until, None, 1)[0]
     esc = store.aggregate("cmp_totals", "default", since, until, None, 1)
     return {"events": t["events"], "errors": t["errors"] or 0, "handoffs": t["handoffs"] or 0,
@@ -27,13 +26,13 @@ def _rollup_totals(ov: dict[str, float]) -> dict[str, float]:
             "escalations": ov["escalations"]}
 
 
-def test_rollups_match_sql_and_catch_up(tmp_path: Path) -> None:
-    db = tmp_path / "demo.db"
+def test_rollups_match_sql_and_catch_up(backend: str) -> None:
+    """On both backends: the rollups (SQLite's or PostgreSQL's SQL) equal the reports' SQL."""
     now = time.time()
-    run_demo(str(db), traces=60, days=20, now=now)
+    run_demo(backend, traces=60, days=20, now=now)
     import agentaudit.reports  # noqa: F401  (registers cmp_totals)
 
-    with SQLiteStore(db) as store:
+    with open_store(backend, create=False) as store:
         rollups = Rollups(fresh_seconds=0.0)
         rollups.build(store)
         for window in data.WINDOWS:

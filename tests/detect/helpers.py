@@ -43,7 +43,7 @@ def fired(eng: DetectionEngine, events: list[AuditEvent]) -> list[Firing]:
 class Collector:
     """``python -m agentaudit.cli serve --no-auth`` on a free loopback port."""
 
-    def __init__(self, db: Path, home: Path, **env: str) -> None:
+    def __init__(self, db: Path | str, home: Path, **env: str) -> None:
         self.db, self.home, self.port = db, home, free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTAUDIT_")}
         self.env.update({"PYTHONPATH": str(SRC), "XDG_CONFIG_HOME": str(home / "config"),

@@ -52,17 +52,23 @@ backoff_seconds = 0.2
     return path
 
 
-def _rows(db: Path, sql: str, *params: Any) -> list[Any]:
+def _rows(db: str, sql: str) -> list[Any]:
+    """Rows of a read-only query on either backend (the SQL is portable)."""
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[arg-type]
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return con.execute(sql, params).fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
 
 
 def test_collector_alerts_signed_once_retried_dead_lettered_and_verifiable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home, db = tmp_path / "home", tmp_path / "audit.db"
+        backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home, db = tmp_path / "home", backend
     with receiver(_policy) as (url, got):
         srv = Collector(db, home, AGENTAUDIT_DETECT_RULES=str(_rules_file(tmp_path, url)),
                         HOOK_SECRET=SECRET).start()
@@ -110,17 +116,20 @@ def test_collector_alerts_signed_once_retried_dead_lettered_and_verifiable(
     assert alerts == {"prompt_injection": 10, "approval_required": 1}
 
     # the firings are events of the verifiable log, linked to their evidence
-    stored = _rows(db, "SELECT event_type, action, parent_event_id, source, "
-                   "json_extract(payload, '$.tags.evidence') FROM events "
-                   "WHERE source = 'agentaudit.detect' ORDER BY action")
-    assert [(r[0], r[1]) for r in stored] == [("agent.compliance", "approval_required"),
-                                              ("agent.security", "prompt_injection")]
-    assert stored[0][2] == refund[0]["event_id"] and stored[1][2] == first[0]["event_id"]
-    assert stored[1][4].split(",")[0] == first[0]["event_id"]
+    from agentaudit.store import EventQuery, open_store
+
+    with open_store(db, create=False) as store:
+        stored = sorted((e for e in store.iter_events(EventQuery())
+                         if e.source == "agentaudit.detect"), key=lambda e: e.action or "")
+    assert [(e.event_type, e.action) for e in stored] == [
+        ("agent.compliance", "approval_required"), ("agent.security", "prompt_injection")]
+    assert stored[0].parent_event_id == refund[0]["event_id"]
+    assert stored[1].parent_event_id == first[0]["event_id"]
+    assert (stored[1].tags or {})["evidence"].split(",")[0] == first[0]["event_id"]
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     from agentaudit.cli import main
 
-    assert main(["verify", "--db", str(db)]) == 0
+    assert main(["verify", "--db", db]) == 0
 
 
 class _Recording(Sink):

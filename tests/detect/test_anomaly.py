@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from agentaudit.detect import detect_history
 from agentaudit.detect.anomaly import RollingBaseline
@@ -105,12 +104,11 @@ def test_rolling_baseline_counts_idle_buckets_as_zero_and_floors_sd() -> None:
     assert mean == 1.6 and sd >= 1.0
 
 
-def test_history_warms_the_baseline_of_a_new_engine(tmp_path: Path) -> None:
+def test_history_warms_the_baseline_of_a_new_engine(backend: str) -> None:
     """A restarted collector (or `detect --since`) reads the baseline from the store."""
     from agentaudit.store import open_store
 
-    db = tmp_path / "a.db"
-    with open_store(str(db)) as store:
+    with open_store(backend) as store:
         store.append_batch(_baseline())
         at = _spike_at(2, 10)
         store.append_batch([ev("tool_call", agent="Worker", ts=at + i, action="search")

@@ -199,7 +199,7 @@ def test_firings_are_never_inspected_again() -> None:
     assert eng.stats["events"] == 1
 
 
-def test_state_is_warmed_from_the_store_after_a_restart(tmp_path: object) -> None:
+def test_state_is_warmed_from_the_store_after_a_restart(backend: str) -> None:
     """A new engine (a restarted collector) still knows the approval, the handoff chain and
     the stop recorded before it started."""
     from agentaudit.detect import DetectionEngine, StoreHistory
@@ -213,7 +213,7 @@ def test_state_is_warmed_from_the_store_after_a_restart(tmp_path: object) -> Non
                 action="process_refund", params={"amount": 900}),
              _handoff("A", "B", T0 + 11, "L"),
              ev("tool_call", agent="Code", ts=T0 + 60, action="deploy")]
-    with open_store(f"{tmp_path}/a.db") as store:
+    with open_store(backend) as store:
         store.append_batch(before)
         store.append_batch(after)
         firings = DetectionEngine(history=StoreHistory(store)).evaluate(after)

@@ -29,19 +29,3 @@ def test_cli_reads_and_verifies(pg_url: str, capsys: pytest.CaptureFixture[str])
     assert len(json.loads(capsys.readouterr().out)) == 5
     assert main(["verify", "--db", pg_url]) == 0
     assert "intact" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("args", [["alerts", "list"]])
-def test_sqlite_only_commands_refuse_postgresql_clearly(
-        pg_url: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """Alerts are SQLite-only in this version (retention, holds and erasure work on
-    PostgreSQL: tests/postgres/test_retention_pg.py): a clear refusal
-    naming the backend, never a traceback or a half-done change."""
-    audit = AuditLogger(pg_url)
-    audit.log_tool_call("Planner", "search", {"q": 1}, user_id="u1")
-    audit.close()
-    code = main([*args, "--db", pg_url])
-    err = capsys.readouterr().err
-    assert code != 0 and "postgresql" in err and "Traceback" not in err
-    with open_store(pg_url) as s:
-        assert s.query(EventQuery(limit=5)).data[0].user_id == "u1"  # nothing erased

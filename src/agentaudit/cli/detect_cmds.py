@@ -15,8 +15,8 @@ from agentaudit.cli.options import Db, Output, Tenant
 
 if TYPE_CHECKING:
     from agentaudit.detect.firing import Firing
-    from agentaudit.store._sqlite_alerts import Alert
-    from agentaudit.store.sqlite import SQLiteStore
+    from agentaudit.store import Store
+    from agentaudit.store._alerts import Alert
 
 __all__ = ["alerts_app", "detect_command"]
 
@@ -124,15 +124,16 @@ alerts_app = typer.Typer(
 )
 
 
-def _open(db: str | None) -> SQLiteStore:
+def _open(db: str | None) -> Store:
+    """The store, when its backend keeps alerts (SQLite and PostgreSQL do)."""
     from agentaudit.exceptions import ConfigError
     from agentaudit.store import default_store_url, open_store
-    from agentaudit.store.sqlite import SQLiteStore
+    from agentaudit.store._alerts import NOT_SUPPORTED, alerts_of
 
     store = open_store(db or default_store_url(), create=False)
-    if not isinstance(store, SQLiteStore):
+    if alerts_of(store) is None:
         store.close()
-        raise ConfigError(f"the {store.backend} backend does not hold alerts yet")
+        raise ConfigError(f"the {store.backend} backend: {NOT_SUPPORTED}")
     return store
 
 
@@ -152,14 +153,14 @@ def alerts_list(
     """List alerts, newest first: one per incident, with how often it recurred."""
     from agentaudit.cli.commands import parse_period
     from agentaudit.cli.output import check_choice, to_json
-    from agentaudit.store import _sqlite_alerts
+    from agentaudit.store._alerts import AlertStorage
 
     check_choice("--format", fmt, ("table", "json"))
     check_choice("--status", status, ("open", "acked", "all"))
     start, _ = parse_period(since, None)
     with _open(db) as store:
-        alerts = _sqlite_alerts.list_alerts(store.connection, tenant,
-                                            None if status == "all" else status, start, limit)
+        assert isinstance(store, AlertStorage)
+        alerts = store.list_alerts(tenant, None if status == "all" else status, start, limit)
     if fmt == "json":
         typer.echo(to_json([a.to_dict() for a in alerts]))
     else:
@@ -182,11 +183,12 @@ def alerts_ack(
 
     from agentaudit.events import AuditEvent
     from agentaudit.exceptions import NotFound
-    from agentaudit.store import _sqlite_alerts
+    from agentaudit.store._alerts import AlertStorage
 
     who = by or getpass.getuser()
     with _open(db) as store:
-        alert, newly = _sqlite_alerts.ack_alert(store.connection, alert_id, tenant, who, note)
+        assert isinstance(store, AlertStorage)
+        alert, newly = store.ack_alert(alert_id, tenant, who, note)
         if alert is None:
             raise NotFound(f"no alert {alert_id} in tenant {tenant!r}")
         if newly:

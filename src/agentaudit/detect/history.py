@@ -1,7 +1,7 @@
 """The rules' view of stored history, and ``detect_history``: the rules over a past period.
 
-``StoreHistory`` answers the engine's warm-up questions with a few indexed SQL queries (SQLite
-store); on another backend the rules start cold. ``detect_history`` streams a period in time
+``StoreHistory`` answers the engine's warm-up questions with a few indexed SQL queries of the
+store (SQLite or PostgreSQL, ``agentaudit.store._alerts``). ``detect_history`` streams a period in time
 order through a fresh engine whose baselines are warmed from what came before the period, and
 returns what would have fired: nothing is written.
 """
@@ -24,30 +24,26 @@ __all__ = ["StoreHistory", "detect_history"]
 
 
 class StoreHistory:
-    """``History`` over a store (its own connection; reads only)."""
+    """``History`` over a store (its own connection; reads only). A store that keeps no
+    detection history (``alerts_of`` is None) leaves the rules to start cold."""
 
     def __init__(self, store: Store) -> None:
-        self.store = store
-        from agentaudit.store._sqlite_alerts import connection_of
+        from agentaudit.store._alerts import alerts_of
 
-        self._db = connection_of(store)  # another backend: the rules start cold
+        self.store = store
+        self._alerts = alerts_of(store)
 
     def agent_history(self, tenant: str, agent: str, since: float, before: float,
                       bucket_seconds: int) -> dict[str, Any]:
-        if self._db is None:
+        if self._alerts is None:
             return {}
-        from agentaudit.store import _sqlite_alerts
-
-        return _sqlite_alerts.agent_history(self._db, tenant, agent, since, before,
-                                            bucket_seconds)
+        return self._alerts.agent_history(tenant, agent, since, before, bucket_seconds)
 
     def day_spend(self, tenant: str, agent: str, day_start: float,
                   before: float) -> tuple[float, int]:
-        if self._db is None:
+        if self._alerts is None:
             return 0.0, 0
-        from agentaudit.store import _sqlite_alerts
-
-        return _sqlite_alerts.day_spend(self._db, tenant, agent, day_start, before)
+        return self._alerts.day_spend(tenant, agent, day_start, before)
 
     def trace_events_of(self, tenant: str, trace_id: str, event_type: str,
                         before: float) -> list[AuditEvent]:
@@ -57,12 +53,9 @@ class StoreHistory:
 
     def last_stop(self, tenant: str, agent: str, before: float, stop_actions: list[str],
                   resume_actions: list[str]) -> tuple[float, str] | None:
-        if self._db is None:
+        if self._alerts is None:
             return None
-        from agentaudit.store import _sqlite_alerts
-
-        return _sqlite_alerts.last_stop(self._db, tenant, agent, before, stop_actions,
-                                        resume_actions)
+        return self._alerts.last_stop(tenant, agent, before, stop_actions, resume_actions)
 
 
 def _pages(store: Store, q: EventQuery, size: int) -> Iterator[list[AuditEvent]]:

@@ -27,6 +27,7 @@ from agentaudit.events import AuditEvent
 if TYPE_CHECKING:
     from agentaudit.alerts.dispatcher import AlertDispatcher
     from agentaudit.sdk.logger import AuditLogger
+    from agentaudit.store._alerts import AlertStorage
     from agentaudit.store.base import Store
 
 __all__ = ["DetectionHook", "attach"]
@@ -141,12 +142,20 @@ class DetectionHook:
         fresh = {id(f) for f in firings}
         self._count_repeats([r for r in self.engine.repeats if id(r[0]) not in fresh])
 
+    def _alerts(self) -> AlertStorage | None:
+        """Where alerts are recorded: the store, when its backend keeps alerts."""
+        from agentaudit.store._alerts import NOT_SUPPORTED, alerts_of
+
+        alerts = alerts_of(self._store)
+        if alerts is None and self._store is not None and not self._warned_backend:
+            self._warned_backend = True
+            log.warning("agentaudit: %s", NOT_SUPPORTED)
+        return alerts
+
     def _count_repeats(self, repeats: list[tuple[Firing, float]]) -> None:
         """Suppressed repeats of incidents alerted in earlier batches: counted on their alert."""
-        from agentaudit.store import _sqlite_alerts
-
-        db = _sqlite_alerts.connection_of(self._store)
-        if db is None or not repeats:
+        alerts = self._alerts() if repeats else None
+        if alerts is None:
             return
 
         counts: dict[int, tuple[Firing, int, float]] = {}
@@ -155,22 +164,16 @@ class DetectionHook:
             counts[id(first)] = (first, n + 1, max(last, ts))
         for first, n, last in counts.values():
             try:
-                _sqlite_alerts.count_repeats(db, first.tenant, first.dedup_key, n, last)
+                alerts.count_repeats(first.tenant, first.dedup_key, n, last)
             except Exception as e:
                 self._failed(f"cannot count repeats of {first.event_id}: {e}")
 
     def _alert(self, firing: Firing) -> None:
-        from agentaudit.store import _sqlite_alerts
-
-        db = _sqlite_alerts.connection_of(self._store)
-        if db is None:
-            if self._store is not None and not self._warned_backend:
-                self._warned_backend = True
-                log.warning("agentaudit: %s", _sqlite_alerts.NOT_SUPPORTED)
+        alerts = self._alerts()
+        if alerts is None:
             return
-
         try:
-            alert, new = _sqlite_alerts.record_alert(db, firing)
+            alert, new = alerts.record_alert(firing)
         except Exception as e:
             self._failed(f"cannot record alert for {firing.event_id}: {e}")
             return
@@ -225,14 +228,13 @@ def for_collector(writer: Any, db: str, rules_file: str = "") -> DetectionHook:
 
     def record(alert_id: int, sink: str, status: str, attempts: int, error: str | None,
                payload: str) -> None:
-        from agentaudit.store import _sqlite_alerts
+        from agentaudit.store._alerts import alerts_of
 
         if not recorder_store:  # the dispatcher thread's own connection
             recorder_store.append(open_store(db, create=False))
-        conn = _sqlite_alerts.connection_of(recorder_store[0])
-        if conn is not None:
-            _sqlite_alerts.record_delivery(conn, alert_id, sink, status, attempts, error,
-                                           payload)
+        alerts = alerts_of(recorder_store[0])
+        if alerts is not None:
+            alerts.record_delivery(alert_id, sink, status, attempts, error, payload)
 
     def close_recorder() -> None:
         while recorder_store:

@@ -60,7 +60,7 @@ def list_alerts(request: Request, principal: Annotated[Principal, Depends(requir
                     "Only alerts seen from this time on (forms as for /v1/events)"))] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
     """Alerts of your tenant, most recently seen first: one per incident."""
-    from agentaudit.store import _sqlite_alerts
+    from agentaudit.store._alerts import NOT_SUPPORTED, alerts_of
 
     try:
         start = parse_time(since) if since is not None else None
@@ -68,10 +68,10 @@ def list_alerts(request: Request, principal: Annotated[Principal, Depends(requir
         raise ApiError(400, f"since: {e}") from e
     collector: Collector = request.app.state.collector
     with collector.pool.store() as store:
-        db = _sqlite_alerts.connection_of(store)
-        if db is None:
-            raise ApiError(501, _sqlite_alerts.NOT_SUPPORTED)
-        alerts = _sqlite_alerts.list_alerts(
-            db, principal.tenant, None if status == "all" else status, start, limit)
+        kept = alerts_of(store)
+        if kept is None:
+            raise ApiError(501, NOT_SUPPORTED)
+        alerts = kept.list_alerts(principal.tenant, None if status == "all" else status, start,
+                                  limit)
     return Response(_encode({"data": [a.to_dict() for a in alerts]}),
                     media_type="application/json")

@@ -29,9 +29,11 @@ RETENTION_ROLE = "agentaudit_retention"
 READER_ROLE = "agentaudit_reader"
 ROLES = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
 
-# Tables holding a ``tenant`` column: row-level security applies to them.
-TENANT_TABLES = ("events", "event_payloads", "event_keys", "log_state", "checkpoints",
-                 "merkle_tiles", "api_keys")
+# Tables holding a ``tenant`` column: row-level security applies to them. (Migration 0003
+# covers the first seven, later migrations the tables they add.)
+_TENANT_TABLES_0003 = ("events", "event_payloads", "event_keys", "log_state", "checkpoints",
+                       "merkle_tiles", "api_keys")
+TENANT_TABLES = (*_TENANT_TABLES_0003, "alerts")
 
 _C = 'COLLATE "C"'  # byte order, as SQLite compares text: reports sort the same on both
 
@@ -199,7 +201,7 @@ def _create_roles() -> str:
     return "DO $do$ BEGIN " + " ".join(lines) + " END $do$;"
 
 
-_ALL_TENANT_READ = ", ".join((*TENANT_TABLES, "log_meta", "payload_days_dropped",
+_ALL_TENANT_READ = ", ".join((*_TENANT_TABLES_0003, "log_meta", "payload_days_dropped",
                               "tenant_readers", "schema_migrations", "events_v"))
 
 _GRANTS = f"""
@@ -218,9 +220,9 @@ GRANT EXECUTE ON FUNCTION agentaudit_drop_payload_day(integer, text) TO {RETENTI
 """
 
 
-def _row_security() -> str:
+def _row_security(tables: tuple[str, ...] = _TENANT_TABLES_0003) -> str:
     out = []
-    for t in TENANT_TABLES:
+    for t in tables:
         out.append(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;")
         out.append(f"CREATE POLICY {t}_writers ON {t} TO {INGEST_ROLE}, {RETENTION_ROLE} "
                    "USING (true) WITH CHECK (true);")
@@ -350,3 +352,62 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0003_roles", _create_roles() + _GRANTS + _row_security()),
     ("0004_retention", _RETENTION + _retention_row_security()),
 ]
+
+# Alerts of the detection rules (``_pg_alerts``; the same columns as SQLite's ``0005_alerts``).
+# Alerts are the state of incidents, not the log: the ingest role (the collector's detection)
+# inserts and updates them; a reader sees its tenants' alerts and their deliveries.
+_ALERTS = f"""
+CREATE SEQUENCE alerts_id_seq;
+CREATE TABLE alerts (
+    id bigint PRIMARY KEY DEFAULT nextval('alerts_id_seq'),
+    tenant text {_C} NOT NULL,
+    event_id text {_C} NOT NULL,
+    rule text {_C} NOT NULL,
+    severity text {_C} NOT NULL,
+    kind text {_C} NOT NULL,
+    agent_name text {_C},
+    trace_id text {_C},
+    title text NOT NULL,
+    explanation text NOT NULL,
+    evidence text NOT NULL,
+    dedup_key text {_C} NOT NULL,
+    occurrences bigint NOT NULL DEFAULT 1,
+    first_seen double precision NOT NULL,
+    last_seen double precision NOT NULL,
+    status text {_C} NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acked')),
+    acked_by text,
+    acked_at double precision,
+    ack_note text
+);
+ALTER SEQUENCE alerts_id_seq OWNED BY alerts.id;
+CREATE UNIQUE INDEX ux_alerts_event ON alerts (tenant, event_id);
+CREATE INDEX ix_alerts_open ON alerts (tenant, dedup_key) WHERE status = 'open';
+CREATE INDEX ix_alerts_time ON alerts (tenant, last_seen);
+CREATE SEQUENCE alert_deliveries_id_seq;
+CREATE TABLE alert_deliveries (
+    id bigint PRIMARY KEY DEFAULT nextval('alert_deliveries_id_seq'),
+    alert_id bigint NOT NULL REFERENCES alerts (id),
+    sink text NOT NULL,
+    status text NOT NULL CHECK (status IN ('delivered', 'dead', 'rate_limited')),
+    attempts integer NOT NULL,
+    last_error text,
+    payload text NOT NULL,
+    at double precision NOT NULL
+);
+ALTER SEQUENCE alert_deliveries_id_seq OWNED BY alert_deliveries.id;
+CREATE INDEX ix_alert_deliveries_alert ON alert_deliveries (alert_id);
+REVOKE ALL ON alerts, alert_deliveries FROM PUBLIC;
+GRANT SELECT ON alerts, alert_deliveries TO {INGEST_ROLE}, {RETENTION_ROLE}, {READER_ROLE};
+GRANT INSERT, UPDATE (occurrences, last_seen, status, acked_by, acked_at, ack_note)
+    ON alerts TO {INGEST_ROLE};
+GRANT INSERT ON alert_deliveries TO {INGEST_ROLE};
+GRANT USAGE ON SEQUENCE alerts_id_seq, alert_deliveries_id_seq TO {INGEST_ROLE};
+{_row_security(("alerts",))}
+ALTER TABLE alert_deliveries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alert_deliveries_writers ON alert_deliveries TO {INGEST_ROLE}, {RETENTION_ROLE}
+    USING (true) WITH CHECK (true);
+CREATE POLICY alert_deliveries_tenant_reader ON alert_deliveries FOR SELECT TO {READER_ROLE}
+    USING (alert_id IN (SELECT a.id FROM alerts a));
+"""
+
+MIGRATIONS.append(("0005_alerts", _ALERTS))

@@ -21,6 +21,7 @@ import psycopg
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _pg_sql as sql
+from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_retention import PostgresRetention
 from agentaudit.store._pg_schema import MIGRATIONS
 from agentaudit.store.base import (
@@ -68,9 +69,9 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class PostgresStore(PostgresRetention, Store):
+class PostgresStore(PostgresRetention, PgAlerts, Store):
     """``Store`` on a PostgreSQL database (``postgresql://user@host:port/db``); retention,
-    holds and erasure come from ``PostgresRetention``."""
+    holds and erasure come from ``PostgresRetention``, alerts from ``PgAlerts``."""
 
     backend = "postgresql"
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
+from agentaudit.store._sqlite_alerts import SQLiteAlerts
 from agentaudit.store._sqlite_retention import SQLiteRetention
 from agentaudit.store.base import (
     AppendResult,
@@ -45,7 +46,7 @@ _SELECT = "SELECT " + ", ".join(SELECT_COLUMNS) + " FROM events"
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
 
-class SQLiteStore(SQLiteRetention, Store):
+class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
     """``Store`` on a SQLite file. ``synchronous='full'`` makes every commit survive power loss;
     ``'normal'`` survives a killed process (WAL) and is faster."""
 

@@ -83,12 +83,8 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") ->
 
 
 def _build_rollups(rollups: Rollups, url: str) -> None:
-    from agentaudit.store import open_store, sqlite_path
+    from agentaudit.store import open_store
 
-    if sqlite_path(url) is None:  # the pages answer 501 there (session.NOT_SQLITE)
-        rollups.error = "not a SQLite store"
-        rollups.ready.set()
-        return
     try:
         store = open_store(url, create=False, readonly=True)
         try:

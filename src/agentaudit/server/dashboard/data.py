@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentaudit.events import AuditEvent, EventType
 from agentaudit.query import iso_time
+from agentaudit.server.dashboard.pg_queries import PG_DATA_SQL
 from agentaudit.server.dashboard.rollup import Rollups, merge
 from agentaudit.server.dashboard.rollup import _empty as rollup_empty
 from agentaudit.store.base import EventQuery
@@ -85,14 +86,17 @@ _SQL: dict[str, str] = {
 }
 
 
-def register(templates: dict[str, str]) -> None:
-    """Add the dashboard's named aggregations to the store's."""
-    from agentaudit.store._sqlite_sql import register_aggregations
+def register(templates: dict[str, str], pg_templates: dict[str, str]) -> None:
+    """Add the dashboard's named aggregations to each backend's (SQLite's text and
+    PostgreSQL's, ``pg_queries``)."""
+    from agentaudit.store import _pg_sql, _sqlite_sql
 
-    register_aggregations(templates)
+    assert templates.keys() == pg_templates.keys(), "a query without its PostgreSQL text"
+    _sqlite_sql.register_aggregations(templates)
+    _pg_sql.register_aggregations(pg_templates)
 
 
-register(_SQL)
+register(_SQL, PG_DATA_SQL)
 
 
 def _agg(store: Store, name: str, tenant: str, since: float | None, until: float | None,

@@ -117,8 +117,9 @@ class Rollups:
 
     def _register(self) -> None:
         from agentaudit.server.dashboard.data import register
+        from agentaudit.server.dashboard.pg_queries import PG_ROLLUP_SQL
 
-        register(_SQL)
+        register(_SQL, PG_ROLLUP_SQL)
 
     def build(self, store: Store) -> None:
         """Build every tenant's rollups (the startup pass)."""
