@@ -17,7 +17,7 @@ from agentaudit.integrity.prove import check_proof, prove_event
 from agentaudit.integrity.verify import verify_log
 from agentaudit.store import EventQuery, Store, open_store
 from agentaudit.store.log import CheckpointPolicy
-from agentaudit.store.rows import LOG_COLUMNS
+from agentaudit.store.rows import LOG_COLUMNS, VERIFY_COLUMNS
 
 T0 = 1_780_000_000.0  # a fixed day boundary-crossing period: T0 .. T0 + 3 days
 
@@ -179,6 +179,21 @@ def test_log_rows_checkpoints_and_verify(store: Store, tmp_path: Path) -> None:
     bundle = tmp_path / "b.zip"
     write_bundle(store, "default", rows[10:20], bundle, {"what": "test"})
     assert verify_bundle(bundle, vkey).ok
+
+
+def test_log_rows_of_some_columns(store: Store) -> None:
+    """``verify`` reads VERIFY_COLUMNS: the same rows, in the same pages, without id and day."""
+    store.append_batch(_events(40))
+    store.append_batch(_events(5, tenant="other"))
+    keep = [LOG_COLUMNS.index(c) for c in VERIFY_COLUMNS]
+    full = list(store.log_rows("default", batch_size=7, start=3, stop=38))  # type: ignore[attr-defined]
+    some = list(store.log_rows("default", batch_size=7, start=3, stop=38,  # type: ignore[attr-defined]
+                               columns=VERIFY_COLUMNS))
+    assert len(some) == 35 and [tuple(r[i] for i in keep) for r in full] == [tuple(r) for r in some]
+    with pytest.raises(ValueError, match="LOG_COLUMNS"):
+        list(store.log_rows("default", columns=("seq", "payload; DROP TABLE events")))  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="seq"):
+        list(store.log_rows("default", columns=("event_id",)))  # type: ignore[attr-defined]
 
 
 def test_tiles_past_256(store: Store) -> None:

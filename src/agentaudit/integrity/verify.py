@@ -34,7 +34,7 @@ from agentaudit.store.log import (
     envelope_from_values,
     origin_for,
 )
-from agentaudit.store.rows import LOG_COLUMNS
+from agentaudit.store.rows import LOG_COLUMNS, VERIFY_COLUMNS
 
 __all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "row_envelope",
            "verify_log"]
@@ -102,21 +102,26 @@ class _UserOf(msgspec.Struct):
 
 _payload_decoder = msgspec.json.Decoder(_UserOf)
 
-# Positions of the envelope's fields in a LOG_COLUMNS row.
-_row_values = operator.itemgetter(*(LOG_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
-_SEQ, _EVENT_ID, _USER_ID, _TIER = (LOG_COLUMNS.index(c) for c in
+# Positions of the envelope's fields in a LOG_COLUMNS row (``row_envelope``, for prove and
+# bundles) ...
+_log_values = operator.itemgetter(*(LOG_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
+_LOG_SEQ, _LOG_TIER, _LOG_DIGEST = (LOG_COLUMNS.index(c) for c in ("seq", "tier", "payload_sha256"))
+# ... and of everything the check reads in a VERIFY_COLUMNS row (the rows verify reads).
+_row_values = operator.itemgetter(*(VERIFY_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
+_SEQ, _EVENT_ID, _USER_ID, _TIER = (VERIFY_COLUMNS.index(c) for c in
                                     ("seq", "event_id", "user_id", "tier"))
-_PAYLOAD, _SALT, _DIGEST, _LEAF, _ERASED = (LOG_COLUMNS.index(c) for c in (
+_PAYLOAD, _SALT, _DIGEST, _LEAF, _ERASED = (VERIFY_COLUMNS.index(c) for c in (
     "payload", "salt", "payload_sha256", "leaf_hash", "erased"))
 
 
 def row_envelope(row: tuple[Any, ...], seq: int | None = None) -> dict[str, Any]:
     """The envelope of a stored row (``LOG_COLUMNS`` order), optionally placed at another seq."""
-    return envelope_from_values(_row_values(row), row[_SEQ] if seq is None else seq, row[_TIER],
-                                row[_DIGEST].hex())
+    return envelope_from_values(_log_values(row), row[_LOG_SEQ] if seq is None else seq,
+                                row[_LOG_TIER], row[_LOG_DIGEST].hex())
 
 
 def _leaf_for(row: tuple[Any, ...], seq: int) -> bytes:
+    """The leaf of a VERIFY_COLUMNS row placed at ``seq``."""
     return leaf_hash(entry_from_values(_row_values(row), seq, row[_TIER], row[_DIGEST].hex()))
 
 
@@ -242,7 +247,8 @@ class _Verifier:
         return _Chunk(b"".join(leaves), [], None)
 
     def _event_id_at(self, seq: int) -> str | None:
-        for row in self.store.log_rows(self.tenant, 1, start=seq, stop=seq + 1):
+        for row in self.store.log_rows(self.tenant, 1, start=seq, stop=seq + 1,
+                                       columns=VERIFY_COLUMNS):
             return row[_EVENT_ID]
         return None
 
@@ -297,8 +303,7 @@ class _Chunk:
 
 def _local_chunks(store: Any, tenant: str, start: int | None,
                   expected: int) -> Iterator[_Chunk]:
-    rows = iter(store.log_rows(tenant, start=start) if start is not None
-                else store.log_rows(tenant))
+    rows = iter(store.log_rows(tenant, start=start, columns=VERIFY_COLUMNS))
     while True:
         chunk, more = _check_rows(rows, expected, CHUNK_EVENTS)
         yield chunk
@@ -314,8 +319,8 @@ def _check_range(path: str, tenant: str, start: int | None, stop: int | None,
 
     store = SQLiteStore(path, readonly=True, create=False)
     try:
-        chunk, _ = _check_rows(iter(store.log_rows(tenant, start=start, stop=stop)), expected,
-                               None)
+        chunk, _ = _check_rows(iter(store.log_rows(tenant, start=start, stop=stop,
+                                                   columns=VERIFY_COLUMNS)), expected, None)
         return chunk
     finally:
         store.close()

@@ -33,7 +33,7 @@ from agentaudit.store.base import (
     make_cursor,
 )
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
-from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
+from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row, log_columns
 
 if TYPE_CHECKING:
     from agentaudit.integrity.checkpoint import Signer
@@ -306,9 +306,12 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             "SELECT idx, hash FROM merkle_tiles WHERE tenant = %s", (tenant,))}
 
     def log_rows(self, tenant: str, batch_size: int = 10_000, start: int | None = None,
-                 stop: int | None = None) -> Iterator[tuple[Any, ...]]:
-        """Raw rows of the tenant's log in seq order (``LOG_COLUMNS``), read by seq ranges;
-        all of them, or those with ``start <= seq < stop`` (either bound may be None)."""
+                 stop: int | None = None,
+                 columns: Sequence[str] = LOG_COLUMNS) -> Iterator[tuple[Any, ...]]:
+        """Raw rows of the tenant's log in seq order (``columns``, some of ``LOG_COLUMNS``),
+        read by seq ranges; all of them, or those with ``start <= seq < stop`` (either bound
+        may be None)."""
+        select = f"SELECT {', '.join(log_columns(columns))} FROM events_v"
         lo, hi = self._rows("SELECT min(seq), max(seq) FROM events WHERE tenant = %s",
                             (tenant,))[0]
         if lo is None:
@@ -319,7 +322,7 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             hi = min(hi, stop - 1)
         if lo > hi:
             return
-        query = f"{_LOG_SELECT} WHERE tenant = %s AND seq >= %s AND seq < %s ORDER BY seq, day"
+        query = f"{select} WHERE tenant = %s AND seq >= %s AND seq < %s ORDER BY seq, day"
         for start in range(lo, hi + 1, batch_size):
             yield from self._rows(query, (tenant, start, start + batch_size))
 

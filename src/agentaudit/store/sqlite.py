@@ -29,7 +29,7 @@ from agentaudit.store.base import (
     make_cursor,
 )
 from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
-from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row
+from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row, log_columns
 
 if TYPE_CHECKING:
     from agentaudit.integrity.checkpoint import Signer
@@ -212,11 +212,14 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
             "SELECT idx, hash FROM merkle_tiles WHERE tenant = ?", (tenant,))}
 
     def log_rows(self, tenant: str, batch_size: int = 10_000, start: int | None = None,
-                 stop: int | None = None) -> Iterator[tuple[Any, ...]]:
-        """Raw rows of the tenant's log in seq order, for verification (``LOG_COLUMNS``):
-        all of them, or those with ``start <= seq < stop`` (either bound may be None). Rows
-        whose seq is not a number sort after every number, so only an open ``stop`` sees them."""
-        cols = ", ".join(LOG_COLUMNS)
+                 stop: int | None = None,
+                 columns: Sequence[str] = LOG_COLUMNS) -> Iterator[tuple[Any, ...]]:
+        """Raw rows of the tenant's log in seq order, for verification (``columns``, some of
+        ``LOG_COLUMNS``): all of them, or those with ``start <= seq < stop`` (either bound may be
+        None). Rows whose seq is not a number sort after every number, so only an open
+        ``stop`` sees them."""
+        cols = ", ".join(log_columns(columns))
+        seq_at = list(columns).index("seq")
         last: Any = -math.inf if start is None else start
         op = ">" if start is None else ">="
         bound = "" if stop is None else " AND seq < :stop"
@@ -227,7 +230,7 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
             yield from rows
             if len(rows) < batch_size:
                 return
-            last, op = rows[-1][1], ">"
+            last, op = rows[-1][seq_at], ">"
 
     # -- reading -------------------------------------------------------------------------------
 
