@@ -21,7 +21,7 @@ from agentaudit.store._pg_sql import applied_migrations, day_of, migrate
 
 __all__ = ["Check", "check_database", "migrate_database"]
 
-ROLES_ALL = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
+_ALL_ROLES = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
 
 
 @dataclass
@@ -207,7 +207,7 @@ def _function_problems(conn: Any, signature: str, role: str) -> list[str]:
              for g in sorted(grantees - {owner, role})]
     if role not in grantees:
         wrong.append(f"{role} lacks EXECUTE on {name}")
-    for other in ROLES_ALL:
+    for other in _ALL_ROLES:
         if other == role or other in grantees:
             continue
         may, member = conn.execute(
