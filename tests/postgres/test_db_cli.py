@@ -17,7 +17,8 @@ def test_migrate_then_check(pg_url: str, capsys: pytest.CaptureFixture[str]) -> 
     assert "up to date" in capsys.readouterr().out
     assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] and [c["name"] for c in doc["checks"]] == ["schema", "partitions", "roles"]
+    assert doc["ok"] and [c["name"] for c in doc["checks"]] == [
+        "schema", "partitions", "roles", "retention", "alerts"]
 
 
 def test_check_names_what_is_wrong(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -38,3 +39,88 @@ def test_check_names_what_is_wrong(pg_url: str, capsys: pytest.CaptureFixture[st
 def test_db_commands_refuse_sqlite(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "check", "--db", "x.db"]) == 2
     assert "SQLite" in capsys.readouterr().err
+
+
+_TRUNCATE_DAY = "agentaudit_truncate_payload_day(integer, bigint[], text, double precision)"
+
+# (what breaks it, the check that fails, what it says): what migrations 0004 and 0005 added
+_BREAKAGES = [
+    ("ALTER TABLE legal_holds DISABLE ROW LEVEL SECURITY", "retention",
+     "row-level security off on legal_holds"),
+    ("ALTER TABLE erasures DISABLE ROW LEVEL SECURITY", "retention",
+     "row-level security off on erasures"),
+    (f"GRANT EXECUTE ON FUNCTION {_TRUNCATE_DAY} TO PUBLIC", "retention",
+     "PUBLIC may EXECUTE agentaudit_truncate_payload_day"),
+    (f"GRANT EXECUTE ON FUNCTION {_TRUNCATE_DAY} TO agentaudit_ingest", "retention",
+     "agentaudit_ingest may EXECUTE agentaudit_truncate_payload_day"),
+    (f"REVOKE EXECUTE ON FUNCTION {_TRUNCATE_DAY} FROM agentaudit_retention", "retention",
+     "agentaudit_retention lacks EXECUTE on agentaudit_truncate_payload_day"),
+    ("GRANT EXECUTE ON FUNCTION agentaudit_drop_payload_day(integer, text) TO PUBLIC", "roles",
+     "PUBLIC may EXECUTE agentaudit_drop_payload_day"),
+    ("GRANT UPDATE (tenant) ON event_payloads TO agentaudit_retention", "retention",
+     "agentaudit_retention may UPDATE event_payloads.tenant"),
+    ("REVOKE UPDATE (erased_at) ON event_payloads FROM agentaudit_retention", "retention",
+     "agentaudit_retention lacks UPDATE on event_payloads.erased_at"),
+    ("GRANT UPDATE ON legal_holds TO agentaudit_retention", "retention",
+     "agentaudit_retention may UPDATE legal_holds.reason"),
+    ("GRANT DELETE ON erasures TO agentaudit_retention", "retention",
+     "agentaudit_retention has DELETE on erasures"),
+    ("GRANT INSERT ON legal_holds TO agentaudit_ingest", "retention",
+     "agentaudit_ingest has INSERT on legal_holds"),
+    ("GRANT SELECT ON erasures TO PUBLIC", "retention", "PUBLIC has SELECT on erasures"),
+    ("CREATE POLICY leak ON legal_holds FOR SELECT TO agentaudit_reader USING (true)",
+     "retention", "policy leak lets agentaudit_reader read every tenant's rows of legal_holds"),
+    ("ALTER TABLE alert_deliveries DISABLE ROW LEVEL SECURITY", "alerts",
+     "row-level security off on alert_deliveries"),
+    ("GRANT UPDATE (severity, evidence) ON alerts TO agentaudit_ingest", "alerts",
+     "agentaudit_ingest may UPDATE alerts.evidence; agentaudit_ingest may UPDATE "
+     "alerts.severity"),
+    ("GRANT DELETE ON alerts TO agentaudit_ingest", "alerts",
+     "agentaudit_ingest has DELETE on alerts"),
+    ("GRANT UPDATE ON alert_deliveries TO agentaudit_ingest", "alerts",
+     "agentaudit_ingest may UPDATE alert_deliveries.status"),
+    ("GRANT INSERT ON alerts TO agentaudit_reader", "alerts",
+     "agentaudit_reader has INSERT on alerts"),
+    ("GRANT SELECT ON alert_deliveries TO PUBLIC", "alerts",
+     "PUBLIC has SELECT on alert_deliveries"),
+    ("CREATE POLICY leak ON alert_deliveries TO PUBLIC USING (true)", "alerts",
+     "policy leak lets public read every tenant's rows of alert_deliveries"),
+    ("REVOKE USAGE ON SEQUENCE alerts_id_seq FROM agentaudit_ingest", "alerts",
+     "agentaudit_ingest lacks USAGE on sequence alerts_id_seq"),
+]
+
+
+@pytest.mark.parametrize(("breakage", "check", "message"), _BREAKAGES,
+                         ids=[b[0][:60] for b in _BREAKAGES])
+def test_check_names_what_migrations_0004_and_0005_lost(
+        pg_url: str, capsys: pytest.CaptureFixture[str], breakage: str, check: str,
+        message: str) -> None:
+    assert main(["db", "migrate", "--db", pg_url, "--days-ahead", "2"]) == 0
+    assert main(["db", "check", "--db", pg_url]) == 0
+    capsys.readouterr()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(breakage)  # type: ignore[arg-type]
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    failed = {c["name"]: c["detail"] for c in doc["checks"] if not c["ok"]}
+    assert list(failed) == [check], failed
+    assert message in failed[check]
+    assert main(["db", "check", "--db", pg_url]) == 1
+    assert f"FAIL {check}" in capsys.readouterr().out
+
+
+def test_check_names_a_role_that_could_erase(pg_url: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Role memberships are the cluster's, not the database's: broken and put back here."""
+    assert main(["db", "migrate", "--db", pg_url]) == 0
+    capsys.readouterr()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("GRANT agentaudit_retention TO agentaudit_reader")
+        try:
+            assert main(["db", "check", "--db", pg_url]) == 1
+        finally:
+            conn.execute("REVOKE agentaudit_retention FROM agentaudit_reader")
+    out = capsys.readouterr().out
+    assert "agentaudit_reader is a member of agentaudit_retention" in out
+    assert "agentaudit_reader has UPDATE on event_payloads" in out  # what it inherits
+    assert main(["db", "check", "--db", pg_url]) == 0

@@ -16,7 +16,8 @@ __all__ = ["db_app"]
 db_app = typer.Typer(
     name="db", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
     help="The database behind the store: migrate the schema and create day partitions ahead "
-         "(PostgreSQL), check schema version, partition coverage and role grants.",
+         "(PostgreSQL), check schema version, partition coverage, role grants and row "
+         "security.",
 )
 
 DaysAhead = Annotated[int, typer.Option("--days-ahead", metavar="N", min=0, max=366,
@@ -73,8 +74,10 @@ def migrate_command(db: Db = None, days_ahead: DaysAhead = 7) -> int:
 @db_app.command("check")
 def check_command(db: Db = None, days_ahead: DaysAhead = 2, fmt: Format = "table") -> int:
     """Check the schema version, that day partitions exist N days ahead (and beside every day of
-    events), and the append-only role grants, triggers and row-level security. Exit 1 when a
-    check fails."""
+    events), and the role grants, triggers and row-level security, those of retention and
+    alerts included. Exit 1 when a check fails, naming what is wrong: a table without row
+    security, a role that may update a column it should not, a function that another role
+    than the retention role may run."""
     import psycopg
 
     from agentaudit.cli.errors import UsageProblem

@@ -7,9 +7,12 @@ idle stream. A subscriber that falls more than ``MAX_BACKLOG`` events behind los
 and is told how many with a ``: dropped N`` comment.
 
 Other processes may write to the same store (an SDK appending to the SQLite file while the
-collector runs): ``StorePoller`` reads the store's feed position (the newest row id, one indexed
-look-up) every ``interval`` seconds and publishes the events it has not seen. Each event reaches
-a stream once, whichever path saw it first.
+collector runs, other collectors in front of one PostgreSQL database): ``StorePoller`` reads the
+store's feed position every ``interval`` seconds and publishes the events it has not seen. The
+position is opaque to the poller: SQLite's newest row id (row ids grow in commit order), or
+PostgreSQL's size of each tenant's log (seqs are committed in order under the tenant's lock;
+``events.id`` is not commit order there). Each event reaches a stream once, whichever path saw
+it first.
 """
 
 from __future__ import annotations
@@ -129,7 +132,8 @@ class StorePoller:
 
     ``reader`` opens a read connection of the store (a context manager) whose store has
     ``feed_position``, ``feed_after`` and ``feed_events`` (a backend without them turns the
-    poller off). Only the feed position is read while nobody listens.
+    poller off), and ``feed_advance`` when its position is more than the key of the last row
+    read. Only the feed position is read while nobody listens.
     """
 
     def __init__(self, broadcaster: Broadcaster, reader: Callable[[], AbstractContextManager[Any]],
@@ -137,7 +141,7 @@ class StorePoller:
         self.broadcaster = broadcaster
         self.reader: Callable[[], AbstractContextManager[Any]] | None = reader
         self.interval = interval
-        self.position: int | None = None
+        self.position: Any = None  # the store's: a row id, or a log size per tenant
         self._task: asyncio.Task[None] | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -184,11 +188,13 @@ class StorePoller:
             if self.position is None or not self.broadcaster.subscribers:
                 self.position = store.feed_position()
                 return []
-            unseen: list[int] = []
+            unseen: list[Any] = []
             while True:
                 rows = store.feed_after(self.position, POLL_BATCH)
                 if rows:
-                    self.position = rows[-1][0]
+                    advance = getattr(store, "feed_advance", None)
+                    self.position = (rows[-1][0] if advance is None
+                                     else advance(self.position, rows))
                 unseen.extend(i for i, event_id in rows if not self.broadcaster.seen(event_id))
                 if len(rows) < POLL_BATCH:
                     break

@@ -1,5 +1,7 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
-``agentaudit db check`` (schema version, partition coverage, role grants, row security)."""
+``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
+migrations ``0004_retention`` and ``0005_alerts`` added: their row security, column grants and
+who may run the retention functions)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,14 @@ from agentaudit.store._pg_schema import (
     MIGRATIONS,
     READER_ROLE,
     RETENTION_ROLE,
+    RETENTION_TABLES,
     TENANT_TABLES,
 )
 from agentaudit.store._pg_sql import applied_migrations, day_of, migrate
 
 __all__ = ["Check", "check_database", "migrate_database"]
+
+_ALL_ROLES = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
 
 
 @dataclass
@@ -94,6 +99,27 @@ _GRANTS = [
 ]
 
 
+def _privilege_problems(conn: Any, spec: list[tuple[str, str, str, bool]]) -> list[str]:
+    """``spec``: (role, table, privilege, must have it); PUBLIC counts as a role."""
+    wrong = []
+    for role, table, priv, wanted in spec:
+        # column grants count too (the retention role may update payload columns only)
+        fn = ("has_any_column_privilege" if priv in ("SELECT", "INSERT", "UPDATE")
+              else "has_table_privilege")
+        has = bool(conn.execute(f"SELECT {fn}(%s, %s, %s)",
+                                (role.lower(), table, priv)).fetchone()[0])
+        if has != wanted:
+            wrong.append(f"{role} {'lacks' if wanted else 'has'} {priv} on {table}")
+    return wrong
+
+
+def _row_security_problems(conn: Any, tables: tuple[str, ...] | list[str]) -> list[str]:
+    return [f"row-level security off on {r[0]}" for r in conn.execute(
+        "SELECT relname FROM pg_class WHERE relname = ANY(%s) "
+        "AND relnamespace = current_schema()::regnamespace AND NOT relrowsecurity "
+        "ORDER BY relname", (list(tables),))]
+
+
 def _check_roles(conn: Any) -> Check:
     present = {r[0] for r in conn.execute(
         "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
@@ -101,14 +127,7 @@ def _check_roles(conn: Any) -> Check:
     missing_roles = sorted({INGEST_ROLE, RETENTION_ROLE, READER_ROLE} - present)
     if missing_roles:
         return Check("roles", False, f"roles missing: {missing_roles}", {})
-    wrong = []
-    for role, table, priv, wanted in _GRANTS:
-        # column grants count too (the retention role may update payload columns only)
-        fn = ("has_any_column_privilege" if priv in ("SELECT", "INSERT", "UPDATE")
-              else "has_table_privilege")
-        has = bool(conn.execute(f"SELECT {fn}(%s, %s, %s)", (role, table, priv)).fetchone()[0])
-        if has != wanted:
-            wrong.append(f"{role} {'lacks' if wanted else 'has'} {priv} on {table}")
+    wrong = _privilege_problems(conn, _GRANTS)
     triggers = {r[0] for r in conn.execute(
         "SELECT tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE c.relname IN ('events', 'event_keys', 'checkpoints') AND NOT t.tgisinternal "
@@ -117,11 +136,9 @@ def _check_roles(conn: Any) -> Check:
                  "checkpoints_append_only"):
         if trig not in triggers:
             wrong.append(f"trigger {trig} missing or disabled")
-    no_rls = [r[0] for r in conn.execute(
-        "SELECT relname FROM pg_class WHERE relname = ANY(%s) "
-        "AND relnamespace = current_schema()::regnamespace AND NOT relrowsecurity",
-        (list(TENANT_TABLES),))]
-    wrong += [f"row-level security off on {t}" for t in no_rls]
+    wrong += _row_security_problems(conn, TENANT_TABLES)
+    for signature, role in _FUNCTIONS_0003.items():
+        wrong += _function_problems(conn, signature, role)
     members = {r[0]: r[1] for r in conn.execute(
         "SELECT g.rolname, count(m.member) FROM pg_roles g LEFT JOIN pg_auth_members m "
         "ON m.roleid = g.oid WHERE g.rolname = ANY(%s) GROUP BY g.rolname",
@@ -133,8 +150,156 @@ def _check_roles(conn: Any) -> Check:
     return Check("roles", not wrong, detail, {"problems": wrong, "members": members})
 
 
+# -- what 0004_retention and 0005_alerts added ------------------------------------------------
+
+_TRUNCATE_DAY = "agentaudit_truncate_payload_day(integer, bigint[], text, double precision)"
+# definer functions (they run as the owner) → the one group role that may call them
+_FUNCTIONS_0003 = {"agentaudit_ensure_days(integer[])": INGEST_ROLE,
+                   "agentaudit_drop_payload_day(integer, text)": RETENTION_ROLE}
+_FUNCTIONS_0004 = {_TRUNCATE_DAY: RETENTION_ROLE}
+
+# (role, table, the columns it may UPDATE and nothing else): erasure nulls payload columns,
+# releasing a hold sets who and when, an alert's state changes; the rest stays as written
+_COLUMN_UPDATES_0004 = [
+    (RETENTION_ROLE, "event_payloads", {"payload", "salt", "user_id", "erased", "erased_at"}),
+    (RETENTION_ROLE, "legal_holds", {"released_at", "released_by"}),
+    (RETENTION_ROLE, "erasures", set()),
+]
+_COLUMN_UPDATES_0005 = [
+    (INGEST_ROLE, "alerts", {"occurrences", "last_seen", "status", "acked_by", "acked_at",
+                             "ack_note"}),
+    (INGEST_ROLE, "alert_deliveries", set()),
+]
+
+
+def _table_grants(tables: tuple[str, ...], writer: str, inserts: bool) -> list[
+        tuple[str, str, str, bool]]:
+    """Nobody deletes or truncates ``tables``; only ``writer`` inserts (when ``inserts``);
+    readers only read; PUBLIC has nothing."""
+    spec = []
+    for t in tables:
+        spec += [(writer, t, "INSERT", inserts), (writer, t, "DELETE", False),
+                 (writer, t, "TRUNCATE", False), (READER_ROLE, t, "SELECT", True)]
+        spec += [(READER_ROLE, t, p, False) for p in ("INSERT", "UPDATE", "DELETE")]
+        spec += [("PUBLIC", t, p, False) for p in ("SELECT", "INSERT", "UPDATE", "DELETE",
+                                                    "TRUNCATE")]
+    return spec
+
+
+_GRANTS_0004 = [*_table_grants(RETENTION_TABLES, RETENTION_ROLE, True),
+                *[(INGEST_ROLE, t, p, False) for t in RETENTION_TABLES
+                  for p in ("INSERT", "UPDATE")]]
+_GRANTS_0005 = _table_grants(("alerts", "alert_deliveries"), INGEST_ROLE, True)
+
+
+def _function_problems(conn: Any, signature: str, role: str) -> list[str]:
+    """Only ``role`` (and the owner) may EXECUTE the function, directly or through a role."""
+    name = signature.split("(", 1)[0]
+    row = conn.execute(
+        "SELECT pg_get_userbyid(p.proowner), array(SELECT CASE WHEN a.grantee = 0 "
+        "THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END FROM aclexplode(coalesce("
+        "p.proacl, acldefault('f', p.proowner))) a WHERE a.privilege_type = 'EXECUTE') "
+        "FROM pg_proc p WHERE p.oid = to_regprocedure(%s)", (signature,)).fetchone()
+    if row is None:
+        return [f"function {name} missing"]
+    owner, grantees = row[0], set(row[1])
+    wrong = [f"{g} may EXECUTE {name} (only {role} may)"
+             for g in sorted(grantees - {owner, role})]
+    if role not in grantees:
+        wrong.append(f"{role} lacks EXECUTE on {name}")
+    for other in _ALL_ROLES:
+        if other == role or other in grantees:
+            continue
+        may, member = conn.execute(
+            "SELECT has_function_privilege(%s, %s, 'EXECUTE'), pg_has_role(%s, %s, 'MEMBER')",
+            (other, signature, other, role)).fetchone()
+        if may and not member:  # a member of ``role`` may (the retention role is an ingester)
+            wrong.append(f"{other} may EXECUTE {name} through a role it is a member of")
+    return wrong
+
+
+def _column_problems(conn: Any, spec: list[tuple[str, str, set[str]]]) -> list[str]:
+    """Each role may UPDATE exactly the listed columns of its table (a table-wide grant too
+    shows up here, as every column)."""
+    wrong = []
+    for role, table, allowed in spec:
+        rows = conn.execute(
+            "SELECT a.attname, has_column_privilege(%s, a.attrelid, a.attnum, 'UPDATE') "
+            "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+            "AND NOT a.attisdropped ORDER BY a.attnum", (role, table)).fetchall()
+        if not rows:
+            wrong.append(f"table {table} missing")
+            continue
+        may = {r[0] for r in rows if r[1]}
+        wrong += [f"{role} may UPDATE {table}.{c}" for c in sorted(may - allowed)]
+        wrong += [f"{role} lacks UPDATE on {table}.{c}" for c in sorted(allowed - may)]
+    return wrong
+
+
+def _policy_problems(conn: Any, tables: dict[str, str]) -> list[str]:
+    """A policy that applies to readers (or PUBLIC) on these tables must restrict rows to the
+    reader's tenants (its condition names ``tables[t]``); permissive policies add up, so one
+    ``USING (true)`` would show a reader every tenant."""
+    wrong = []
+    for name, table, roles, qual in conn.execute(
+            "SELECT policyname, tablename, roles::text[], coalesce(qual, '') FROM pg_policies "
+            "WHERE schemaname = current_schema() AND tablename = ANY(%s) "
+            "AND permissive = 'PERMISSIVE' AND cmd IN ('SELECT', 'ALL') "
+            "AND (%s = ANY(roles) OR 'public' = ANY(roles)) ORDER BY tablename, policyname",
+            (list(tables), READER_ROLE)):
+        if tables[table] not in qual:
+            wrong.append(f"policy {name} lets {'/'.join(roles)} read every tenant's rows of "
+                         f"{table} ({qual or 'no condition'})")
+    return wrong
+
+
+def _summary(wrong: list[str], ok: str) -> str:
+    return ok if not wrong else "; ".join(wrong)
+
+
+def _check_retention(conn: Any) -> Check:
+    """``0004_retention``: legal holds and erasure records are tenant-scoped and written only
+    by the retention role, which may change payload columns only and alone empties a day."""
+    wrong = _row_security_problems(conn, RETENTION_TABLES)
+    wrong += _policy_problems(conn, {t: "tenant_readers" for t in RETENTION_TABLES})
+    wrong += _privilege_problems(conn, _GRANTS_0004)
+    wrong += _column_problems(conn, _COLUMN_UPDATES_0004)
+    for signature, role in _FUNCTIONS_0004.items():
+        wrong += _function_problems(conn, signature, role)
+    member = {(m, g): bool(conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')",
+                                        (m, g)).fetchone()[0])
+              for m, g in ((RETENTION_ROLE, INGEST_ROLE), (INGEST_ROLE, RETENTION_ROLE),
+                           (READER_ROLE, RETENTION_ROLE))}
+    if not member[(RETENTION_ROLE, INGEST_ROLE)]:
+        wrong.append(f"{RETENTION_ROLE} is not a member of {INGEST_ROLE} (its runs cannot "
+                     "append their audit events)")
+    wrong += [f"{m} is a member of {g} (it could erase payloads)"
+              for (m, g), is_member in member.items() if is_member and g == RETENTION_ROLE]
+    return Check("retention", not wrong, _summary(
+        wrong, f"row-level security on {', '.join(RETENTION_TABLES)}; only {RETENTION_ROLE} "
+        "erases payloads, releases holds and runs agentaudit_truncate_payload_day"),
+        {"problems": wrong})
+
+
+def _check_alerts(conn: Any) -> Check:
+    """``0005_alerts``: the ingest role records alerts and changes only their state; nobody
+    but the owner deletes them; readers see their tenants' alerts and deliveries."""
+    wrong = _row_security_problems(conn, ("alerts", "alert_deliveries"))
+    wrong += _policy_problems(conn, {"alerts": "tenant_readers", "alert_deliveries": "alerts"})
+    wrong += _privilege_problems(conn, _GRANTS_0005)
+    wrong += _column_problems(conn, _COLUMN_UPDATES_0005)
+    for seq in ("alerts_id_seq", "alert_deliveries_id_seq"):
+        if not conn.execute("SELECT has_sequence_privilege(%s, %s, 'USAGE')",
+                            (INGEST_ROLE, seq)).fetchone()[0]:
+            wrong.append(f"{INGEST_ROLE} lacks USAGE on sequence {seq}")
+    return Check("alerts", not wrong, _summary(
+        wrong, f"row-level security on alerts, alert_deliveries; {INGEST_ROLE} updates only "
+        "an alert's state columns; nobody deletes alerts"), {"problems": wrong})
+
+
 def check_database(conn: Any, days_ahead: int = 2, now: float | None = None) -> list[Check]:
-    """Schema version, partition coverage (``days_ahead`` days from today) and role grants."""
+    """Schema version, partition coverage (``days_ahead`` days from today), role grants, and
+    the grants and row security of the retention and alerts migrations when applied."""
     schema = _check_schema(conn)
     if applied_migrations(conn) is None:
         return [schema]
@@ -144,4 +309,8 @@ def check_database(conn: Any, days_ahead: int = 2, now: float | None = None) -> 
         out.append(_check_partitions(conn, days_ahead, at))
     if "0003_roles" in schema.data["applied"]:
         out.append(_check_roles(conn))
+    if "0004_retention" in schema.data["applied"]:
+        out.append(_check_retention(conn))
+    if "0005_alerts" in schema.data["applied"]:
+        out.append(_check_alerts(conn))
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -394,6 +394,55 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
         except psycopg.Error as e:
             raise StoreError(f"cannot read {self.location} ({sql_name}): "
                              f"{_first_line(e)}") from e
+
+    # -- the live feed: each tenant's log in seq order, whichever collector wrote it ----------
+
+    def feed_position(self) -> dict[str, int]:
+        """Each tenant's log size, i.e. its next seq: ``feed_after(feed_position())`` is what
+        comes next. Not the global ``events.id``: ids are drawn from a sequence before commit,
+        so a transaction that drew a smaller id may commit later; a tenant's seqs are assigned
+        and committed under its advisory lock, so every snapshot holds a prefix of each
+        tenant's log (docs/postgresql.md, "Live feed across collectors")."""
+        return {str(t): int(n) for t, n in self._rows("SELECT tenant, size FROM log_state")}
+
+    def feed_after(self, position: Mapping[str, int],
+                   limit: int = 5000) -> list[tuple[tuple[str, int, int], str]]:
+        """``((tenant, seq, day), event_id)`` of up to ``limit`` events past ``position``, by
+        tenant and seq (a tenant absent from ``position`` had no events then). Only tenants
+        whose log grew are read, each with one range scan of ``event_keys``."""
+        out: list[tuple[tuple[str, int, int], str]] = []
+        for tenant, size in sorted(self.feed_position().items()):
+            start = position.get(tenant, 0)
+            if size <= start or len(out) >= limit:
+                continue
+            out.extend(((tenant, int(seq), int(day)), str(event_id)) for seq, day, event_id in
+                       self._rows("SELECT seq, day, event_id FROM event_keys WHERE tenant = %s "
+                                  "AND seq >= %s ORDER BY seq LIMIT %s",
+                                  (tenant, start, limit - len(out))))
+        return out
+
+    @staticmethod
+    def feed_advance(position: Mapping[str, int],
+                     rows: Sequence[tuple[tuple[str, int, int], str]]) -> dict[str, int]:
+        """``position`` moved past ``rows`` (of ``feed_after``)."""
+        moved = dict(position)
+        for (tenant, seq, _day), _event_id in rows:
+            moved[tenant] = max(moved.get(tenant, 0), seq + 1)
+        return moved
+
+    def feed_events(self, keys: Sequence[tuple[str, int, int]]) -> list[AuditEvent]:
+        """The events of these ``(tenant, seq, day)`` keys, in their order (any tenant: the
+        caller filters); one query per tenant and day, so each reads one partition."""
+        groups: dict[tuple[str, int], list[int]] = {}
+        for tenant, seq, day in keys:
+            groups.setdefault((tenant, day), []).append(seq)
+        found: dict[tuple[str, int], AuditEvent] = {}
+        for (tenant, day), seqs in groups.items():
+            for r in self._rows(f"{_SELECT} WHERE tenant = %s AND day = %s AND seq = ANY(%s)",
+                                (tenant, day, seqs)):
+                ev = event_from_row(r)
+                found[(ev.tenant, ev.seq or 0)] = ev
+        return [found[(t, s)] for t, s, _ in keys if (t, s) in found]
 
     def info(self) -> StoreInfo:
         tenants = [r[0] for r in self._rows("SELECT tenant FROM log_state ORDER BY tenant")]
