@@ -10,7 +10,7 @@ its ``.0``), and ties are broken by the group key, which is the order SQLite gro
 
 from __future__ import annotations
 
-from agentaudit.store._pg_sql import payload_json, register_aggregations
+from agentaudit.store._pg_sql import payload_json, payload_of, register_aggregations
 
 __all__ = ["REPORT_AGGREGATIONS"]
 
@@ -231,8 +231,8 @@ _AGENT = {
         f"AND event_type = 'agent.decision' AND {_NOT_FINISH} GROUP BY 1 "
         "ORDER BY 1 LIMIT :limit"),
     "rpt_handoffs_in": (
-        "SELECT agent_name AS agent, count(*) AS count FROM events_v{w} "
-        f"AND event_type = 'agent.handoff' AND {payload_json('params.to_agent')} = "
+        "SELECT agent_name AS agent, count(*) AS count FROM events e{w} "
+        f"AND event_type = 'agent.handoff' AND {payload_of('params.to_agent')} = "
         "CAST(:target AS text) GROUP BY agent_name ORDER BY count DESC, agent LIMIT :limit"),
 }
 
@@ -288,8 +288,10 @@ _COMPLIANCE = {
         f"SELECT approver, count(*) AS calls, {_evidence('event_id', 'approver IS NULL')} "
         "FROM r GROUP BY approver ORDER BY calls DESC, approver NULLS FIRST LIMIT :limit"),
     "cmp_data_access": (
-        "WITH c AS (SELECT event_id, timestamp, seq, payload FROM events_v{w} "
-        f"AND event_type = 'agent.tool_call' AND ({_in_json('action', 'tools')} "
+        "WITH t AS (SELECT event_id, timestamp, seq, action, (SELECT p.payload "
+        f"FROM event_payloads p WHERE {_SAME_ROW}) AS payload FROM events e{{w}} "
+        "AND event_type = 'agent.tool_call'), "
+        f"c AS (SELECT event_id, timestamp, seq, payload FROM t WHERE ({_in_json('action', 'tools')} "
         "OR (position(convert_to(CAST(:tag_needle AS text), 'UTF8') IN payload) > 0 "
         "AND lower(convert_from(payload, 'UTF8')::jsonb -> 'tags' ->> CAST(:tag AS text)) "
         "IN ('true', '1', 'yes')))), "

@@ -122,6 +122,14 @@ def payload_json(path: str, alias: str = "") -> str:
     return f"(convert_from({col}, 'UTF8')::jsonb #>> '{{{keys}}}')"
 
 
+def payload_of(path: str) -> str:
+    """``payload_json(path)`` of the payload row of the envelope row ``e``, looked up per row:
+    the lookup names the row's day, so it reads one partition of ``event_payloads`` (a join
+    with ``events_v`` gets no day bound on the payload side and may read every partition)."""
+    return (f"(SELECT {payload_json(path, 'p')} FROM event_payloads p "
+            "WHERE p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq)")
+
+
 def _n(cond: str) -> str:
     """SQLite's ``sum(cond)``: the count of rows where cond holds, NULL over no rows."""
     return f"sum(({cond})::int)"
@@ -158,15 +166,15 @@ _AGGREGATIONS: dict[str, str] = {
                        "AND event_type = 'agent.error' GROUP BY agent_name "
                        "ORDER BY count DESC, agent_name LIMIT :limit",
     "error_messages": "SELECT coalesce(error_type, 'Unknown') AS error_type, "
-                      f"{payload_json('error')} AS message, count(*) AS count "
-                      "FROM events_v{w} AND event_type = 'agent.error' "
+                      f"{payload_of('error')} AS message, count(*) AS count "
+                      "FROM events e{w} AND event_type = 'agent.error' "
                       "GROUP BY 1, 2 ORDER BY count DESC, 1, 2 NULLS FIRST LIMIT :limit",
     "decisions": "SELECT action AS decision, count(*) AS count, avg(confidence) AS avg_confidence, "
                  "min(confidence) AS min_confidence FROM events{w} "
                  "AND event_type = 'agent.decision' GROUP BY action "
                  "ORDER BY count DESC, action NULLS FIRST LIMIT :limit",
-    "handoffs_out": f"SELECT {payload_json('params.to_agent')} AS agent, count(*) AS count "
-                    "FROM events_v{w} AND event_type = 'agent.handoff' GROUP BY 1 "
+    "handoffs_out": f"SELECT {payload_of('params.to_agent')} AS agent, count(*) AS count "
+                    "FROM events e{w} AND event_type = 'agent.handoff' GROUP BY 1 "
                     "ORDER BY count DESC, 1 NULLS FIRST LIMIT :limit",
     "totals": f"SELECT count(*) AS events, {_is('error')} AS errors, "
               f"{_is('handoff')} AS handoffs, "
