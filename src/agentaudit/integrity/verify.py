@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import itertools
+import logging
 import operator
 import os
 import time
@@ -35,6 +36,8 @@ from agentaudit.store.log import (
     origin_for,
 )
 from agentaudit.store.rows import LOG_COLUMNS, VERIFY_COLUMNS
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DAMAGE_KINDS", "Damage", "VerifyReport", "local_verifier_key", "row_envelope",
            "verify_log"]
@@ -262,34 +265,56 @@ class _Verifier:
                 or getattr(self.store, "backend", "") != "sqlite"):
             yield from _local_chunks(self.store, self.tenant, None, first)
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
 
         starts = list(range(first, max(total, first + 1), CHUNK_EVENTS))
         ranges = [(None if i == 0 else lo, None if i == len(starts) - 1 else lo + CHUNK_EVENTS, lo)
                   for i, lo in enumerate(starts)]
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
-            pending = collections.deque()
-            todo = iter(ranges)
-            for r in itertools.islice(todo, 2 * self.workers):
-                pending.append((r, pool.submit(_check_range, str(path), self.tenant, *r)))
+        resume = first
+        try:
+            for chunk, lo, stop in _pooled(str(path), self.tenant, ranges, self.workers):
+                yield chunk
+                resume = lo + len(chunk.leaves) // 32
+                if chunk.damage is not None:
+                    return
+                if stop is not None and resume < stop:
+                    break  # a short range: this process finds and names what is missing
+            else:
+                return
+        except (BrokenProcessPool, OSError) as e:
+            # e.g. a script without ``if __name__ == "__main__":`` (worker processes import
+            # it again): the check goes on here, from where the workers stopped
+            log.warning("agentaudit: verify worker processes failed (%s); checking the rest in "
+                        "this process (guard the calling script with "
+                        "`if __name__ == \"__main__\":` or pass workers=1)", e)
+        yield from _local_chunks(self.store, self.tenant,
+                                 None if resume == first else resume, resume)
+
+
+def _pooled(path: str, tenant: str, ranges: list[tuple[int | None, int | None, int]],
+            workers: int) -> Iterator[tuple[_Chunk, int, int | None]]:
+    """(chunk, first seq, end seq or None) of each range, in order, checked by ``workers``
+    processes (two ranges queued per worker); what is still queued is cancelled on exit."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        pending: collections.deque[Any] = collections.deque()
+        todo = iter(ranges)
+        try:
+            for r in itertools.islice(todo, 2 * workers):
+                pending.append((r, pool.submit(_check_range, path, tenant, *r)))
             while pending:
                 (_, stop, lo), future = pending.popleft()
                 chunk = future.result()
                 for r in itertools.islice(todo, 1):
-                    pending.append((r, pool.submit(_check_range, str(path), self.tenant, *r)))
-                yield chunk
-                checked = lo + len(chunk.leaves) // 32
-                if chunk.damage is None and stop is not None and checked < stop:
-                    for _, f in pending:
-                        f.cancel()
-                    yield from _local_chunks(self.store, self.tenant, checked, checked)
-                    return
-                if chunk.damage is not None:
-                    for _, f in pending:
-                        f.cancel()
-                    return
+                    pending.append((r, pool.submit(_check_range, path, tenant, *r)))
+                yield chunk, lo, stop
+        finally:
+            for _, f in pending:
+                f.cancel()
+
 
 @dataclass
 class _Chunk:
