@@ -5,7 +5,8 @@ measures, median of --runs:
   * verify_log over the whole log (events/s; target >= 100,000 per issue #3), with the default
     worker processes (one per CPU) and, in the same run, in one process (workers=1);
   * prove_event for 50 random events (the proof itself, ms; target <= 50 ms);
-  * the `agentaudit verify` command end to end (wall seconds).
+  * the `agentaudit verify` command end to end (wall seconds, and events/s over that wall time
+    including the interpreter's start-up: the issue's target is the command's rate).
 
     PYTHONPATH=src .venv/bin/python bench/integrity.py                 # 1,000,000 events
     PYTHONPATH=src .venv/bin/python bench/integrity.py --events 200000 --runs 3
@@ -70,6 +71,7 @@ def main() -> None:
         "workers": os.cpu_count(),
         "prove_ms_median": statistics.median(prove_ms),
         "verify_cli_s": statistics.median(cli_s),
+        "verify_cli_events_per_s": size / statistics.median(cli_s),
     }
     if args.json:
         print(json.dumps(result))
@@ -82,7 +84,9 @@ def main() -> None:
     print(f"| verify_log in one process (workers=1) | "
           f"{result['verify_one_process_events_per_s']:,.0f} events/s | |")
     print(f"| prove_event, median of 50 events | {result['prove_ms_median']:.2f} ms | <= 50 ms |")
-    print(f"| `agentaudit verify` command, wall | {result['verify_cli_s']:.1f} s | |")
+    print(f"| `agentaudit verify` command, wall (incl. start-up) | {result['verify_cli_s']:.1f} s "
+          f"= {result['verify_cli_events_per_s']:,.0f} events/s (runs: "
+          f"{', '.join(f'{size / c:,.0f}' for c in cli_s)}) | >= 100,000 |")
 
 
 if __name__ == "__main__":
