@@ -10,7 +10,7 @@ its ``.0``), and ties are broken by the group key, which is the order SQLite gro
 
 from __future__ import annotations
 
-from agentaudit.store._pg_sql import payload_json, payload_of, register_aggregations
+from agentaudit.store._pg_sql import SAME_ROW, payload_json, payload_of, register_aggregations
 
 __all__ = ["REPORT_AGGREGATIONS"]
 
@@ -19,7 +19,7 @@ _BOUNDS = ("b(i, lo, hi) AS (SELECT (x.ord - 1)::bigint, (x.v ->> 0)::float8, "
            "(x.v ->> 1)::float8 FROM jsonb_array_elements(CAST(:bounds AS jsonb)) "
            "WITH ORDINALITY AS x(v, ord))")
 # the payload row of the envelope row ``e`` (looked up per row: the envelopes drive the order)
-_SAME_ROW = "p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq"
+_SAME_ROW = SAME_ROW
 _TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
 _AGENTS = (
     f"ag(name) AS (SELECT coalesce({_AGENT_PARAM}, (SELECT min(agent_name) FROM events "

@@ -122,12 +122,15 @@ def payload_json(path: str, alias: str = "") -> str:
     return f"(convert_from({col}, 'UTF8')::jsonb #>> '{{{keys}}}')"
 
 
+# the payload row ``p`` of the envelope row ``e`` (the day names its partition)
+SAME_ROW = "p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq"
+
+
 def payload_of(path: str) -> str:
     """``payload_json(path)`` of the payload row of the envelope row ``e``, looked up per row:
     the lookup names the row's day, so it reads one partition of ``event_payloads`` (a join
     with ``events_v`` gets no day bound on the payload side and may read every partition)."""
-    return (f"(SELECT {payload_json(path, 'p')} FROM event_payloads p "
-            "WHERE p.tenant = e.tenant AND p.day = e.day AND p.seq = e.seq)")
+    return f"(SELECT {payload_json(path, 'p')} FROM event_payloads p WHERE {SAME_ROW})"
 
 
 def _n(cond: str) -> str:
@@ -140,8 +143,8 @@ def _is(kind: str) -> str:
     return _n(f"event_type = 'agent.{kind}'")
 
 
-# ``{w}`` is the period's WHERE clause; ``{v}`` is ``events`` (envelopes only) unless the template
-# reads payloads, then ``events_v`` (the envelope joined with its payload).
+# ``{w}`` is the period's WHERE clause. Templates that read payloads look each one up per row
+# (``payload_of``) rather than join ``events_v``, whose join bounds no payload partition.
 _AGGREGATIONS: dict[str, str] = {
     "event_types": "SELECT event_type, count(*) AS events FROM events{w} "
                    "GROUP BY event_type ORDER BY events DESC, event_type LIMIT :limit",

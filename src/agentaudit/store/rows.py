@@ -127,6 +127,7 @@ def log_columns(columns: Sequence[str]) -> tuple[str, ...]:
         raise ValueError(f"log rows are read by LOG_COLUMNS including seq, not {unknown or columns}")
     return tuple(columns)
 
+
 # Columns a query selects to rebuild an event (payload decoded separately).
 SELECT_COLUMNS = (
     "tenant", "seq", "event_id", "event_type", "agent_name", "trace_id", "parent_event_id",
