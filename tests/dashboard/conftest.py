@@ -142,17 +142,44 @@ def login(page: Any, base: str, key: str) -> None:
     page.wait_for_url(base + "/")
 
 
-@pytest.fixture
-def page(browser: Any, server: Server, demo: dict[str, Any]) -> Iterator[Any]:
-    """A signed-in page of a fresh browser context (tenant ``default``)."""
+def signed_in(browser: Any, base: str, key: str) -> Iterator[Any]:
+    """A page of a fresh browser context, signed in with ``key``, its console recorded."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
     p = context.new_page()
     p.console = Console(p)
-    login(p, server.url, demo["keys"]["read"])
+    login(p, base, key)
     try:
         yield p
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server, demo: dict[str, Any]) -> Iterator[Any]:
+    """A signed-in page of a fresh browser context (tenant ``default``)."""
+    yield from signed_in(browser, server.url, demo["keys"]["read"])
+
+
+def every_page(demo: dict[str, Any]) -> dict[str, str]:
+    """Name -> path of every dashboard page, on the demo data."""
+    return {
+        "overview": "/?window=7d", "overview-15m": "/?window=15m", "live": "/live",
+        "traces": "/traces", "trace": "/traces/refund-incident", "agents": "/agents",
+        "agent": "/agents/Billing", "reports": "/reports",
+        "compliance": "/reports/compliance?since=30d", "alerts": "/alerts",
+        "integrity": "/integrity",
+        "prove": f"/integrity/prove?event_id={demo['failing_event']}",
+        "report-summary": "/reports/view?kind=summary&since=7d&fmt=html",
+    }
+
+
+def visit(page: Any, url: str, name: str) -> Any:
+    """Load ``url`` (200 expected), save its screenshot, and insist on a clean console."""
+    response = page.goto(url)
+    assert response is not None and response.status == 200, (url, response and response.status)
+    shot(page, name)
+    assert page.console.errors == [], (url, page.console.errors)
+    return response
 
 
 def shot(page: Any, name: str) -> None:

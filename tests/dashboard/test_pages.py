@@ -12,33 +12,16 @@ import pytest
 
 from server.conftest import Server
 
-from .conftest import shot
+from .conftest import every_page, shot, visit
 
 pytestmark = pytest.mark.slow
-
-
-def _visit(page: Any, url: str, name: str) -> Any:
-    response = page.goto(url)
-    assert response is not None and response.status == 200, (url, response and response.status)
-    shot(page, name)
-    assert page.console.errors == [], (url, page.console.errors)
-    return response
 
 
 def test_every_page_loads_without_console_errors(page: Any, server: Server,
                                                  demo: dict[str, Any]) -> None:
     base = server.url
-    pages = {
-        "overview": "/?window=7d", "overview-15m": "/?window=15m", "live": "/live",
-        "traces": "/traces", "trace": "/traces/refund-incident", "agents": "/agents",
-        "agent": "/agents/Billing", "reports": "/reports",
-        "compliance": "/reports/compliance?since=30d", "alerts": "/alerts",
-        "integrity": "/integrity",
-        "prove": f"/integrity/prove?event_id={demo['failing_event']}",
-        "report-summary": "/reports/view?kind=summary&since=7d&fmt=html",
-    }
-    for name, path in pages.items():
-        _visit(page, base + path, name)
+    for name, path in every_page(demo).items():
+        visit(page, base + path, name)
         assert page.locator("[data-testid=tenant]").count() in (0, 1)
     page.goto(base + "/?window=7d")
     assert page.locator("[data-testid=tenant]").inner_text() == "default"
@@ -46,7 +29,7 @@ def test_every_page_loads_without_console_errors(page: Any, server: Server,
     assert page.locator("svg title", has_text="Events and errors").count() == 1
     assert page.locator("svg title", has_text="Cost by agent").count() == 1
     page.set_viewport_size({"width": 1024, "height": 768})  # a projector
-    _visit(page, base + "/?window=7d", "overview-1024x768")
+    visit(page, base + "/?window=7d", "overview-1024x768")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
 
 

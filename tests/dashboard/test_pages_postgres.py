@@ -19,7 +19,7 @@ import pytest
 from pg_server import PgServer
 from server.conftest import Server, server_env, wait_for
 
-from .conftest import _alert_events, _pii_leak, login, shot
+from .conftest import _alert_events, _pii_leak, every_page, shot, signed_in, visit
 
 pytestmark = pytest.mark.slow
 
@@ -75,39 +75,15 @@ def pg_serve(pg_demo: dict[str, Any]) -> Iterator[Server]:
 
 @pytest.fixture
 def pg_page(browser: Any, pg_serve: Server, pg_demo: dict[str, Any]) -> Iterator[Any]:
-    from .conftest import Console
-
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    p = context.new_page()
-    p.console = Console(p)
-    login(p, pg_serve.url, pg_demo["keys"]["read"])
-    try:
-        yield p
-    finally:
-        context.close()
-
-
-def _visit(page: Any, url: str, name: str) -> None:
-    response = page.goto(url)
-    assert response is not None and response.status == 200, (url, response and response.status)
-    shot(page, f"pg-{name}")
-    assert page.console.errors == [], (url, page.console.errors)
+    yield from signed_in(browser, pg_serve.url, pg_demo["keys"]["read"])
 
 
 def test_every_page_loads_on_postgresql(pg_page: Any, pg_serve: Server,
                                         pg_demo: dict[str, Any]) -> None:
-    pages = {
-        "overview": "/?window=7d", "overview-15m": "/?window=15m", "live": "/live",
-        "traces": "/traces", "trace": "/traces/refund-incident", "agents": "/agents",
-        "agent": "/agents/Billing", "reports": "/reports",
-        "compliance": "/reports/compliance?since=30d", "alerts": "/alerts",
-        "integrity": "/integrity",
-        "prove": f"/integrity/prove?event_id={pg_demo['failing_event']}",
-        "report-summary": "/reports/view?kind=summary&since=7d&fmt=html",
-        "traces-errors": "/traces?status=error", "traces-agent": "/traces?agent=Billing",
-    }
+    pages = {**every_page(pg_demo), "traces-errors": "/traces?status=error",
+             "traces-agent": "/traces?agent=Billing"}
     for name, path in pages.items():
-        _visit(pg_page, pg_serve.url + path, name)
+        visit(pg_page, pg_serve.url + path, f"pg-{name}")
     pg_page.goto(pg_serve.url + "/?window=7d")
     assert pg_page.locator("[data-testid=tenant]").inner_text() == "default"
     assert int(pg_page.locator("[data-testid=events]").inner_text().replace(",", "")) > 500
