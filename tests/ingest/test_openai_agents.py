@@ -7,9 +7,9 @@ No network and no API key: the agents talk to a scripted model that implements t
 from __future__ import annotations
 
 import asyncio
-import json
+import importlib.util
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,9 @@ import pytest
 agents = pytest.importorskip("agents")
 oi_agents = pytest.importorskip("openinference.instrumentation.openai_agents")
 
-from agents import Agent, ModelResponse, RunConfig, Runner, Usage, function_tool  # noqa: E402
-from agents.models.interface import Model, ModelTracing  # noqa: E402
-from agents.tracing import generation_span  # noqa: E402
-from openai.types.responses import (  # noqa: E402
-    ResponseFunctionToolCall,
-    ResponseOutputMessage,
-    ResponseOutputText,
-)
+from agents import RunConfig, Runner  # noqa: E402
+
+# The scripted workflow (models, tools, agents) is the one examples/ ships and documents.
 from opentelemetry.sdk.resources import Resource  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
@@ -34,79 +29,19 @@ from agentaudit.events import AuditEvent  # noqa: E402
 from agentaudit.otel import AuditSpanExporter  # noqa: E402
 from agentaudit.store import EventQuery, open_store  # noqa: E402
 
-HANDOFF = "<handoff>"
-Step = tuple[str, Any]  # ("call", (tool name, arguments)) or ("say", text)
+
+def _shipped_workflow() -> Any:
+    """examples/support_agents.py (the scripted models, tools and agents the examples ship and
+    docs/integrations.md shows), loaded by path: ``examples`` here is tests/examples."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "support_agents.py"
+    spec = importlib.util.spec_from_file_location("agentaudit_example_support_agents", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-class ScriptedModel(Model):
-    """Answers each model call with the next scripted step: a tool call, handoff or reply."""
-
-    def __init__(self, name: str, steps: list[Step]) -> None:
-        self.name, self.steps, self.calls = name, list(steps), 0
-
-    async def get_response(self, system_instructions: str | None, input: Any,
-                           model_settings: Any, tools: list[Any], output_schema: Any,
-                           handoffs: list[Any], tracing: ModelTracing, *,
-                           previous_response_id: str | None, conversation_id: str | None,
-                           prompt: Any) -> ModelResponse:
-        self.calls += 1
-        kind, what = self.steps.pop(0)
-        if kind == "call":
-            tool, args = what
-            name = handoffs[0].tool_name if tool == HANDOFF else tool
-            item: Any = ResponseFunctionToolCall(
-                id=f"fc_{self.name}_{self.calls}", call_id=f"call_{self.name}_{self.calls}",
-                name=name, arguments=json.dumps(args), type="function_call",
-                status="completed")
-        else:
-            item = ResponseOutputMessage(
-                id=f"msg_{self.name}_{self.calls}", type="message", role="assistant",
-                status="completed",
-                content=[ResponseOutputText(text=what, type="output_text", annotations=[])])
-        with generation_span(model="scripted-gpt", model_config={"temperature": 0},
-                             input=[{"role": "user", "content": str(input)[:200]}],
-                             output=[item.model_dump()],
-                             usage={"input_tokens": 100, "output_tokens": 20},
-                             disabled=tracing.is_disabled()):
-            pass
-        return ModelResponse(output=[item], response_id=None, usage=Usage(
-            requests=1, input_tokens=100, output_tokens=20, total_tokens=120))
-
-    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        raise NotImplementedError("the scripted model does not stream")
-        yield  # pragma: no cover
-
-
-@function_tool
-def lookup_customer(email: str) -> dict[str, str]:
-    """Find the customer with this email."""
-    return {"customer_id": "C-42", "email": email}
-
-
-@function_tool
-def issue_refund(order_id: str, amount: float) -> str:
-    """Refund an order."""
-    raise RuntimeError(f"payment gateway down, cannot refund {order_id}")
-
-
-@function_tool
-def get_invoice(order_id: str) -> dict[str, Any]:
-    """The invoice of an order."""
-    return {"order_id": order_id, "total": 50.0}
-
-
-def build_agents() -> Agent[Any]:
-    billing = Agent(name="Billing", instructions="Handle refunds.",
-                    tools=[issue_refund, get_invoice],
-                    model=ScriptedModel("billing", [
-                        ("call", ("issue_refund", {"order_id": "A1", "amount": 50})),
-                        ("call", ("get_invoice", {"order_id": "A1"})),
-                        ("say", "The refund failed; here is your invoice for A1.")]))
-    return Agent(name="Triage", instructions="Route the customer.", tools=[lookup_customer],
-                 handoffs=[billing],
-                 model=ScriptedModel("triage", [
-                     ("call", ("lookup_customer", {"email": "ann@example.com"})),
-                     ("call", (HANDOFF, {}))]))
+build_agents = _shipped_workflow().build_agents
 
 
 @pytest.fixture
