@@ -333,24 +333,12 @@ GRANT EXECUTE ON FUNCTION
 """
 
 
-def _retention_row_security() -> str:
-    out = []
-    for t in RETENTION_TABLES:
-        out.append(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;")
-        out.append(f"CREATE POLICY {t}_writers ON {t} TO {INGEST_ROLE}, {RETENTION_ROLE} "
-                   "USING (true) WITH CHECK (true);")
-        out.append(f"CREATE POLICY {t}_tenant_reader ON {t} FOR SELECT TO {READER_ROLE} "
-                   "USING (tenant IN (SELECT r.tenant FROM tenant_readers r "
-                   "WHERE r.role_name = current_user));")
-    return "\n".join(out)
-
-
 # (name, SQL). ``{schema}`` is replaced by the schema the store lives in.
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_events", _TABLES),
     ("0002_partition_functions", _FUNCTIONS),
     ("0003_roles", _create_roles() + _GRANTS + _row_security()),
-    ("0004_retention", _RETENTION + _retention_row_security()),
+    ("0004_retention", _RETENTION + _row_security(RETENTION_TABLES)),
 ]
 
 # Alerts of the detection rules (``_pg_alerts``; the same columns as SQLite's ``0005_alerts``).
