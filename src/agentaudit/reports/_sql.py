@@ -16,6 +16,7 @@ __all__ = ["Scope", "ensure_templates", "fnum", "inum", "rate", "usd"]
 def ensure_templates() -> None:
     """Register the reports' SQL templates with the SQLite backend (idempotent)."""
     import agentaudit.store._sqlite_reports  # noqa: F401  (registers at import)
+    import agentaudit.store._sqlite_rolled_reports  # noqa: F401
 
 
 @dataclass(frozen=True)

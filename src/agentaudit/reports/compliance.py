@@ -146,7 +146,9 @@ def _token_budget(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
 def _completion(scope: Scope, cfg: dict[str, Any], ev: int, now: float) -> dict[str, Any]:
     cutoff = min(scope.period.until, now - cfg["grace_seconds"])
     found = {r["kind"]: r for r in scope.rows("cmp_open_work", limit=10, cutoff=cutoff, ev=ev)}
-    checked = scope.one("cmp_checked_work", cutoff=cutoff)
+    # (bounds: the same span for stores that count it from rollups)
+    checked = scope.one("cmp_checked_work", cutoff=cutoff, bounds=buckets_json(
+        [("", scope.period.since, max(scope.period.since, cutoff))]))
     unfinished = inum(found.get("unfinished_invocation", {}).get("count"))
     orphaned = inum(found.get("orphaned_handoff", {}).get("count"))
     evidence = (_ids(found.get("unfinished_invocation", {}).get("evidence"))

@@ -62,8 +62,13 @@ def load_prices(path: str | Path | None = None) -> PriceTable:
     return table
 
 
+def _dollars(nanos: Any) -> float:
+    """Integer nano-dollars (what the cost templates sum, exactly) as rounded dollars."""
+    return usd(int(nanos or 0) / 1e9)
+
+
 def _row(r: dict[str, Any]) -> dict[str, Any]:
-    return {"cost_usd": usd(r.get("cost_usd")), "prompt_tokens": inum(r.get("prompt_tokens")),
+    return {"cost_usd": _dollars(r.get("cost_usd")), "prompt_tokens": inum(r.get("prompt_tokens")),
             "completion_tokens": inum(r.get("completion_tokens")), "calls": inum(r.get("calls"))}
 
 
@@ -88,7 +93,8 @@ def _answer(data: dict[str, Any]) -> str:
 def _fold(rows: list[dict[str, Any]], bounds: list[tuple[str, float, float]]
           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]],
                      dict[str, Any], dict[str, dict[str, Any]]]:
-    """Sum the (agent, bucket, model) rows of rpt_cost_agents by agent, model, day and total."""
+    """Sum the (agent, bucket, model) rows of rpt_cost_agents by agent, model, day and total
+    (costs stay integer nano-dollars until ``_row``)."""
     by_agent: dict[str, dict[str, Any]] = {}
     by_model: dict[str, dict[str, Any]] = {}
     by_day: list[dict[str, Any]] = [{} for _ in bounds]
@@ -96,16 +102,16 @@ def _fold(rows: list[dict[str, Any]], bounds: list[tuple[str, float, float]]
     unpriced: dict[str, dict[str, Any]] = {}
     for r in rows:
         for model, cost, pt, ct, calls, recorded, priced in json.loads(r["m"] or "[]"):
-            v = {"cost_usd": cost or 0.0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
+            v = {"cost_usd": cost or 0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
                  "calls": calls or 0}
             for acc in (by_agent.setdefault(r["agent"], {}), by_model.setdefault(model, {}),
                         by_day[inum(r["bucket"])], total):
                 for k, x in v.items():
                     acc[k] = acc.get(k, 0) + x
             if not priced and model is not None:
-                u = unpriced.setdefault(model, {"calls": 0, "recorded_cost_usd": 0.0})
+                u = unpriced.setdefault(model, {"calls": 0, "recorded_cost_usd": 0})
                 u["calls"] += calls or 0
-                u["recorded_cost_usd"] += recorded or 0.0
+                u["recorded_cost_usd"] += recorded or 0
     return by_agent, by_model, by_day, total, unpriced
 
 
@@ -145,7 +151,7 @@ def cost_report(store: Store, tenant: str, period: Period, agent: str | None = N
                                                                           strict=True)],
         "top_traces": tops["trace"],
         "unpriced_models": [{"model": m, "calls": u["calls"],
-                             "recorded_cost_usd": usd(u["recorded_cost_usd"])}
+                             "recorded_cost_usd": _dollars(u["recorded_cost_usd"])}
                             for m, u in sorted(unpriced.items(), key=lambda kv: -kv[1]["calls"])],
         "prices": {m: {"input": p[0], "output": p[1]} for m, p in sorted(table.items())},
     }

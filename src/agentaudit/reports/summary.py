@@ -73,7 +73,8 @@ def top_agents(prof: Profile, limit: int = 10) -> list[dict[str, Any]]:
             "decisions": inum(a.get("decisions")),
             "handoffs": inum(a.get("handoffs")),
             # of completed invocations: the closing `finish` decision carries the duration
-            "avg_duration_ms": fnum(a["finish_ms"] / finishes, 1) if finishes else None,
+            "avg_duration_ms": (fnum(a["finish_ms"] / finishes, 1)
+                                if finishes and a.get("finish_ms") is not None else None),
             "tokens": inum(a.get("tokens")),
             "cost_usd": usd(a.get("cost_usd")),
         })

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agentaudit.events import TIERS
 from agentaudit.exceptions import StoreError
+from agentaudit.store import _sqlite_rollup as rollup
 
 if TYPE_CHECKING:
     from agentaudit.events import AuditEvent
@@ -348,7 +349,7 @@ class SQLiteRetention:
         from agentaudit.store import _sqlite_sql as sql
 
         rows = self._log.sequence(self._db, events, sql.load_log_state, sql.last_checkpoint)
-        self._db.executemany(sql.INSERT_EVENT, rows)
+        sql.insert_events(self._db, rows)
         sql.save_log_state(self._db, self._log.pending_states())
         sql.save_tiles(self._db, self._log.tiles)
         self._sign_heads(self._log.heads)
@@ -494,6 +495,7 @@ class SQLiteRetention:
                                  (tenant, start, size)).rowcount
             if dropped != size - start:
                 raise StoreError(f"expected {size - start} events to compact, found {dropped}")
+            rollup.rebuild(db, tenant)
             if checkpoint is not None:
                 db.execute("INSERT OR IGNORE INTO checkpoints (tenant, size, root, note, "
                            "created_at) VALUES (?, ?, ?, ?, ?)",

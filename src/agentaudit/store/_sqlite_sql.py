@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from typing import Any
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
+from agentaudit.store import _sqlite_rollup as rollup
 from agentaudit.store.base import EventQuery, parse_cursor
 from agentaudit.store.rows import COLUMNS
 
@@ -182,7 +184,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX ix_alert_deliveries_alert ON alert_deliveries (alert_id);
     """),
+    # Hourly rollups, open work and the partial indexes the reports read (_sqlite_rollup),
+    # filled from the rows already stored.
+    ("0006_report_rollups", rollup.MIGRATION),
 ]
+ROLLUPS_MIGRATION = "0006_report_rollups"
 
 
 def is_initialised(db: sqlite3.Connection) -> bool:
@@ -226,6 +232,19 @@ def migrate(db: sqlite3.Connection) -> list[str]:
 
 INSERT_EVENT = (f"INSERT INTO events ({', '.join(COLUMNS)}) "
                 f"VALUES ({', '.join('?' for _ in COLUMNS)})")
+
+
+def insert_events(db: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Inside a write transaction: store event rows and fold them into the report rollups."""
+    after = rollup.last_id(db)
+    db.executemany(INSERT_EVENT, rows)
+    rollup.after_insert(db, after)
+
+
+def has_rollups(db: sqlite3.Connection) -> bool:
+    """Whether the file has the report rollups (a read-only store may predate them)."""
+    return db.execute("SELECT 1 FROM schema_migrations WHERE name = ?",
+                      (ROLLUPS_MIGRATION,)).fetchone() is not None
 
 
 def load_log_state(db: sqlite3.Connection, tenant: str) -> tuple[int, bytes | None]:
@@ -383,6 +402,11 @@ _AGGREGATIONS: dict[str, str] = {
     "max_seq": "SELECT max(seq) AS max_seq FROM events{w} LIMIT :limit",
 }
 
+# The same aggregations answered from the report rollups (_sqlite_rolled_reports), for stores
+# that have them.
+_ROLLED: dict[str, str] = {}
+
+
 def aggregation_names() -> list[str]:
     return sorted(_AGGREGATIONS)
 
@@ -392,9 +416,19 @@ def register_aggregations(templates: dict[str, str]) -> None:
     _AGGREGATIONS.update(templates)
 
 
+def register_rolled(templates: dict[str, str]) -> None:
+    """Add rollup versions of registered aggregations (same names, same answers)."""
+    unknown = set(templates) - set(_AGGREGATIONS)
+    if unknown:
+        raise StoreError(f"rollup templates without a plain one: {sorted(unknown)}")
+    _ROLLED.update(templates)
+
+
 def aggregation(name: str, tenant: str, since: float | None, until: float | None,
-                agent: str | None, limit: int,
-                extra: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+                agent: str | None, limit: int, extra: dict[str, Any] | None = None,
+                rolled: bool = False) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of aggregation ``name``; with ``rolled``, from the report
+    rollups when it has a rollup version."""
     try:
         template = _AGGREGATIONS[name]
     except KeyError as e:
@@ -404,4 +438,12 @@ def aggregation(name: str, tenant: str, since: float | None, until: float | None
     params["limit"] = limit
     if extra:
         params.update(extra)
+    if rolled and name in _ROLLED:
+        template = _ROLLED[name]
+        params.setdefault("agent_name", agent)
+        bounds = (json.loads(params["bounds"]) if params.get("bounds") is not None
+                  else [[since, until]])
+        params["rolled"], params["raw"] = rollup.split(bounds)
+        params["since"] = -rollup.FAR if since is None else since
+        params["until"] = rollup.FAR if until is None else until
     return template.format(w=where), params

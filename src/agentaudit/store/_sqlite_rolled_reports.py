@@ -1,0 +1,150 @@
+"""The reports' SQLite templates that read the rollups (``_sqlite_rollup``) and the report
+indexes of migration ``0006_report_rollups``.
+
+Each template here answers exactly what the template of the same name in ``_sqlite_reports``
+(or ``_sqlite_alerts``) answers, from fewer rows: counts and sums from the hourly rollup cells
+of the period plus its edge events (``FACTS``), unfinished work from ``open_work``, and the
+rows a check must read one by one (tool calls, metered events, detection findings, finished
+tool calls in duration order) from partial indexes that hold only them, named with ``INDEXED
+BY`` so that a store without them fails loudly rather than slowly. tests/reports/
+test_rollups.py checks that both sets give the same reports.
+
+Beside the parameters of the plain templates they read ``:rolled`` and ``:raw`` (the period, or
+each bucket of ``:bounds``, split by ``_sqlite_rollup.split``), which ``_sqlite_sql.aggregation``
+adds.
+"""
+
+from __future__ import annotations
+
+from agentaudit.store._sqlite_alerts import FINDINGS_AGGREGATIONS
+from agentaudit.store._sqlite_reports import (
+    _PRICES,
+    COST_ROWS,
+    REPORT_AGGREGATIONS,
+    _evidence,
+    cost_dims,
+    priced,
+)
+from agentaudit.store._sqlite_rollup import FACTS
+from agentaudit.store._sqlite_sql import register_rolled
+
+__all__ = ["ROLLED_AGGREGATIONS"]
+
+
+def _n(condition: str) -> str:
+    """How many events of ``f`` meet ``condition`` (0, not NULL, when none)."""
+    return f"coalesce(sum(events) FILTER (WHERE {condition}), 0)"
+
+
+_INV = "event_type = 'agent.invocation'"
+_ERR = "event_type = 'agent.error'"
+_ESC = "event_type = 'agent.human_intervention' AND action = 'escalation'"
+_FINISH = "event_type = 'agent.decision' AND action = 'finish'"
+_HANDOFF = "event_type = 'agent.handoff'"
+
+# PROFILE_FIELDS, in order
+_PROFILE = ", ".join([
+    "sum(events)", _n(_INV), _n(_ERR), _n("event_type = 'agent.tool_call'"),
+    _n("event_type = 'agent.decision' AND action IS NOT 'finish'"),
+    _n(_HANDOFF), _n(_FINISH),
+    f"sum(dur_sum) FILTER (WHERE {_FINISH})", "sum(cost_sum)", "sum(tokens)",
+    "sum(prompt_sum)", "sum(completion_sum)", _n("event_type = 'agent.human_intervention'"),
+    _n(_ESC), "min(first_ts)", "max(last_ts)"])
+
+_TIMED = "event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL"
+
+
+def _rank(p: int) -> str:
+    """Nearest rank of the p-th percentile of a tool's ``timed`` finished calls."""
+    return f"(s.timed * {p} + 99) / 100"
+
+
+def _percentile(p: int) -> str:
+    return f"(SELECT d FROM k WHERE k.action = s.action AND k.rn = {_rank(p)})"
+
+
+_METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
+            "OR token_count IS NOT NULL OR cost_usd IS NOT NULL)")
+
+
+def _indexed(name: str, index: str, templates: dict[str, str] = REPORT_AGGREGATIONS) -> str:
+    """The plain template ``name`` reading its period's rows through ``index``."""
+    plain = templates[name]
+    assert "FROM events{w}" in plain, name
+    return plain.replace("FROM events{w}", f"FROM events INDEXED BY {index}{{w}}", 1)
+
+
+ROLLED_AGGREGATIONS: dict[str, str] = {
+    # -- summary --
+    "rpt_profile": (f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, "
+                    f"json_array({_PROFILE}) AS m FROM f GROUP BY agent_name, i LIMIT :limit"),
+    "rpt_traces": f"WITH {FACTS} SELECT {_n('root')} AS traces FROM f LIMIT :limit",
+    "rpt_count": f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events FROM f LIMIT :limit",
+    # -- tools --
+    "rpt_tool_calls": (
+        f"WITH {FACTS} SELECT action AS tool, sum(events) AS calls FROM f "
+        "WHERE event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC, action "
+        "LIMIT :limit"),
+    "rpt_tool_errors": (
+        f"WITH {FACTS} SELECT action AS tool, sum(events) AS errors FROM f "
+        f"WHERE {_ERR} AND action IS NOT NULL GROUP BY action LIMIT :limit"),
+    "rpt_tool_latency": (
+        f"WITH {FACTS}, s AS (SELECT action, sum(dur_n) AS timed, sum(dur_sum) AS total, "
+        "min(dur_min) AS min_ms, max(dur_max) AS max_ms FROM f "
+        "WHERE event_type IN ('agent.tool_result', 'agent.error') AND action IS NOT NULL "
+        "GROUP BY action HAVING sum(dur_n) > 0), "
+        # the durations in rank order per tool, read in that order from ix_events_latency
+        "d AS (SELECT action, duration_ms AS d, row_number() OVER (PARTITION BY action "
+        "ORDER BY duration_ms) AS rn FROM events INDEXED BY ix_events_latency "
+        f"WHERE tenant = :tenant AND {_TIMED} AND action IS NOT NULL "
+        "AND timestamp >= :since AND timestamp < :until "
+        "AND (:agent_name IS NULL OR agent_name = :agent_name)), "
+        "k AS MATERIALIZED (SELECT d.action, d.d, d.rn FROM d JOIN s ON s.action = d.action "
+        f"WHERE d.rn IN ({_rank(50)}, {_rank(95)}, {_rank(99)})) "
+        "SELECT action AS tool, timed, total / timed AS avg_ms, min_ms, max_ms, "
+        f"{_percentile(50)} AS p50_ms, {_percentile(95)} AS p95_ms, "
+        f"{_percentile(99)} AS p99_ms FROM s LIMIT :limit"),
+    # -- cost --
+    "rpt_cost_agents": (
+        f"WITH {FACTS}, {_PRICES}, g AS (SELECT agent_name, i, model, sum(pt_sum) AS pt, "
+        "sum(ct_sum) AS ct, sum(metered) AS calls, sum(cost_nanos) AS recorded FROM f "
+        "WHERE metered > 0 GROUP BY agent_name, i, model) "
+        "SELECT g.agent_name AS agent, g.i AS bucket, json_group_array(json_array(g.model, "
+        f"{priced('g.pt', 'g.ct', 'g.recorded')}, g.pt, g.ct, g.calls, g.recorded, "
+        "p.model IS NOT NULL)) AS m FROM g LEFT JOIN prices p ON p.model = g.model "
+        "GROUP BY g.agent_name, g.i LIMIT :limit"),
+    "rpt_cost_top": (
+        f"WITH {_PRICES}, c AS MATERIALIZED (SELECT {COST_ROWS} "
+        "FROM events e INDEXED BY ix_events_metered WHERE e.tenant = :tenant "
+        "AND e.timestamp >= :since AND e.timestamp < :until "
+        f"AND (:agent_name IS NULL OR e.agent_name = :agent_name) AND {_METERED}) "
+        + cost_dims()),
+    # -- compliance --
+    "cmp_totals": (
+        f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events, {_n(_ERR)} AS errors, "
+        f"{_n('root')} AS traces, {_n(_ESC)} AS escalations FROM f LIMIT :limit"),
+    # :bounds is [[since, cutoff]] (see reports.compliance)
+    "cmp_checked_work": (
+        f"WITH {FACTS} SELECT {_n(_INV)} AS invocations, "
+        f"{_n(_HANDOFF)} AS handoffs FROM f "
+        "LIMIT :limit"),
+    "cmp_token_days": (
+        f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, sum(tokens) AS tokens FROM f "
+        "GROUP BY agent_name, i LIMIT :limit"),
+    "cmp_open_work": (
+        "WITH r AS (SELECT kind, event_id, timestamp, seq, row_number() OVER (PARTITION BY kind "
+        "ORDER BY timestamp, seq) AS rn FROM open_work WHERE tenant = :tenant "
+        "AND timestamp >= :since AND timestamp < :until AND timestamp < :cutoff "
+        "AND (:agent_name IS NULL OR agent_name = :agent_name)) "
+        f"SELECT kind, count(*) AS count, {_evidence('event_id')} FROM r GROUP BY kind "
+        "LIMIT :limit"),
+    "cmp_payload_rows": (
+        f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS rows FROM f LIMIT :limit"),
+    "cmp_tool_approval": _indexed("cmp_tool_approval", "ix_events_tool_calls"),
+    "cmp_data_access": _indexed("cmp_data_access", "ix_events_tool_calls"),
+    "sec_findings_by_rule": _indexed("sec_findings_by_rule", "ix_events_findings",
+                                     FINDINGS_AGGREGATIONS),
+    "sec_findings_latest": _indexed("sec_findings_latest", "ix_events_findings",
+                                    FINDINGS_AGGREGATIONS),
+}
+register_rolled(ROLLED_AGGREGATIONS)
