@@ -149,6 +149,9 @@ MIGRATION = f"""
     CREATE INDEX ix_events_metered ON events (tenant, timestamp, agent_name, model,
         prompt_tokens, completion_tokens, token_count, cost_usd, trace_id, task_id, user_id)
         WHERE {_METERED};
+    DROP INDEX ix_events_errors;
+    CREATE INDEX ix_events_errors ON events (tenant, timestamp, seq, action, trace_id, event_id,
+        agent_name, error_type) WHERE event_type = 'agent.error';
     DROP INDEX ix_events_trace;
     CREATE INDEX ix_events_trace ON events (trace_id, event_type, action, timestamp, seq, tenant);
     CREATE INDEX ix_events_findings ON events (tenant, timestamp, seq)
