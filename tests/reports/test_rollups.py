@@ -222,8 +222,12 @@ def _make_old(path: Path) -> None:
     db.executescript("""
         DROP TABLE rollup; DROP TABLE open_work;
         DROP INDEX ix_events_latency; DROP INDEX ix_events_tool_calls;
-        DROP INDEX ix_events_metered; DROP INDEX ix_events_findings;
+        DROP INDEX ix_events_cost_trace; DROP INDEX ix_events_cost_task;
+        DROP INDEX ix_events_cost_user; DROP INDEX ix_events_findings;
         DROP INDEX ix_events_trace; CREATE INDEX ix_events_trace ON events (trace_id);
+        DROP INDEX ix_events_errors;
+        CREATE INDEX ix_events_errors ON events (tenant, timestamp)
+            WHERE event_type = 'agent.error';
         DELETE FROM schema_migrations WHERE name = '0006_report_rollups';
     """)
     db.close()

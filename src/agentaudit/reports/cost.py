@@ -62,13 +62,20 @@ def load_prices(path: str | Path | None = None) -> PriceTable:
     return table
 
 
-def _dollars(nanos: Any) -> float:
-    """Integer nano-dollars (what the cost templates sum, exactly) as rounded dollars."""
-    return usd(int(nanos or 0) / 1e9)
+def _pico_prices(table: PriceTable) -> dict[str, tuple[int, int]]:
+    """The price table as integer pico-dollars per token (USD per million tokens x 10^6)."""
+    return {m: (round(p[0] * 1e6), round(p[1] * 1e6)) for m, p in table.items()}
+
+
+def _dollars(pico: Any) -> float:
+    """Integer pico-dollars (what costs are summed in, exactly) as rounded dollars."""
+    return usd(int(pico or 0) / 1e12)
 
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:
-    return {"cost_usd": _dollars(r.get("cost_usd")), "prompt_tokens": inum(r.get("prompt_tokens")),
+    # rows of rpt_cost_top: whole nano-dollars + pico-dollars left; folded rows: pico-dollars
+    cost = int(r.get("cost_nano") or 0) * 1000 + int(r.get("cost_pico") or 0)
+    return {"cost_usd": _dollars(cost), "prompt_tokens": inum(r.get("prompt_tokens")),
             "completion_tokens": inum(r.get("completion_tokens")), "calls": inum(r.get("calls"))}
 
 
@@ -90,25 +97,28 @@ def _answer(data: dict[str, Any]) -> str:
     return "; ".join(parts) + "."
 
 
-def _fold(rows: list[dict[str, Any]], bounds: list[tuple[str, float, float]]
+def _fold(rows: list[dict[str, Any]], bounds: list[tuple[str, float, float]],
+          prices: dict[str, tuple[int, int]]
           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[dict[str, Any]],
                      dict[str, Any], dict[str, dict[str, Any]]]:
-    """Sum the (agent, bucket, model) rows of rpt_cost_agents by agent, model, day and total
-    (costs stay integer nano-dollars until ``_row``)."""
+    """Price the (agent, bucket, model) rows of rpt_cost_agents and sum them by agent, model,
+    day and total (costs stay integer pico-dollars until ``_row``)."""
     by_agent: dict[str, dict[str, Any]] = {}
     by_model: dict[str, dict[str, Any]] = {}
     by_day: list[dict[str, Any]] = [{} for _ in bounds]
     total: dict[str, Any] = {}
     unpriced: dict[str, dict[str, Any]] = {}
     for r in rows:
-        for model, cost, pt, ct, calls, recorded, priced in json.loads(r["m"] or "[]"):
-            v = {"cost_usd": cost or 0, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
+        for model, pt, ct, calls, recorded in json.loads(r["m"] or "[]"):
+            price = prices.get(model) if model is not None else None
+            cost = pt * price[0] + ct * price[1] if price is not None else recorded or 0
+            v = {"cost_pico": cost, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,
                  "calls": calls or 0}
             for acc in (by_agent.setdefault(r["agent"], {}), by_model.setdefault(model, {}),
                         by_day[inum(r["bucket"])], total):
                 for k, x in v.items():
                     acc[k] = acc.get(k, 0) + x
-            if not priced and model is not None:
+            if price is None and model is not None:
                 u = unpriced.setdefault(model, {"calls": 0, "recorded_cost_usd": 0})
                 u["calls"] += calls or 0
                 u["recorded_cost_usd"] += recorded or 0
@@ -126,11 +136,11 @@ def cost_report(store: Store, tenant: str, period: Period, agent: str | None = N
     """Cost per agent, model, task, user, day and the top traces by cost."""
     table = load_prices() if prices is None else prices
     scope = Scope(store, tenant, period, agent)
-    prices_json = json.dumps({m: list(p) for m, p in table.items()})
+    pico = _pico_prices(table)
+    prices_json = json.dumps({m: list(p) for m, p in pico.items()})
     bounds = day_bounds(period)
     by_agent, by_model, by_day, total, unpriced = _fold(scope.rows(
-        "rpt_cost_agents", limit=1_000_000, prices=prices_json, bounds=buckets_json(bounds)),
-        bounds)
+        "rpt_cost_agents", limit=1_000_000, bounds=buckets_json(bounds)), bounds, pico)
     tops: dict[str, list[dict[str, Any]]] = {"task": [], "user": [], "trace": []}
     for r in scope.rows("rpt_cost_top", limit=top, prices=prices_json):
         entry = {"key": r["key"], **_row(r)}

@@ -167,75 +167,55 @@ _ERRORS = {
 
 # -- cost ----------------------------------------------------------------------------------------
 
-_PRICES = ('prices(model, inp, outp) AS (SELECT key COLLATE "C", (value ->> 0)::float8, '
-           "(value ->> 1)::float8 FROM jsonb_each(CAST(:prices AS jsonb)))")
+# As on SQLite (_sqlite_reports): costs are exact integers of pico-dollars; :prices holds integer
+# pico-dollars per token.
+_PRICES = ('prices(model, inp, outp) AS (SELECT key COLLATE "C", (value ->> 0)::bigint, '
+           "(value ->> 1)::bigint FROM jsonb_each(CAST(:prices AS jsonb)))")
 _PT = ("coalesce(e.prompt_tokens, CASE WHEN e.completion_tokens IS NULL THEN e.token_count END, "
        "0)")
 _CT = "coalesce(e.completion_tokens, 0)"
-
-
-def _nanos(usd: str) -> str:
-    """Dollars as integer nano-dollars, rounded half up with the same float operations as
-    SQLite's ``_sqlite_reports.nanos``."""
-    return f"floor(({usd}) * 1e9::float8 + 0.5::float8)::bigint"
-
-
-def _priced(pt: str, ct: str, recorded: str) -> str:
-    """As SQLite's ``priced``: nano-dollars of one model's events from their token sums (priced
-    once) and the sum of their recorded costs in nano-dollars."""
-    return (f"CASE WHEN p.model IS NOT NULL THEN "
-            f"{_nanos(f'(({pt})::float8 * p.inp + ({ct})::float8 * p.outp) / 1000000.0')} "
-            f"ELSE coalesce({recorded}, 0)::bigint END")
-
-
-_RECORDED = "sum(floor(e.cost_usd * 1e9::float8 + 0.5::float8)::bigint)::bigint"
-
-
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-_MODEL_ROW = _jarray("coalesce(to_json(model)::text, 'null')", _ji("cost"), _ji("pt"),
-                     _ji("ct"), _ji("calls"), _ji("recorded"), _ji("priced"))
+# dollars as integer pico-dollars, with the float operations of SQLite's ``pico``
+_PICO = "floor(e.cost_usd * 1e12::float8 + 0.5::float8)::bigint"
+_EVENT_COST = (f"(CASE WHEN p.model IS NOT NULL THEN ({_PT})::bigint * p.inp "
+               f"+ ({_CT})::bigint * p.outp ELSE coalesce({_PICO}, 0) END)")
+_MODEL_ROW = _jarray("coalesce(to_json(model)::text, 'null')", _ji("pt"), _ji("ct"),
+                     _ji("calls"), _ji("recorded"))
 
 
-def _cost_dim(dim: str, key: str, extra: str = "", outer: str = "NULL::text AS task_id, "
-              "NULL::text AS user_id, NULL::float8 AS first_ts") -> str:
-    """As SQLite's: token sums per value of ``key`` and model, priced, added up per value (all
-    in integer nano-dollars)."""
-    return (f"SELECT * FROM (SELECT '{dim}' AS dim, key, sum(cost)::bigint AS cost_usd, "
-            "sum(pt)::bigint AS prompt_tokens, sum(ct)::bigint AS completion_tokens, "
-            "sum(calls)::bigint AS calls, coalesce(sum(recorded), 0)::bigint "
-            f"AS recorded_cost_usd, {outer} FROM (SELECT g.*, "
-            f"{_priced('g.pt', 'g.ct', 'g.recorded')} AS cost FROM (SELECT c.{key} AS key, "
-            "c.model, sum(c.pt) AS pt, sum(c.ct) AS ct, count(*) AS calls, "
-            f"sum(c.recorded)::bigint AS recorded{extra} FROM c "
-            f"GROUP BY c.{key}, c.model) g LEFT JOIN prices p ON p.model = g.model) gg "
-            f"GROUP BY key ORDER BY cost_usd DESC, key NULLS FIRST LIMIT :limit) d_{dim}")
+def _cost_ranking(dim: str, key: str) -> str:
+    """As SQLite's ``cost_ranking`` over ``c`` (the metered events with their prices)."""
+    extra = ("max(task_id) AS task_id, max(user_id) AS user_id, min(ts) AS first_ts"
+             if dim == "trace" else
+             "NULL::text AS task_id, NULL::text AS user_id, NULL::float8 AS first_ts")
+    return (f"SELECT * FROM (SELECT '{dim}' AS dim, key, (nano + rest / 1000) AS cost_nano, "
+            "(rest % 1000) AS cost_pico, prompt_tokens, completion_tokens, calls, task_id, "
+            f"user_id, first_ts FROM (SELECT {key} AS key, sum(cost / 1000)::bigint AS nano, "
+            "sum(cost % 1000)::bigint AS rest, sum(pt)::bigint AS prompt_tokens, "
+            f"sum(ct)::bigint AS completion_tokens, count(*) AS calls, {extra} FROM c "
+            f"GROUP BY {key}) s ORDER BY cost_nano DESC, cost_pico DESC, key NULLS FIRST "
+            f"LIMIT :limit) d_{dim}")
 
 
 _COST = {
     "rpt_cost_agents": _per_agent_bucket(
-        f"WITH {_PRICES} SELECT agent, i, '[' || string_agg({_MODEL_ROW}, ',' "
-        "ORDER BY model NULLS FIRST) || ']' AS m FROM (SELECT e.agent_name AS agent, "
-        f"{_BUCKET_OF} AS i, e.model AS model, "
-        f"{_priced(f'sum({_PT})', f'sum({_CT})', _RECORDED)} AS cost, "
+        "SELECT agent, i, '[' || string_agg("
+        f"{_MODEL_ROW}, ',' ORDER BY model NULLS FIRST) || ']' AS m FROM (SELECT "
+        f"e.agent_name AS agent, {_BUCKET_OF} AS i, e.model AS model, "
         f"sum({_PT})::bigint AS pt, sum({_CT})::bigint AS ct, count(*) AS calls, "
-        f"{_RECORDED} AS recorded, max((p.model IS NOT NULL)::int) AS priced "
-        "FROM (SELECT * FROM events{w}) e LEFT JOIN prices p ON p.model = e.model "
-        f"WHERE {_SCAN} AND {_METERED} "
-        "GROUP BY 1, 2, 3, p.model, p.inp, p.outp) mm GROUP BY agent, i", "g.m", "'[]'"),
+        f"sum({_PICO})::bigint AS recorded FROM (SELECT * FROM events{{w}}) e "
+        f"WHERE {_SCAN} AND {_METERED} GROUP BY 1, 2, 3) mm GROUP BY agent, i", "g.m", "'[]'"),
     # user_id is read per metered row from the payload key's index (INCLUDE user_id)
     "rpt_cost_top": (
         f"WITH {_PRICES}, "
         "c AS MATERIALIZED (SELECT e.task_id, (SELECT u.user_id FROM event_payloads u "
         "WHERE u.tenant = e.tenant AND u.day = e.day AND u.seq = e.seq) AS user_id, "
-        "e.trace_id, e.agent_name AS agent, e.seq, e.timestamp AS ts, e.model, "
-        f"{_PT} AS pt, {_CT} AS ct, {_nanos('e.cost_usd')} AS recorded "
-        f"FROM (SELECT * FROM events{{w}}) e WHERE {_METERED}) "
-        + " UNION ALL ".join([
-            _cost_dim("task", "task_id"), _cost_dim("user", "user_id"),
-            _cost_dim("trace", "trace_id", ", max(c.task_id) AS task_id, "
-                      "max(c.user_id) AS user_id, min(c.ts) AS ts", "max(task_id) AS task_id, "
-                      "max(user_id) AS user_id, min(ts) AS first_ts")])),
+        f"e.trace_id, e.timestamp AS ts, ({_PT})::bigint AS pt, ({_CT})::bigint AS ct, "
+        f"{_EVENT_COST} AS cost FROM (SELECT * FROM events{{w}}) e "
+        f"LEFT JOIN prices p ON p.model = e.model WHERE {_METERED}) "
+        + " UNION ALL ".join(_cost_ranking(d, k) for d, k in (
+            ("task", "task_id"), ("user", "user_id"), ("trace", "trace_id")))),
 }
 
 # -- one agent -----------------------------------------------------------------------------------

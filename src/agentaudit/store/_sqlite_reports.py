@@ -143,76 +143,57 @@ _ERRORS = {
 
 # -- cost ----------------------------------------------------------------------------------------
 
-# Cost of a group of events of one model, in integer nano-dollars: from the price table when the
-# model is listed (its token sums x price, priced once), else the sum of the cost_usd the agents
-# recorded (each rounded to the nano-dollar), else 0. Integers add up exactly in any order, so
-# every way of grouping the same events (rows or rollups, SQLite or PostgreSQL) gives the same
-# dollars. Only events with tokens or a cost take part.
+# Costs are exact integers of pico-dollars, so that every grouping of the same events (rows or
+# rollups, SQLite or PostgreSQL, in any order) adds up to the same dollars. :prices holds the
+# price table as integer pico-dollars per token, ``{model: [input, output]}`` (reports.cost).
+# An event of a listed model costs its tokens x those prices; any other metered event costs the
+# cost_usd its agent recorded, rounded to the pico-dollar, or 0. Only events with tokens or a
+# cost (metered) take part.
+COST_DIMS = (("task", "task_id"), ("user", "user_id"), ("trace", "trace_id"))
 _PRICES = ("prices(model, inp, outp) AS (SELECT key, json_extract(value, '$[0]'), "
            "json_extract(value, '$[1]') FROM json_each(:prices))")
 _PT = ("coalesce(e.prompt_tokens, CASE WHEN e.completion_tokens IS NULL THEN e.token_count END, "
        "0)")
 _CT = "coalesce(e.completion_tokens, 0)"
-
-
-def nanos(usd: str) -> str:
-    """Dollars (a non-negative float) as integer nano-dollars, rounded half up (SQL)."""
-    return f"CAST(({usd}) * 1e9 + 0.5 AS INTEGER)"
-
-
-def priced(pt: str, ct: str, recorded: str) -> str:
-    """The cost in nano-dollars of one model's events from their token sums and the sum of
-    their recorded costs in nano-dollars (SQL)."""
-    return (f"CASE WHEN p.model IS NOT NULL THEN "
-            f"{nanos(f'({pt} * p.inp + {ct} * p.outp) / 1000000.0')} "
-            f"ELSE coalesce({recorded}, 0) END")
-
-
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-_RECORDED = f"sum({nanos('e.cost_usd')})"
 
 
-def _cost_dim(dim: str, key: str, extra: str = "", outer: str = "NULL AS task_id, "
-              "NULL AS user_id, NULL AS first_ts") -> str:
-    """The top :limit values of ``key`` by cost over ``c`` (rows per trace, task, user and
-    model): token sums per value and model, priced, then added up per value."""
-    return (f"SELECT * FROM (SELECT '{dim}' AS dim, key, sum(cost) AS cost_usd, "
-            "sum(pt) AS prompt_tokens, sum(ct) AS completion_tokens, sum(calls) AS calls, "
-            f"coalesce(sum(recorded), 0) AS recorded_cost_usd, {outer} FROM (SELECT g.*, "
-            f"{priced('g.pt', 'g.ct', 'g.recorded')} AS cost FROM (SELECT c.{key} AS key, "
-            "c.model, sum(c.pt) AS pt, sum(c.ct) AS ct, count(*) AS calls, "
-            f"sum(c.recorded) AS recorded{extra} FROM c GROUP BY c.{key}, c.model) g "
-            "LEFT JOIN prices p ON p.model = g.model) "
-            "GROUP BY key ORDER BY cost_usd DESC, key LIMIT :limit)")
+def pico(usd: str) -> str:
+    """Dollars (a non-negative float) as integer pico-dollars, rounded half up (SQL)."""
+    return f"CAST(({usd}) * 1e12 + 0.5 AS INTEGER)"
 
 
-# A metered event as rpt_cost_top ranks it.
-COST_ROWS = (f"e.trace_id, e.task_id, e.user_id, e.model, {_PT} AS pt, {_CT} AS ct, "
-             f"{nanos('e.cost_usd')} AS recorded, e.timestamp AS ts")
+# The pico-dollars of one metered event ``e`` joined with its price row ``p``.
+EVENT_COST = (f"CASE WHEN p.model IS NOT NULL THEN {_PT} * p.inp + {_CT} * p.outp "
+              f"ELSE coalesce({pico('e.cost_usd')}, 0) END")
 
 
-def cost_dims() -> str:
-    """The task, user and trace rankings of rpt_cost_top over ``c`` (``COST_ROWS``)."""
-    return " UNION ALL ".join([
-        _cost_dim("task", "task_id"), _cost_dim("user", "user_id"),
-        _cost_dim("trace", "trace_id", ", max(c.task_id) AS task_id, max(c.user_id) AS user_id, "
-                  "min(c.ts) AS ts", "max(task_id) AS task_id, max(user_id) AS user_id, "
-                  "min(ts) AS first_ts")])
+def cost_ranking(dim: str, key: str, rows: str) -> str:
+    """The top :limit values of ``e.{key}`` by cost among ``rows`` (FROM ... WHERE ... of the
+    metered events ``e``, joined with their prices ``p``): the cost as whole nano-dollars and the
+    pico-dollars left over (sums of integers: no overflow below $9.2 billion per value)."""
+    extra = ("max(e.task_id) AS task_id, max(e.user_id) AS user_id, min(e.timestamp) AS first_ts"
+             if dim == "trace" else "NULL AS task_id, NULL AS user_id, NULL AS first_ts")
+    return (f"SELECT * FROM (SELECT '{dim}' AS dim, key, nano + rest / 1000 AS cost_nano, "
+            "rest % 1000 AS cost_pico, prompt_tokens, completion_tokens, calls, task_id, "
+            f"user_id, first_ts FROM (SELECT e.{key} AS key, sum(({EVENT_COST}) / 1000) AS nano, "
+            f"sum(({EVENT_COST}) % 1000) AS rest, sum({_PT}) AS prompt_tokens, "
+            f"sum({_CT}) AS completion_tokens, count(*) AS calls, {extra} {rows} "
+            f"GROUP BY e.{key}) ORDER BY cost_nano DESC, cost_pico DESC, key LIMIT :limit)")
 
 
 _COST = {
-    # Per agent, per bucket of :bounds and per model (one JSON array per agent and bucket of
-    # [model, cost, prompt tokens, completion tokens, calls, recorded cost, priced]); the agents
-    # by a loose index scan as in rpt_profile, so each (agent, bucket) is one index range.
+    # Per agent, per bucket of :bounds and per model, one JSON array per agent and bucket of
+    # [model, prompt tokens, completion tokens, metered events, recorded pico-dollars] (priced
+    # in Python: no overflow); the agents by a loose index scan as in rpt_profile, so each
+    # (agent, bucket) is one index range.
     "rpt_cost_agents": (
-        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS}, {_PRICES} "
+        f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} "
         "SELECT ag.name AS agent, b.i AS bucket, (SELECT json_group_array(json_array(model, "
-        "cost, pt, ct, calls, recorded, priced)) FROM (SELECT e.model AS model, "
-        f"{priced(f'sum({_PT})', f'sum({_CT})', _RECORDED)} AS cost, "
+        "pt, ct, calls, recorded)) FROM (SELECT e.model AS model, "
         f"sum({_PT}) AS pt, sum({_CT}) AS ct, count(*) AS calls, "
-        f"{_RECORDED} AS recorded, max(p.model IS NOT NULL) AS priced FROM events e "
-        "LEFT JOIN prices p ON p.model = e.model WHERE e.tenant = :tenant "
+        f"sum({pico('e.cost_usd')}) AS recorded FROM events e WHERE e.tenant = :tenant "
         "AND e.agent_name = ag.name AND e.timestamp >= b.lo AND e.timestamp < b.hi "
         f"AND {_METERED} GROUP BY e.model)) AS m FROM ag, b WHERE ag.name IS NOT NULL "
         "LIMIT :limit"),
@@ -222,9 +203,10 @@ _COST = {
         f"WITH RECURSIVE {_AGENTS}, {_PRICES}, "
         "r AS MATERIALIZED (SELECT e.rowid AS id FROM ag JOIN events e "
         "ON e.tenant = :tenant AND e.agent_name = ag.name AND e.timestamp >= :since "
-        f"AND e.timestamp < :until WHERE ag.name IS NOT NULL AND {_METERED}), "
-        f"c AS MATERIALIZED (SELECT {COST_ROWS} FROM r JOIN events e ON e.rowid = r.id) "
-        + cost_dims()),
+        f"AND e.timestamp < :until WHERE ag.name IS NOT NULL AND {_METERED}) "
+        + " UNION ALL ".join(cost_ranking(dim, key, "FROM r JOIN events e ON e.rowid = r.id "
+                                          "LEFT JOIN prices p ON p.model = e.model")
+                             for dim, key in COST_DIMS)),
 }
 
 # -- one agent -----------------------------------------------------------------------------------

@@ -19,11 +19,10 @@ from __future__ import annotations
 from agentaudit.store._sqlite_alerts import FINDINGS_AGGREGATIONS
 from agentaudit.store._sqlite_reports import (
     _PRICES,
-    COST_ROWS,
+    COST_DIMS,
     REPORT_AGGREGATIONS,
     _evidence,
-    cost_dims,
-    priced,
+    cost_ranking,
 )
 from agentaudit.store._sqlite_rollup import FACTS
 from agentaudit.store._sqlite_sql import register_rolled
@@ -106,19 +105,18 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         f"{_percentile(99)} AS p99_ms FROM s LIMIT :limit"),
     # -- cost --
     "rpt_cost_agents": (
-        f"WITH {FACTS}, {_PRICES}, g AS (SELECT agent_name, i, model, sum(pt_sum) AS pt, "
-        "sum(ct_sum) AS ct, sum(metered) AS calls, sum(cost_nanos) AS recorded FROM f "
+        f"WITH {FACTS}, g AS (SELECT agent_name, i, model, sum(pt_sum) AS pt, "
+        "sum(ct_sum) AS ct, sum(metered) AS calls, sum(recorded_pico) AS recorded FROM f "
         "WHERE metered > 0 GROUP BY agent_name, i, model) "
-        "SELECT g.agent_name AS agent, g.i AS bucket, json_group_array(json_array(g.model, "
-        f"{priced('g.pt', 'g.ct', 'g.recorded')}, g.pt, g.ct, g.calls, g.recorded, "
-        "p.model IS NOT NULL)) AS m FROM g LEFT JOIN prices p ON p.model = g.model "
-        "GROUP BY g.agent_name, g.i LIMIT :limit"),
-    "rpt_cost_top": (
-        f"WITH {_PRICES}, c AS MATERIALIZED (SELECT {COST_ROWS} "
-        "FROM events e INDEXED BY ix_events_metered WHERE e.tenant = :tenant "
-        "AND e.timestamp >= :since AND e.timestamp < :until "
-        f"AND (:agent_name IS NULL OR e.agent_name = :agent_name) AND {_METERED}) "
-        + cost_dims()),
+        "SELECT agent_name AS agent, i AS bucket, json_group_array(json_array(model, pt, ct, "
+        "calls, recorded)) AS m FROM g GROUP BY agent_name, i LIMIT :limit"),
+    # each ranking streams its metered events in the order of its key (ix_events_cost_*)
+    "rpt_cost_top": f"WITH {_PRICES} " + " UNION ALL ".join(
+        cost_ranking(dim, key, f"FROM events e INDEXED BY ix_events_cost_{dim} "
+                     "LEFT JOIN prices p ON p.model = e.model WHERE e.tenant = :tenant "
+                     "AND e.timestamp >= :since AND e.timestamp < :until "
+                     "AND (:agent_name IS NULL OR e.agent_name = :agent_name) "
+                     f"AND {_METERED}") for dim, key in COST_DIMS),
     # -- compliance --
     "cmp_totals": (
         f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events, {_n(_ERR)} AS errors, "

@@ -47,7 +47,7 @@ _MEASURES: dict[str, tuple[str, str]] = {
     "dur_min": ("duration_ms", "min"),
     "dur_max": ("duration_ms", "max"),
     "cost_sum": ("cost_usd", "nsum"),
-    "cost_nanos": ("CAST(cost_usd * 1e9 + 0.5 AS INTEGER)", "nsum"),  # _sqlite_reports.nanos
+    "recorded_pico": ("CAST(cost_usd * 1e12 + 0.5 AS INTEGER)", "nsum"),  # _sqlite_reports.pico
     "tokens": (_TOKENS, "sum"),
     "prompt_sum": ("prompt_tokens", "nsum"),
     "completion_sum": ("completion_tokens", "nsum"),
@@ -119,7 +119,7 @@ MIGRATION = f"""
         dur_min REAL,
         dur_max REAL,
         cost_sum REAL,
-        cost_nanos INTEGER,
+        recorded_pico INTEGER,
         tokens INTEGER NOT NULL,
         prompt_sum INTEGER,
         completion_sum INTEGER,
@@ -146,8 +146,14 @@ MIGRATION = f"""
         WHERE event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL;
     CREATE INDEX ix_events_tool_calls ON events (tenant, timestamp, seq, action, agent_name)
         WHERE event_type = 'agent.tool_call';
-    CREATE INDEX ix_events_metered ON events (tenant, timestamp, agent_name, model,
-        prompt_tokens, completion_tokens, token_count, cost_usd, trace_id, task_id, user_id)
+    CREATE INDEX ix_events_cost_trace ON events (tenant, trace_id, timestamp, agent_name, model,
+        prompt_tokens, completion_tokens, token_count, cost_usd, task_id, user_id)
+        WHERE {_METERED};
+    CREATE INDEX ix_events_cost_task ON events (tenant, task_id, timestamp, agent_name, model,
+        prompt_tokens, completion_tokens, token_count, cost_usd)
+        WHERE {_METERED};
+    CREATE INDEX ix_events_cost_user ON events (tenant, user_id, timestamp, agent_name, model,
+        prompt_tokens, completion_tokens, token_count, cost_usd)
         WHERE {_METERED};
     DROP INDEX ix_events_errors;
     CREATE INDEX ix_events_errors ON events (tenant, timestamp, seq, action, trace_id, event_id,
