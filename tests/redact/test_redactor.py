@@ -256,3 +256,22 @@ def test_event_precheck_agrees_with_the_exact_check(text: str) -> None:
         assert chk.check(sig, None, raw) == exact, (rules, text)
     ev = Redactor().redact(_event(params={"note": "0000-1111-----BEGIN PRIVATE KEY-----\nMIIB"}))
     assert "PRIVATE KEY-----\nMIIB" not in _text(ev)
+
+
+def test_finding_filter_lets_every_finding_through() -> None:
+    """The compliance PII scan skips the texts ``finding_filter`` rejects: it must never reject
+    a text in which ``scan`` finds something, with any choice of detectors."""
+    from agentaudit.redact import detector_names, finding_filter, scan
+
+    texts = [f"note: {v} end" for v in (*SECRETS.values(), *CARDS.values(), *PII.values())]
+    texts += [f'{{"x": "{v}"}}' for v in (*CARDS.values(), *PII.values())]
+    for names in ([n] for n in detector_names()):
+        may = finding_filter(names)
+        for text in texts:
+            if scan(text, names):
+                assert may(text), (names, text)
+    everything = finding_filter(detector_names())
+    assert sum(bool(scan(t)) for t in texts) > 20
+    assert all(everything(t) for t in texts if scan(t))
+    # and it does reject ordinary text (which is what makes it worth calling)
+    assert not everything('{"params": {"query": "shipping policy", "status": "shipped"}}')

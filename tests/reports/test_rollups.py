@@ -64,9 +64,13 @@ def _events(rng: random.Random, n: int, start: float, span: float) -> list[Audit
         for k in range(rng.randint(1, 4)):
             tool = rng.choice(["get_order", "process_refund", "search"])
             ts += rng.random() * 30
+            tag = rng.choice([True, "yes", "False", 1, 0, None])
             out.append(AuditEvent(event_type="agent.tool_call", agent_name=agent, action=tool,
                                   trace_id=trace, parent_event_id=inv.event_id, timestamp=ts,
-                                  params={"amount": rng.choice([10, 500])}))
+                                  params={"amount": rng.choice([10, 500]),
+                                          **({"purpose": "refund"} if k % 2 else {})},
+                                  tags={} if tag is None else {"data_access": tag,
+                                                               "resource": "orders"}))
             ts += rng.random() * 5
             if rng.random() < 0.2:
                 out.append(AuditEvent(event_type="agent.error", agent_name=agent, action=tool,
@@ -139,6 +143,9 @@ def test_rolled_reports_equal_plain_ones(mixed: SQLiteStore, name: str) -> None:
         assert rolled["tools"]["tool_breakdown"][0]["p95_latency_ms"] is not None
         models = {r["key"] for r in rolled["cost"]["by_model"]}
         assert {"house-model", None} <= models
+        access = next(c for c in rolled["compliance"]["checks"]
+                      if c["name"] == "data_access_logging")
+        assert access["details"]["calls"] > 100 and access["value"] > 0
 
 
 def test_rolled_reports_equal_plain_ones_for_one_agent(mixed: SQLiteStore) -> None:
@@ -220,7 +227,7 @@ def _make_old(path: Path) -> None:
     """Turn a store back into one from before migration 0006."""
     db = sqlite3.connect(path)
     db.executescript("""
-        DROP TABLE rollup; DROP TABLE open_work;
+        DROP TABLE rollup; DROP TABLE open_work; DROP TABLE tagged_calls;
         DROP INDEX ix_events_latency; DROP INDEX ix_events_tool_calls;
         DROP INDEX ix_events_cost_trace; DROP INDEX ix_events_cost_task;
         DROP INDEX ix_events_cost_user; DROP INDEX ix_events_findings;
@@ -297,3 +304,53 @@ def test_split_covers_each_bucket_exactly_once(lo: float, width: float) -> None:
     for _, a, b in rolled:
         assert 1 <= a < b and a * GRAIN >= lo and b * GRAIN <= hi
     assert all(math.isfinite(x) for p in pieces for x in p)
+
+
+# -- the data-access check reads the tagged calls only -------------------------------------------
+
+def _access(store: SQLiteStore, tag: str = "data_access") -> dict[str, Any]:
+    from agentaudit.reports.policy import parse_policy
+
+    policy = parse_policy({"checks": {"data_access_logging": {"tag": tag}}})
+    report = R.compliance_report(store, "default", PERIODS["whole"], policy=policy, now=NOW)
+    return next(c for c in report["checks"] if c["name"] == "data_access_logging")
+
+
+def test_data_access_reads_the_calls_tagged_calls_names(mixed: SQLiteStore) -> None:
+    found = _access(mixed)
+    assert found["details"]["calls"] > 100
+    # the rolled check really reads tagged_calls: without its rows it sees no tagged call
+    mixed.connection.execute("DELETE FROM tagged_calls")
+    assert _access(mixed)["details"]["calls"] == 0
+    mixed.use_rollups = False
+    assert _access(mixed) == found
+
+
+def test_data_access_with_a_tag_that_is_a_json_path(mixed: SQLiteStore) -> None:
+    """tagged_calls knows top-level tag names only: a tag like ``a.b`` (nested in the JSON)
+    makes the check read every call, and it still agrees with the plain one."""
+    rolled, plain = [], []
+    for flag, out in ((True, rolled), (False, plain)):
+        mixed.use_rollups = flag
+        out.append(_access(mixed, "data_access.x"))
+        out.append(_access(mixed, "resource"))
+    mixed.use_rollups = True
+    assert rolled == plain
+    assert rolled[1]["details"]["calls"] == 0  # "orders" is not a true value
+
+
+def test_erasure_forgets_the_tags_of_erased_calls(mixed: SQLiteStore) -> None:
+    from agentaudit.retention import erase
+
+    db = mixed.connection
+    trace = db.execute(
+        "SELECT e.trace_id FROM tagged_calls t JOIN events e ON e.id = t.event "
+        "ORDER BY e.id LIMIT 1").fetchone()[0]
+    tagged = db.execute("SELECT count(*) FROM tagged_calls t JOIN events e ON e.id = t.event "
+                        "WHERE e.trace_id = ?", (trace,)).fetchone()[0]
+    assert tagged > 0
+    erase(mixed, "default", reason="gdpr", trace=trace)
+    assert db.execute("SELECT count(*) FROM tagged_calls t JOIN events e ON e.id = t.event "
+                      "WHERE e.trace_id = ?", (trace,)).fetchone()[0] == 0
+    rolled, plain = _both(mixed, PERIODS["whole"])
+    assert rolled == plain

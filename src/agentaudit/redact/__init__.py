@@ -9,7 +9,8 @@ from agentaudit.redact.redactor import (
     SECRET_DETECTORS,
     RedactionRules,
     Redactor,
+    finding_filter,
 )
 
 __all__ = ["DEFAULT_FIELDS", "DETECTORS", "MODES", "SECRET_DETECTORS", "Detector", "Finding",
-           "RedactionRules", "Redactor", "detector_names", "scan"]
+           "RedactionRules", "Redactor", "detector_names", "finding_filter", "scan"]

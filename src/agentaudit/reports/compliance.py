@@ -12,6 +12,7 @@ import json
 import math
 import time
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agentaudit.query import iso_time
@@ -180,8 +181,9 @@ def _error_rate(scope: Scope, cfg: dict[str, Any], ev: int, totals: dict[str, An
 
 
 def _pii(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
-    from agentaudit.redact import scan
+    from agentaudit.redact import finding_filter, scan
 
+    may_find = finding_filter(cfg["detectors"])  # skips most clean payloads cheaply
     total_rows = inum(scope.one("cmp_payload_rows").get("rows"))
     cap = max(1, int(cfg["max_rows"]))
     stride = max(1, math.ceil(total_rows / cap))
@@ -190,10 +192,15 @@ def _pii(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
     flagged: list[str] = []
     flagged_count = 0
     while scanned < cap:
-        batch = scope.rows("cmp_payloads", limit=min(_PII_BATCH, cap - scanned),
-                           after_ts=after_ts, after_seq=after_seq, stride=stride)
+        # the period from the cursor on: the index range starts there, not at the period's start
+        # (which made each batch walk every row before it)
+        rest = replace(scope, period=replace(scope.period,
+                                             since=max(scope.period.since, after_ts)))
+        batch = rest.rows("cmp_payloads", limit=min(_PII_BATCH, cap - scanned),
+                          after_ts=after_ts, after_seq=after_seq, stride=stride)
         for r in batch:
-            findings = scan(r["text"] or "", cfg["detectors"])
+            text = r["text"] or ""
+            findings = scan(text, cfg["detectors"]) if may_find(text) else []
             if findings:
                 flagged_count += 1
                 by_detector.update({f.detector for f in findings})

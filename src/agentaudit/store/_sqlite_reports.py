@@ -127,7 +127,7 @@ _ERRORS = {
     "rpt_retries": (
         "WITH e AS (SELECT event_id, trace_id, tenant, action, timestamp, seq FROM events{w} "
         "AND event_type = 'agent.error' AND action IS NOT NULL AND trace_id IS NOT NULL), "
-        "r AS (SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, "
+        "r AS MATERIALIZED (SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, "
         "(SELECT c.timestamp FROM events c WHERE c.trace_id = e.trace_id "
         "AND +c.tenant = e.tenant AND c.event_type = 'agent.tool_call' AND c.action = e.action "
         "AND (c.timestamp > e.timestamp OR (c.timestamp = e.timestamp AND c.seq > e.seq)) "

@@ -201,6 +201,8 @@ class _RowRewriter:
         done = [int(r[0]) for r in db.execute("SELECT id FROM temp.erase_rows")]
         if done:
             db.execute("DELETE FROM events WHERE id IN (SELECT id FROM temp.erase_rows)")
+            # derived from the erased payloads (_sqlite_rollup)
+            db.execute("DELETE FROM tagged_calls WHERE event IN (SELECT id FROM temp.erase_rows)")
             db.execute(f"INSERT INTO events ({self.columns}) SELECT {self.values} "
                        "FROM temp.erase_rows ORDER BY id", {"reason": reason, "at": at})
             db.execute("DELETE FROM temp.erase_rows")

@@ -139,10 +139,22 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
     "cmp_payload_rows": (
         f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS rows FROM f LIMIT :limit"),
     "cmp_tool_approval": _indexed("cmp_tool_approval", "ix_events_tool_calls"),
-    "cmp_data_access": _indexed("cmp_data_access", "ix_events_tool_calls"),
+    # (tokens imply metered: the partial index's condition changes nothing)
+    "cmp_token_traces": _indexed("cmp_token_traces", "ix_events_cost_trace").replace(
+        " GROUP BY trace_id", f" AND {_METERED} GROUP BY trace_id", 1),
+    # Payloads are read only for the calls of the listed tools and those tagged_calls names for
+    # the tag (all calls when the tag is a JSON path, which tagged_calls cannot answer); the
+    # plain condition then decides on them.
+    "cmp_data_access": _indexed("cmp_data_access", "ix_events_tool_calls").replace(
+        "AND event_type = 'agent.tool_call' AND (action IN",
+        "AND event_type = 'agent.tool_call' AND (action IN (SELECT value FROM json_each(:tools)) "
+        "OR instr(:tag, '.') OR instr(:tag, '[') OR instr(:tag, '\"') OR rowid IN (SELECT event "
+        "FROM tagged_calls WHERE tenant = :tenant AND tag = :tag)) AND (action IN", 1),
     "sec_findings_by_rule": _indexed("sec_findings_by_rule", "ix_events_findings",
                                      FINDINGS_AGGREGATIONS),
     "sec_findings_latest": _indexed("sec_findings_latest", "ix_events_findings",
                                     FINDINGS_AGGREGATIONS),
 }
+assert "tagged_calls" in ROLLED_AGGREGATIONS["cmp_data_access"]
+
 register_rolled(ROLLED_AGGREGATIONS)

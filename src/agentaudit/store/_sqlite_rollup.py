@@ -104,6 +104,16 @@ _CLOSE = (
     "AND c.trace_id = o.trace_id AND "
     + _CLOSES.format(o="o", kind="kind", inv="'unfinished_invocation'", c="c") + ")")
 
+# The tool calls whose tags hold a true value ("true", 1, "yes"), per tag: the data-access check
+# reads the payloads of these (and of the calls of its listed tools) instead of every call's.
+# Derived from the payload, so erasure removes an event's rows (_sqlite_retention).
+_TAGGED = (
+    "INSERT OR IGNORE INTO tagged_calls (tenant, tag, event) SELECT e.tenant, t.key, e.id "
+    "FROM events e, json_each(e.payload, '$.tags') t WHERE {where} "
+    "AND e.event_type = 'agent.tool_call' AND e.payload IS NOT NULL "
+    "AND instr(e.payload, CAST('\"tags\"' AS BLOB)) > 0 AND json_valid(e.payload) "
+    "AND lower(t.value) IN ('true', '1', 'yes')")
+
 MIGRATION = f"""
     CREATE TABLE rollup (
         tenant TEXT NOT NULL,
@@ -142,6 +152,12 @@ MIGRATION = f"""
         PRIMARY KEY (tenant, event_id)
     ) WITHOUT ROWID;
     CREATE INDEX ix_open_work_time ON open_work (tenant, timestamp, seq);
+    CREATE TABLE tagged_calls (
+        tenant TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        event INTEGER NOT NULL,
+        PRIMARY KEY (tenant, tag, event)
+    ) WITHOUT ROWID;
     CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms, timestamp, agent_name)
         WHERE event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL;
     CREATE INDEX ix_events_tool_calls ON events (tenant, timestamp, seq, action, agent_name)
@@ -157,13 +173,14 @@ MIGRATION = f"""
         WHERE {_METERED};
     DROP INDEX ix_events_errors;
     CREATE INDEX ix_events_errors ON events (tenant, timestamp, seq, action, trace_id, event_id,
-        agent_name, error_type) WHERE event_type = 'agent.error';
+        agent_name, error_type, event_type) WHERE event_type = 'agent.error';
     DROP INDEX ix_events_trace;
     CREATE INDEX ix_events_trace ON events (trace_id, event_type, action, timestamp, seq, tenant);
     CREATE INDEX ix_events_findings ON events (tenant, timestamp, seq)
         WHERE event_type IN ('agent.security', 'agent.compliance');
     {_FILL.format(where="1")};
-    {_OPEN.format(where="1")}
+    {_OPEN.format(where="1")};
+    {_TAGGED.format(where="1")}
 """
 
 
@@ -178,15 +195,18 @@ def after_insert(db: sqlite3.Connection, after: int) -> None:
     db.execute(_FILL.format(where="id > ?"), (after,))
     db.execute(_OPEN.format(where="n.id > ?"), (after,))
     db.execute(_CLOSE, (after,))
+    db.execute(_TAGGED.format(where="e.id > ?"), (after,))
 
 
 def rebuild(db: sqlite3.Connection, tenant: str) -> None:
-    """Inside a write transaction: recompute the tenant's rollup and open work from its rows
-    (after compaction dropped some)."""
+    """Inside a write transaction: recompute the tenant's rollup, open work and tagged calls
+    from its rows (after compaction dropped some)."""
     db.execute("DELETE FROM rollup WHERE tenant = ?", (tenant,))
     db.execute("DELETE FROM open_work WHERE tenant = ?", (tenant,))
+    db.execute("DELETE FROM tagged_calls WHERE tenant = ?", (tenant,))
     db.execute(_FILL.format(where="tenant = ?"), (tenant,))
     db.execute(_OPEN.format(where="n.tenant = ?"), (tenant,))
+    db.execute(_TAGGED.format(where="e.tenant = ?"), (tenant,))
 
 
 # -- reading: a period as whole hours plus ragged edges --------------------------------------
