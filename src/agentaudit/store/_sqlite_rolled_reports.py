@@ -92,14 +92,14 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "min(dur_min) AS min_ms, max(dur_max) AS max_ms FROM f "
         "WHERE event_type IN ('agent.tool_result', 'agent.error') AND action IS NOT NULL "
         "GROUP BY action HAVING sum(dur_n) > 0), "
-        # the durations in rank order per tool, read in that order from ix_events_latency
-        "d AS (SELECT action, duration_ms AS d, row_number() OVER (PARTITION BY action "
-        "ORDER BY duration_ms) AS rn FROM events INDEXED BY ix_events_latency "
-        f"WHERE tenant = :tenant AND {_TIMED} AND action IS NOT NULL "
-        "AND timestamp >= :since AND timestamp < :until "
-        "AND (:agent_name IS NULL OR agent_name = :agent_name)), "
-        "k AS MATERIALIZED (SELECT d.action, d.d, d.rn FROM d JOIN s ON s.action = d.action "
-        f"WHERE d.rn IN ({_rank(50)}, {_rank(95)}, {_rank(99)})) "
+        # the durations at the three ranks of each tool, numbered in the order
+        # ix_events_latency holds them (no sort; its covering entries only)
+        "k AS MATERIALIZED (SELECT w.action, w.d, w.rn FROM (SELECT action, duration_ms AS d, "
+        "row_number() OVER (PARTITION BY action ORDER BY duration_ms) AS rn "
+        f"FROM events INDEXED BY ix_events_latency WHERE tenant = :tenant AND {_TIMED} "
+        "AND action IS NOT NULL AND timestamp >= :since AND timestamp < :until "
+        "AND (:agent_name IS NULL OR agent_name = :agent_name)) w JOIN s ON s.action = w.action "
+        f"WHERE w.rn IN ({_rank(50)}, {_rank(95)}, {_rank(99)})) "
         "SELECT action AS tool, timed, total / timed AS avg_ms, min_ms, max_ms, "
         f"{_percentile(50)} AS p50_ms, {_percentile(95)} AS p95_ms, "
         f"{_percentile(99)} AS p99_ms FROM s LIMIT :limit"),

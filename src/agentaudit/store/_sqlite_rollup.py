@@ -158,7 +158,8 @@ MIGRATION = f"""
         event INTEGER NOT NULL,
         PRIMARY KEY (tenant, tag, event)
     ) WITHOUT ROWID;
-    CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms, timestamp, agent_name)
+    CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms, timestamp, agent_name,
+        event_type)
         WHERE event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL;
     CREATE INDEX ix_events_tool_calls ON events (tenant, timestamp, seq, action, agent_name)
         WHERE event_type = 'agent.tool_call';
