@@ -354,3 +354,20 @@ def test_erasure_forgets_the_tags_of_erased_calls(mixed: SQLiteStore) -> None:
                       "WHERE e.trace_id = ?", (trace,)).fetchone()[0] == 0
     rolled, plain = _both(mixed, PERIODS["whole"])
     assert rolled == plain
+
+
+def test_absurd_but_valid_numbers_never_fail_ingest(db_path: Path) -> None:
+    """The rollup sums of one batch must not overflow into an error that would roll the batch
+    back: 3,000 events at the validator's limits (tokens 2^53 - 1, cost $10^12) store fine."""
+    store = open_store(str(db_path))
+    try:
+        big = [AuditEvent(event_type="agent.llm_response", agent_name="A", model="m",
+                          prompt_tokens=2**53 - 1, completion_tokens=2**53 - 1, cost_usd=1e12,
+                          timestamp=T0 + i % 60) for i in range(3000)]
+        assert store.append_batch(big).accepted == 3000
+        db = store.connection
+        assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 3000
+        assert db.execute("SELECT sum(events), sum(recorded_usd) FROM rollup").fetchone() == (
+            3000, 3000 * 10**12)
+    finally:
+        store.close()

@@ -109,7 +109,8 @@ def _fold(rows: list[dict[str, Any]], bounds: list[tuple[str, float, float]],
     total: dict[str, Any] = {}
     unpriced: dict[str, dict[str, Any]] = {}
     for r in rows:
-        for model, pt, ct, calls, recorded in json.loads(r["m"] or "[]"):
+        for model, pt, ct, calls, rec, rec_pico in json.loads(r["m"] or "[]"):
+            recorded = (rec or 0) * 10**12 + (rec_pico or 0)
             price = prices.get(model) if model is not None else None
             cost = pt * price[0] + ct * price[1] if price is not None else recorded or 0
             v = {"cost_pico": cost, "prompt_tokens": pt or 0, "completion_tokens": ct or 0,

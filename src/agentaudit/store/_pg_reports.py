@@ -176,12 +176,17 @@ _PT = ("coalesce(e.prompt_tokens, CASE WHEN e.completion_tokens IS NULL THEN e.t
 _CT = "coalesce(e.completion_tokens, 0)"
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-# dollars as integer pico-dollars, with the float operations of SQLite's ``pico``
-_PICO = "floor(e.cost_usd * 1e12::float8 + 0.5::float8)::bigint"
-_EVENT_COST = (f"(CASE WHEN p.model IS NOT NULL THEN ({_PT})::bigint * p.inp "
-               f"+ ({_CT})::bigint * p.outp ELSE coalesce({_PICO}, 0) END)")
+# recorded dollars as whole dollars + the pico-dollars beyond them, with the float operations of
+# SQLite's ``dollars`` and ``pico_rest`` (trunc, as SQLite's CAST)
+_DOLLARS = "trunc(e.cost_usd)::bigint"
+_PICO_REST = "trunc((e.cost_usd - trunc(e.cost_usd)) * 1e12::float8 + 0.5::float8)::bigint"
+_PRICED = f"(({_PT})::bigint * p.inp + ({_CT})::bigint * p.outp)"
+_EVENT_NANO = (f"(CASE WHEN p.model IS NOT NULL THEN {_PRICED} / 1000 ELSE "
+               f"coalesce({_DOLLARS} * 1000000000 + {_PICO_REST} / 1000, 0) END)")
+_EVENT_PICO = (f"(CASE WHEN p.model IS NOT NULL THEN {_PRICED} % 1000 ELSE "
+               f"coalesce({_PICO_REST} % 1000, 0) END)")
 _MODEL_ROW = _jarray("coalesce(to_json(model)::text, 'null')", _ji("pt"), _ji("ct"),
-                     _ji("calls"), _ji("recorded"))
+                     _ji("calls"), _ji("rec"), _ji("rec_pico"))
 
 
 def _cost_ranking(dim: str, key: str) -> str:
@@ -191,8 +196,8 @@ def _cost_ranking(dim: str, key: str) -> str:
              "NULL::text AS task_id, NULL::text AS user_id, NULL::float8 AS first_ts")
     return (f"SELECT * FROM (SELECT '{dim}' AS dim, key, (nano + rest / 1000) AS cost_nano, "
             "(rest % 1000) AS cost_pico, prompt_tokens, completion_tokens, calls, task_id, "
-            f"user_id, first_ts FROM (SELECT {key} AS key, sum(cost / 1000)::bigint AS nano, "
-            "sum(cost % 1000)::bigint AS rest, sum(pt)::bigint AS prompt_tokens, "
+            f"user_id, first_ts FROM (SELECT {key} AS key, sum(nano)::bigint AS nano, "
+            "sum(pico)::bigint AS rest, sum(pt)::bigint AS prompt_tokens, "
             f"sum(ct)::bigint AS completion_tokens, count(*) AS calls, {extra} FROM c "
             f"GROUP BY {key}) s ORDER BY cost_nano DESC, cost_pico DESC, key NULLS FIRST "
             f"LIMIT :limit) d_{dim}")
@@ -204,7 +209,8 @@ _COST = {
         f"{_MODEL_ROW}, ',' ORDER BY model NULLS FIRST) || ']' AS m FROM (SELECT "
         f"e.agent_name AS agent, {_BUCKET_OF} AS i, e.model AS model, "
         f"sum({_PT})::bigint AS pt, sum({_CT})::bigint AS ct, count(*) AS calls, "
-        f"sum({_PICO})::bigint AS recorded FROM (SELECT * FROM events{{w}}) e "
+        f"sum({_DOLLARS})::bigint AS rec, sum({_PICO_REST})::bigint AS rec_pico "
+        "FROM (SELECT * FROM events{w}) e "
         f"WHERE {_SCAN} AND {_METERED} GROUP BY 1, 2, 3) mm GROUP BY agent, i", "g.m", "'[]'"),
     # user_id is read per metered row from the payload key's index (INCLUDE user_id)
     "rpt_cost_top": (
@@ -212,7 +218,7 @@ _COST = {
         "c AS MATERIALIZED (SELECT e.task_id, (SELECT u.user_id FROM event_payloads u "
         "WHERE u.tenant = e.tenant AND u.day = e.day AND u.seq = e.seq) AS user_id, "
         f"e.trace_id, e.timestamp AS ts, ({_PT})::bigint AS pt, ({_CT})::bigint AS ct, "
-        f"{_EVENT_COST} AS cost FROM (SELECT * FROM events{{w}}) e "
+        f"{_EVENT_NANO} AS nano, {_EVENT_PICO} AS pico FROM (SELECT * FROM events{{w}}) e "
         f"LEFT JOIN prices p ON p.model = e.model WHERE {_METERED}) "
         + " UNION ALL ".join(_cost_ranking(d, k) for d, k in (
             ("task", "task_id"), ("user", "user_id"), ("trace", "trace_id")))),

@@ -147,8 +147,8 @@ _ERRORS = {
 # rollups, SQLite or PostgreSQL, in any order) adds up to the same dollars. :prices holds the
 # price table as integer pico-dollars per token, ``{model: [input, output]}`` (reports.cost).
 # An event of a listed model costs its tokens x those prices; any other metered event costs the
-# cost_usd its agent recorded, rounded to the pico-dollar, or 0. Only events with tokens or a
-# cost (metered) take part.
+# cost_usd its agent recorded (whole dollars + the rest in pico-dollars, rounded: two integers
+# that no realistic sum overflows), or 0. Only events with tokens or a cost (metered) take part.
 COST_DIMS = (("task", "task_id"), ("user", "user_id"), ("trace", "trace_id"))
 _PRICES = ("prices(model, inp, outp) AS (SELECT key, json_extract(value, '$[0]'), "
            "json_extract(value, '$[1]') FROM json_each(:prices))")
@@ -159,14 +159,24 @@ _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
 
 
-def pico(usd: str) -> str:
-    """Dollars (a non-negative float) as integer pico-dollars, rounded half up (SQL)."""
-    return f"CAST(({usd}) * 1e12 + 0.5 AS INTEGER)"
+def dollars(usd: str) -> str:
+    """The whole dollars of a non-negative amount (SQL integer)."""
+    return f"CAST({usd} AS INTEGER)"
 
 
-# The pico-dollars of one metered event ``e`` joined with its price row ``p``.
-EVENT_COST = (f"CASE WHEN p.model IS NOT NULL THEN {_PT} * p.inp + {_CT} * p.outp "
-              f"ELSE coalesce({pico('e.cost_usd')}, 0) END")
+def pico_rest(usd: str) -> str:
+    """The pico-dollars beyond the whole dollars of a non-negative amount, rounded (SQL)."""
+    return f"CAST(({usd} - CAST({usd} AS INTEGER)) * 1e12 + 0.5 AS INTEGER)"
+
+
+# One metered event ``e`` joined with its price row ``p``: its cost in whole nano-dollars and
+# the pico-dollars left over.
+_PRICED = f"({_PT} * p.inp + {_CT} * p.outp)"
+EVENT_NANO = (f"CASE WHEN p.model IS NOT NULL THEN {_PRICED} / 1000 ELSE "
+              f"coalesce({dollars('e.cost_usd')} * 1000000000 + "
+              f"{pico_rest('e.cost_usd')} / 1000, 0) END")
+EVENT_PICO = (f"CASE WHEN p.model IS NOT NULL THEN {_PRICED} % 1000 ELSE "
+              f"coalesce({pico_rest('e.cost_usd')} % 1000, 0) END")
 
 
 def cost_ranking(dim: str, key: str, rows: str) -> str:
@@ -177,23 +187,24 @@ def cost_ranking(dim: str, key: str, rows: str) -> str:
              if dim == "trace" else "NULL AS task_id, NULL AS user_id, NULL AS first_ts")
     return (f"SELECT * FROM (SELECT '{dim}' AS dim, key, nano + rest / 1000 AS cost_nano, "
             "rest % 1000 AS cost_pico, prompt_tokens, completion_tokens, calls, task_id, "
-            f"user_id, first_ts FROM (SELECT e.{key} AS key, sum(({EVENT_COST}) / 1000) AS nano, "
-            f"sum(({EVENT_COST}) % 1000) AS rest, sum({_PT}) AS prompt_tokens, "
+            f"user_id, first_ts FROM (SELECT e.{key} AS key, sum({EVENT_NANO}) AS nano, "
+            f"sum({EVENT_PICO}) AS rest, sum({_PT}) AS prompt_tokens, "
             f"sum({_CT}) AS completion_tokens, count(*) AS calls, {extra} {rows} "
             f"GROUP BY e.{key}) ORDER BY cost_nano DESC, cost_pico DESC, key LIMIT :limit)")
 
 
 _COST = {
     # Per agent, per bucket of :bounds and per model, one JSON array per agent and bucket of
-    # [model, prompt tokens, completion tokens, metered events, recorded pico-dollars] (priced
-    # in Python: no overflow); the agents by a loose index scan as in rpt_profile, so each
-    # (agent, bucket) is one index range.
+    # [model, prompt tokens, completion tokens, metered events, recorded whole dollars, recorded
+    # pico-dollars beyond them] (priced in Python, without overflow); the agents by a loose
+    # index scan as in rpt_profile, so each (agent, bucket) is one index range.
     "rpt_cost_agents": (
         f"WITH RECURSIVE {_AGENTS}, {_BOUNDS} "
         "SELECT ag.name AS agent, b.i AS bucket, (SELECT json_group_array(json_array(model, "
-        "pt, ct, calls, recorded)) FROM (SELECT e.model AS model, "
+        "pt, ct, calls, rec, rec_pico)) FROM (SELECT e.model AS model, "
         f"sum({_PT}) AS pt, sum({_CT}) AS ct, count(*) AS calls, "
-        f"sum({pico('e.cost_usd')}) AS recorded FROM events e WHERE e.tenant = :tenant "
+        f"sum({dollars('e.cost_usd')}) AS rec, sum({pico_rest('e.cost_usd')}) AS rec_pico "
+        "FROM events e WHERE e.tenant = :tenant "
         "AND e.agent_name = ag.name AND e.timestamp >= b.lo AND e.timestamp < b.hi "
         f"AND {_METERED} GROUP BY e.model)) AS m FROM ag, b WHERE ag.name IS NOT NULL "
         "LIMIT :limit"),

@@ -106,10 +106,10 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
     # -- cost --
     "rpt_cost_agents": (
         f"WITH {FACTS}, g AS (SELECT agent_name, i, model, sum(pt_sum) AS pt, "
-        "sum(ct_sum) AS ct, sum(metered) AS calls, sum(recorded_pico) AS recorded FROM f "
-        "WHERE metered > 0 GROUP BY agent_name, i, model) "
+        "sum(ct_sum) AS ct, sum(metered) AS calls, sum(recorded_usd) AS rec, "
+        "sum(recorded_pico) AS rec_pico FROM f WHERE metered > 0 GROUP BY agent_name, i, model) "
         "SELECT agent_name AS agent, i AS bucket, json_group_array(json_array(model, pt, ct, "
-        "calls, recorded)) AS m FROM g GROUP BY agent_name, i LIMIT :limit"),
+        "calls, rec, rec_pico)) AS m FROM g GROUP BY agent_name, i LIMIT :limit"),
     # each ranking streams its metered events in the order of its key (ix_events_cost_*)
     "rpt_cost_top": f"WITH {_PRICES} " + " UNION ALL ".join(
         cost_ranking(dim, key, f"FROM events e INDEXED BY ix_events_cost_{dim} "

@@ -38,16 +38,21 @@ _METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
 _ACTION = "CASE WHEN event_type = 'agent.invocation' THEN NULL ELSE action END"
 _ROOT = "(event_type = 'agent.invocation' AND parent_event_id IS NULL)"
 KEYS = ("agent_name", "event_type", "action", "model", "root")
-# Rollup column -> (the value of one event row, how rollup cells combine: sum, nsum (a sum that
-# stays NULL while every value is NULL, as SQL's sum), min or max).
+# Rollup column -> (the value of one event row, how rollup cells combine: sum (of integers),
+# nsum (of integers, NULL while every value is NULL, as SQL's sum), fsum (the same of floats),
+# min or max). Integer sums are taken with total(), which never raises: an overflowing sum of
+# absurd (yet valid) values must not fail the ingest transaction.
 _MEASURES: dict[str, tuple[str, str]] = {
     "events": ("1", "sum"),
-    "dur_sum": ("duration_ms", "nsum"),
+    "dur_sum": ("duration_ms", "fsum"),
     "dur_n": ("(duration_ms IS NOT NULL)", "sum"),
     "dur_min": ("duration_ms", "min"),
     "dur_max": ("duration_ms", "max"),
-    "cost_sum": ("cost_usd", "nsum"),
-    "recorded_pico": ("CAST(cost_usd * 1e12 + 0.5 AS INTEGER)", "nsum"),  # _sqlite_reports.pico
+    "cost_sum": ("cost_usd", "fsum"),
+    # recorded cost as whole dollars + pico-dollars (_sqlite_reports.dollars, pico_rest)
+    "recorded_usd": ("CAST(cost_usd AS INTEGER)", "nsum"),
+    "recorded_pico": ("CAST((cost_usd - CAST(cost_usd AS INTEGER)) * 1e12 + 0.5 AS INTEGER)",
+                      "nsum"),
     "tokens": (_TOKENS, "sum"),
     "prompt_sum": ("prompt_tokens", "nsum"),
     "completion_sum": ("completion_tokens", "nsum"),
@@ -57,7 +62,9 @@ _MEASURES: dict[str, tuple[str, str]] = {
     "first_ts": ("timestamp", "min"),
     "last_ts": ("timestamp", "max"),
 }
-_SQL_AGG = {"sum": "sum", "nsum": "sum", "min": "min", "max": "max"}
+_SQL_AGG = {"sum": "CAST(total({x}) AS INTEGER)",
+            "nsum": "CASE WHEN count({x}) > 0 THEN CAST(total({x}) AS INTEGER) END",
+            "fsum": "sum({x})", "min": "min({x})", "max": "max({x})"}
 
 
 def _combine(col: str, how: str) -> str:
@@ -65,7 +72,7 @@ def _combine(col: str, how: str) -> str:
     mine, new = f"rollup.{col}", f"excluded.{col}"
     if how == "sum":
         return f"{col} = {mine} + {new}"
-    if how == "nsum":
+    if how in ("nsum", "fsum"):
         return f"{col} = CASE WHEN {new} IS NULL THEN {mine} WHEN {mine} IS NULL THEN {new} " \
                f"ELSE {mine} + {new} END"
     return f"{col} = {how}(coalesce({mine}, {new}), coalesce({new}, {mine}))"
@@ -77,7 +84,7 @@ _FILL = (
     f"INSERT INTO rollup (tenant, hour, {', '.join(KEYS)}, {', '.join(_MEASURES)}) "
     f"SELECT tenant, CAST(timestamp / {GRAIN} AS INTEGER) AS hour, agent_name, event_type, "
     f"{_ACTION} AS action, model, {_ROOT} AS root, "
-    + ", ".join(f"{_SQL_AGG[how]}({expr})" for expr, how in _MEASURES.values())
+    + ", ".join(_SQL_AGG[how].format(x=expr) for expr, how in _MEASURES.values())
     + " FROM events WHERE {where} GROUP BY tenant, hour, agent_name, event_type, "
     f"coalesce({_ACTION}, x''), coalesce(model, x''), root "
     f"ON CONFLICT ({_CONFLICT_KEY}) DO UPDATE SET "
@@ -129,6 +136,7 @@ MIGRATION = f"""
         dur_min REAL,
         dur_max REAL,
         cost_sum REAL,
+        recorded_usd INTEGER,
         recorded_pico INTEGER,
         tokens INTEGER NOT NULL,
         prompt_sum INTEGER,
