@@ -29,7 +29,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("AGENTAUDIT_SIGNING_KEY", SIGNER.key_text())
         mp.setenv("AGENTAUDIT_CHECKPOINT_EVENTS", "250")
         mp.setenv("AGENTAUDIT_SPOOL_DIR", str(path.parent / "spool"))
-        run_demo(str(path), traces=80, seed=7)
+        # a fixed clock: the demo's rows (and so which event sits at a given seq) depend on it,
+        # and the tamper values below must differ from what the rows hold
+        run_demo(str(path), traces=80, seed=7, now=1_773_136_800.0)
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
@@ -84,11 +86,13 @@ def test_modified_payload_is_named(db: Path) -> None:
 
 
 @pytest.mark.parametrize(("column", "value"), [
-    ("agent_name", "Mallory"), ("timestamp", 1.0), ("confidence", 0.01), ("tier", "debug"),
+    ("agent_name", "Mallory"), ("timestamp", 1.0), ("confidence", 0.01), ("tier", "critical"),
     ("cost_usd", 999.0), ("error_type", "Nothing"), ("trace_id", "forged"),
 ])
 def test_modified_envelope_column_is_named(db: Path, column: str, value: object) -> None:
     victim = event_at(db, 500)
+    with sqlite3.connect(db) as raw:  # the change is a change
+        assert raw.execute(f"SELECT {column} FROM events WHERE seq = 500").fetchone()[0] != value
     sql(db, f"UPDATE events SET {column} = ? WHERE seq = 500", value)
     damage = verify(db).damage
     assert damage is not None and damage.kind == "modified"

@@ -113,12 +113,13 @@ _CLOSE = (
 
 # The tool calls whose tags hold a true value ("true", 1, "yes"), per tag: the data-access check
 # reads the payloads of these (and of the calls of its listed tools) instead of every call's.
-# Derived from the payload, so erasure removes an event's rows (_sqlite_retention).
+# Derived from the payload, so erasure removes an event's rows (_sqlite_retention). Payloads are
+# BLOBs of JSON text: read as TEXT, which SQLite 3.45+ would not take a BLOB for (JSONB).
 _TAGGED = (
     "INSERT OR IGNORE INTO tagged_calls (tenant, tag, event) SELECT e.tenant, t.key, e.id "
-    "FROM events e, json_each(e.payload, '$.tags') t WHERE {where} "
+    "FROM events e, json_each(CAST(e.payload AS TEXT), '$.tags') t WHERE {where} "
     "AND e.event_type = 'agent.tool_call' AND e.payload IS NOT NULL "
-    "AND instr(e.payload, CAST('\"tags\"' AS BLOB)) > 0 AND json_valid(e.payload) "
+    "AND instr(e.payload, CAST('\"tags\"' AS BLOB)) > 0 AND json_valid(CAST(e.payload AS TEXT)) "
     "AND lower(t.value) IN ('true', '1', 'yes')")
 
 MIGRATION = f"""
