@@ -16,6 +16,7 @@ p/100.
 
 from __future__ import annotations
 
+from agentaudit.store._sqlite_rollup import TOKENS, dollars, pico_rest
 from agentaudit.store._sqlite_sql import register_aggregations
 
 __all__ = ["PROFILE_FIELDS", "REPORT_AGGREGATIONS"]
@@ -27,7 +28,7 @@ _BOUNDS = ("b(i, lo, hi) AS (SELECT CAST(key AS INTEGER), json_extract(value, '$
 # tenant and agent filters instead of using {w}; callers pass :agent_name (NULL for all agents).
 _IN_BUCKET = ("e.tenant = :tenant AND e.timestamp >= b.lo AND e.timestamp < b.hi "
               "AND (:agent_name IS NULL OR e.agent_name = :agent_name)")
-_TOKENS = ("coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))")
+_TOKENS = TOKENS
 
 
 # -- summary -------------------------------------------------------------------------------------
@@ -157,16 +158,6 @@ _PT = ("coalesce(e.prompt_tokens, CASE WHEN e.completion_tokens IS NULL THEN e.t
 _CT = "coalesce(e.completion_tokens, 0)"
 _METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
             "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-
-
-def dollars(usd: str) -> str:
-    """The whole dollars of a non-negative amount (SQL integer)."""
-    return f"CAST({usd} AS INTEGER)"
-
-
-def pico_rest(usd: str) -> str:
-    """The pico-dollars beyond the whole dollars of a non-negative amount, rounded (SQL)."""
-    return f"CAST(({usd} - CAST({usd} AS INTEGER)) * 1e12 + 0.5 AS INTEGER)"
 
 
 # One metered event ``e`` joined with its price row ``p``: its cost in whole nano-dollars and

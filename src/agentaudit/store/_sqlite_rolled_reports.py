@@ -24,7 +24,7 @@ from agentaudit.store._sqlite_reports import (
     _evidence,
     cost_ranking,
 )
-from agentaudit.store._sqlite_rollup import FACTS
+from agentaudit.store._sqlite_rollup import FACTS, METERED
 from agentaudit.store._sqlite_sql import register_rolled
 
 __all__ = ["ROLLED_AGGREGATIONS"]
@@ -60,10 +60,6 @@ def _rank(p: int) -> str:
 
 def _percentile(p: int) -> str:
     return f"(SELECT d FROM k WHERE k.action = s.action AND k.rn = {_rank(p)})"
-
-
-_METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
-            "OR token_count IS NOT NULL OR cost_usd IS NOT NULL)")
 
 
 def _indexed(name: str, index: str, templates: dict[str, str] = REPORT_AGGREGATIONS) -> str:
@@ -116,7 +112,7 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
                      "LEFT JOIN prices p ON p.model = e.model WHERE e.tenant = :tenant "
                      "AND e.timestamp >= :since AND e.timestamp < :until "
                      "AND (:agent_name IS NULL OR e.agent_name = :agent_name) "
-                     f"AND {_METERED}") for dim, key in COST_DIMS),
+                     f"AND {METERED}") for dim, key in COST_DIMS),
     # -- compliance --
     "cmp_totals": (
         f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events, {_n(_ERR)} AS errors, "
@@ -141,7 +137,7 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
     "cmp_tool_approval": _indexed("cmp_tool_approval", "ix_events_tool_calls"),
     # (tokens imply metered: the partial index's condition changes nothing)
     "cmp_token_traces": _indexed("cmp_token_traces", "ix_events_cost_trace").replace(
-        " GROUP BY trace_id", f" AND {_METERED} GROUP BY trace_id", 1),
+        " GROUP BY trace_id", f" AND {METERED} GROUP BY trace_id", 1),
     # Payloads are read only for the calls of the listed tools and those tagged_calls names for
     # the tag (all calls when the tag is a JSON path, which tagged_calls cannot answer); the
     # plain condition then decides on them.

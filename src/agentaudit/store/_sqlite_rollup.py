@@ -26,15 +26,29 @@ import math
 import sqlite3
 from collections.abc import Sequence
 
-__all__ = ["FACTS", "FAR", "GRAIN", "MIGRATION", "after_insert", "last_id", "rebuild", "split"]
+__all__ = ["FACTS", "FAR", "GRAIN", "METERED", "MIGRATION", "TOKENS", "after_insert", "dollars",
+           "last_id", "pico_rest", "rebuild", "split"]
 
 GRAIN = 3600  # seconds per rollup bucket (an hour)
 
-_TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
+# An event's tokens, and whether it is metered (carries tokens or a cost); unqualified columns.
+TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
+METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
+           "OR token_count IS NOT NULL OR cost_usd IS NOT NULL)")
 _PT = "coalesce(prompt_tokens, CASE WHEN completion_tokens IS NULL THEN token_count END, 0)"
 _CT = "coalesce(completion_tokens, 0)"
-_METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
-            "OR token_count IS NOT NULL OR cost_usd IS NOT NULL)")
+
+
+def dollars(usd: str) -> str:
+    """The whole dollars of a non-negative amount (SQL integer)."""
+    return f"CAST({usd} AS INTEGER)"
+
+
+def pico_rest(usd: str) -> str:
+    """The pico-dollars beyond the whole dollars of a non-negative amount, rounded (SQL)."""
+    return f"CAST(({usd} - CAST({usd} AS INTEGER)) * 1e12 + 0.5 AS INTEGER)"
+
+
 _ACTION = "CASE WHEN event_type = 'agent.invocation' THEN NULL ELSE action END"
 _ROOT = "(event_type = 'agent.invocation' AND parent_event_id IS NULL)"
 KEYS = ("agent_name", "event_type", "action", "model", "root")
@@ -49,16 +63,14 @@ _MEASURES: dict[str, tuple[str, str]] = {
     "dur_min": ("duration_ms", "min"),
     "dur_max": ("duration_ms", "max"),
     "cost_sum": ("cost_usd", "fsum"),
-    # recorded cost as whole dollars + pico-dollars (_sqlite_reports.dollars, pico_rest)
-    "recorded_usd": ("CAST(cost_usd AS INTEGER)", "nsum"),
-    "recorded_pico": ("CAST((cost_usd - CAST(cost_usd AS INTEGER)) * 1e12 + 0.5 AS INTEGER)",
-                      "nsum"),
-    "tokens": (_TOKENS, "sum"),
+    "recorded_usd": (dollars("cost_usd"), "nsum"),
+    "recorded_pico": (pico_rest("cost_usd"), "nsum"),
+    "tokens": (TOKENS, "sum"),
     "prompt_sum": ("prompt_tokens", "nsum"),
     "completion_sum": ("completion_tokens", "nsum"),
     "pt_sum": (_PT, "sum"),
     "ct_sum": (_CT, "sum"),
-    "metered": (_METERED, "sum"),
+    "metered": (METERED, "sum"),
     "first_ts": ("timestamp", "min"),
     "last_ts": ("timestamp", "max"),
 }
@@ -174,13 +186,13 @@ MIGRATION = f"""
         WHERE event_type = 'agent.tool_call';
     CREATE INDEX ix_events_cost_trace ON events (tenant, trace_id, timestamp, agent_name, model,
         prompt_tokens, completion_tokens, token_count, cost_usd, task_id, user_id)
-        WHERE {_METERED};
+        WHERE {METERED};
     CREATE INDEX ix_events_cost_task ON events (tenant, task_id, timestamp, agent_name, model,
         prompt_tokens, completion_tokens, token_count, cost_usd)
-        WHERE {_METERED};
+        WHERE {METERED};
     CREATE INDEX ix_events_cost_user ON events (tenant, user_id, timestamp, agent_name, model,
         prompt_tokens, completion_tokens, token_count, cost_usd)
-        WHERE {_METERED};
+        WHERE {METERED};
     DROP INDEX ix_events_errors;
     CREATE INDEX ix_events_errors ON events (tenant, timestamp, seq, action, trace_id, event_id,
         agent_name, error_type, event_type) WHERE event_type = 'agent.error';
@@ -199,13 +211,16 @@ def last_id(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
 
 
+# What each append runs on its new rows (``id > ?``), in this order.
+_AFTER_INSERT = (_FILL.format(where="id > ?"), _OPEN.format(where="n.id > ?"), _CLOSE,
+                 _TAGGED.format(where="e.id > ?"))
+
+
 def after_insert(db: sqlite3.Connection, after: int) -> None:
     """Inside the write transaction that stored the rows ``id > after``: fold them into the
-    rollup and the open work."""
-    db.execute(_FILL.format(where="id > ?"), (after,))
-    db.execute(_OPEN.format(where="n.id > ?"), (after,))
-    db.execute(_CLOSE, (after,))
-    db.execute(_TAGGED.format(where="e.id > ?"), (after,))
+    rollup, the open work and the tagged calls."""
+    for statement in _AFTER_INSERT:
+        db.execute(statement, (after,))
 
 
 def rebuild(db: sqlite3.Connection, tenant: str) -> None:
