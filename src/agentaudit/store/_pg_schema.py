@@ -21,6 +21,8 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 
 from __future__ import annotations
 
+from agentaudit.store import _pg_rollup
+
 __all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
            "RETENTION_TABLES", "ROLES", "TENANT_TABLES"]
 
@@ -33,7 +35,7 @@ ROLES = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
 # covers the first seven, later migrations the tables they add.)
 _TENANT_TABLES_0003 = ("events", "event_payloads", "event_keys", "log_state", "checkpoints",
                        "merkle_tiles", "api_keys")
-TENANT_TABLES = (*_TENANT_TABLES_0003, "alerts")
+TENANT_TABLES = (*_TENANT_TABLES_0003, "alerts", *_pg_rollup.TABLES)
 
 _C = 'COLLATE "C"'  # byte order, as SQLite compares text: reports sort the same on both
 
@@ -399,3 +401,9 @@ CREATE POLICY alert_deliveries_tenant_reader ON alert_deliveries FOR SELECT TO {
 """
 
 MIGRATIONS.append(("0005_alerts", _ALERTS))
+
+# Report rollups (``_pg_rollup``): hourly cells, open work, closers, the tool latency index.
+MIGRATIONS.append(("0006_report_rollups", _pg_rollup.MIGRATION
+                   + _pg_rollup.grants(INGEST_ROLE, READER_ROLE)
+                   + _row_security(_pg_rollup.TABLES)))
+ROLLUPS_MIGRATION = "0006_report_rollups"

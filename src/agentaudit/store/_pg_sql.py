@@ -8,6 +8,7 @@ built on either backend are equal; parameters that may be NULL carry an explicit
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from functools import lru_cache
@@ -15,6 +16,7 @@ from typing import Any
 
 from agentaudit.exceptions import StoreError
 from agentaudit.store._pg_schema import MIGRATIONS
+from agentaudit.store._sqlite_rollup import FAR, split
 from agentaudit.store.base import EventQuery, parse_cursor
 from agentaudit.store.rows import SECONDS_PER_DAY
 
@@ -145,6 +147,8 @@ def _is(kind: str) -> str:
 
 # ``{w}`` is the period's WHERE clause. Templates that read payloads look each one up per row
 # (``payload_of``) rather than join ``events_v``, whose join bounds no payload partition.
+# The same aggregations answered from the report rollups (_pg_rolled_reports).
+_ROLLED: dict[str, str] = {}
 _AGGREGATIONS: dict[str, str] = {
     "event_types": "SELECT event_type, count(*) AS events FROM events{w} "
                    "GROUP BY event_type ORDER BY events DESC, event_type LIMIT :limit",
@@ -227,11 +231,21 @@ def aggregation_names() -> list[str]:
     return sorted(_AGGREGATIONS)
 
 
+def register_rolled(templates: dict[str, str]) -> None:
+    """Add rollup versions of registered aggregations (same names, same answers)."""
+    unknown = set(templates) - set(_AGGREGATIONS)
+    if unknown:
+        raise StoreError(f"rollup templates without a plain one: {sorted(unknown)}")
+    _ROLLED.update(templates)
+
+
 def aggregation(name: str, tenant: str, since: float | None, until: float | None,
-                agent: str | None, limit: int,
-                extra: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """The psycopg text and parameters of aggregation ``name`` over the period."""
+                agent: str | None, limit: int, extra: dict[str, Any] | None = None,
+                rolled: bool = False) -> tuple[str, dict[str, Any]]:
+    """The psycopg text and parameters of aggregation ``name`` over the period; with
+    ``rolled``, from the report rollups when it has a rollup version."""
     import agentaudit.store._pg_reports  # noqa: F401  (registers the report templates)
+    import agentaudit.store._pg_rolled_reports  # noqa: F401  (and their rollup versions)
 
     try:
         template = _AGGREGATIONS[name]
@@ -246,4 +260,11 @@ def aggregation(name: str, tenant: str, since: float | None, until: float | None
     params.setdefault("until", None)
     if extra:
         params.update(extra)
+    if rolled and name in _ROLLED:
+        template = _ROLLED[name]
+        bounds = (json.loads(params["bounds"]) if params.get("bounds") is not None
+                  else [[since, until]])
+        params["rolled"], params["raw"] = split(bounds)
+        params["since"] = -FAR if since is None else since
+        params["until"] = FAR if until is None else until
     return to_psycopg(template.replace("{w}", where)), params

@@ -20,10 +20,11 @@ import psycopg
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
+from agentaudit.store import _pg_rollup
 from agentaudit.store import _pg_sql as sql
 from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_retention import PostgresRetention
-from agentaudit.store._pg_schema import MIGRATIONS
+from agentaudit.store._pg_schema import MIGRATIONS, ROLLUPS_MIGRATION
 from agentaudit.store.base import (
     AppendResult,
     EventQuery,
@@ -94,6 +95,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             for name, value in {**_SESSION, "synchronous_commit": _SYNC[synchronous]}.items():
                 self._conn.execute("SELECT set_config(%s, %s, false)", (name, value))
             self._check_schema(create and not readonly)
+            # the report rollups (a store opened read-only may predate them)
+            self.use_rollups = ROLLUPS_MIGRATION in (sql.applied_migrations(self._conn) or ())
             if readonly:
                 self._conn.execute("SET default_transaction_read_only = on")
             self.log_id = str(self._conn.execute(
@@ -116,6 +119,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             missing = [n for n, _ in MIGRATIONS if applied is None or n not in applied]
             if not missing:
                 return
+            if not may_migrate and applied is not None and missing == [ROLLUPS_MIGRATION]:
+                return  # a reader of a database that predates the rollups: rows answer
             if not may_migrate:
                 what = "is not an agentaudit database" if applied is None else (
                     f"lacks migrations {missing}")
@@ -197,6 +202,12 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
                 "ON CONFLICT (tenant) DO UPDATE SET size = excluded.size, "
                 "frontier = excluded.frontier",
                 [(t, size, frontier) for t, (size, frontier) in states.items()])
+            if self.use_rollups:
+                spans: dict[str, tuple[int, int]] = {}
+                for r in rows:
+                    lo, hi = spans.get(r[0], (r[1], r[1]))
+                    spans[r[0]] = (min(lo, r[1]), max(hi, r[1]))
+                _pg_rollup.after_insert(cur, spans, days)
             if self._log.tiles:
                 cur.executemany("INSERT INTO merkle_tiles (tenant, idx, hash) VALUES (%s, %s, %s) "
                                 "ON CONFLICT DO NOTHING", self._log.tiles)
@@ -382,7 +393,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
     def aggregate(self, sql_name: str, tenant: str, since: float | None, until: float | None,
                   agent: str | None = None, limit: int = 20,
                   **params: Any) -> list[dict[str, Any]]:
-        query, bound = sql.aggregation(sql_name, tenant, since, until, agent, limit, params)
+        query, bound = sql.aggregation(sql_name, tenant, since, until, agent, limit, params,
+                                       rolled=self.use_rollups)
         settings = sql.PLANNER_SETTINGS.get(sql_name, {})
         try:
             with self._conn.transaction():

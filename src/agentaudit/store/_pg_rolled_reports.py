@@ -1,0 +1,89 @@
+"""The reports' PostgreSQL templates that read the rollups (``_pg_rollup``).
+
+Each answers exactly what the template of the same name in ``_pg_reports`` answers (same
+columns, same Python types: sums of the ``numeric`` cells are cast back as the plain templates
+cast theirs), from the hourly cells of the period plus its edge events (``FACTS``) and from
+``open_work``. As on SQLite, a per-(agent, bucket) template returns only the pairs that have
+events; the reports fill in the rest. tests/reports/test_rollups.py checks both sets agree.
+
+Beside the parameters of the plain templates they read ``:rolled`` and ``:raw`` (the period, or
+each bucket of ``:bounds``, split by ``_sqlite_rollup.split``), which ``_pg_sql.aggregation``
+adds.
+"""
+
+from __future__ import annotations
+
+from agentaudit.store._pg_reports import _MODEL_ROW, _evidence, _jarray, _jf, _ji
+from agentaudit.store._pg_rollup import FACTS
+from agentaudit.store._pg_sql import register_rolled
+
+__all__ = ["ROLLED_AGGREGATIONS"]
+
+
+def _n(condition: str) -> str:
+    """How many events of ``f`` meet ``condition`` (0, not NULL, when none)."""
+    return f"coalesce(sum(events) FILTER (WHERE {condition}), 0)::bigint"
+
+
+_INV = "event_type = 'agent.invocation'"
+_ERR = "event_type = 'agent.error'"
+_ESC = "event_type = 'agent.human_intervention' AND action = 'escalation'"
+_FINISH = "event_type = 'agent.decision' AND action = 'finish'"
+_HANDOFF = "event_type = 'agent.handoff'"
+
+# PROFILE_FIELDS, in order, printed as the plain template prints them
+_PROFILE = _jarray(
+    _ji("sum(events)"), _ji(_n(_INV)), _ji(_n(_ERR)), _ji(_n("event_type = 'agent.tool_call'")),
+    _ji(_n("event_type = 'agent.decision' AND action IS DISTINCT FROM 'finish'")),
+    _ji(_n(_HANDOFF)), _ji(_n(_FINISH)), _jf(f"sum(dur_sum) FILTER (WHERE {_FINISH})"),
+    _jf("sum(cost_sum)"), _ji("sum(tokens)"), _ji("sum(prompt_sum)"),
+    _ji("sum(completion_sum)"), _ji(_n("event_type = 'agent.human_intervention'")),
+    _ji(_n(_ESC)), _jf("min(first_ts)"), _jf("max(last_ts)"))
+
+ROLLED_AGGREGATIONS: dict[str, str] = {
+    # -- summary --
+    "rpt_profile": (f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, {_PROFILE} AS m "
+                    "FROM f GROUP BY agent_name, i ORDER BY agent_name, i LIMIT :limit"),
+    "rpt_traces": f"WITH {FACTS} SELECT {_n('root')} AS traces FROM f LIMIT :limit",
+    "rpt_count": (f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS events FROM f "
+                  "LIMIT :limit"),
+    # -- tools --
+    "rpt_tool_calls": (
+        f"WITH {FACTS} SELECT action AS tool, sum(events)::bigint AS calls FROM f "
+        "WHERE event_type = 'agent.tool_call' GROUP BY action ORDER BY calls DESC, action "
+        "NULLS FIRST LIMIT :limit"),
+    "rpt_tool_errors": (
+        f"WITH {FACTS} SELECT action AS tool, sum(events)::bigint AS errors FROM f "
+        f"WHERE {_ERR} AND action IS NOT NULL GROUP BY action ORDER BY action LIMIT :limit"),
+    # -- cost --
+    "rpt_cost_agents": (
+        f"WITH {FACTS}, g AS (SELECT agent_name, i, model, sum(pt_sum)::bigint AS pt, "
+        "sum(ct_sum)::bigint AS ct, sum(metered)::bigint AS calls, "
+        "sum(recorded_usd)::bigint AS rec, sum(recorded_pico)::bigint AS rec_pico FROM f "
+        "WHERE metered > 0 GROUP BY agent_name, i, model) "
+        f"SELECT agent_name AS agent, i AS bucket, '[' || string_agg({_MODEL_ROW}, ',' "
+        "ORDER BY model NULLS FIRST) || ']' AS m FROM g GROUP BY agent_name, i "
+        "ORDER BY agent_name, i LIMIT :limit"),
+    # -- compliance --
+    "cmp_totals": (
+        f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS events, {_n(_ERR)} AS errors, "
+        f"{_n('root')} AS traces, {_n(_ESC)} AS escalations FROM f LIMIT :limit"),
+    # :bounds is [[since, cutoff]] (see reports.compliance)
+    "cmp_checked_work": (
+        f"WITH {FACTS} SELECT {_n(_INV)} AS invocations, {_n(_HANDOFF)} AS handoffs FROM f "
+        "LIMIT :limit"),
+    "cmp_token_days": (
+        f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, sum(tokens)::bigint AS tokens "
+        "FROM f GROUP BY agent_name, i ORDER BY agent_name, i LIMIT :limit"),
+    "cmp_open_work": (
+        "WITH r AS (SELECT kind, event_id, timestamp, seq, row_number() OVER (PARTITION BY kind "
+        "ORDER BY timestamp, seq) AS rn FROM open_work WHERE tenant = :tenant "
+        "AND timestamp >= :since AND timestamp < :until AND timestamp < :cutoff "
+        "AND (CAST(:agent_name AS text) IS NULL OR agent_name = CAST(:agent_name AS text))) "
+        f"SELECT kind, count(*) AS count, {_evidence('event_id')} FROM r GROUP BY kind "
+        "ORDER BY kind LIMIT :limit"),
+    "cmp_payload_rows": (
+        f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS rows FROM f LIMIT :limit"),
+}
+
+register_rolled(ROLLED_AGGREGATIONS)

@@ -1,0 +1,219 @@
+"""Report rollups of a PostgreSQL store: hourly figures and the open work, kept with the events.
+
+The same design as SQLite's (``_sqlite_rollup``, whose module text explains it): ``rollup`` holds
+per tenant, hour, agent, event type, action (NULL for invocations), model and root flag the
+counts and sums the reports read, and a period is answered from its whole hours plus the
+events of its ragged edges (``FACTS``, with the split of ``_sqlite_rollup.split``);
+``open_work`` holds the invocations that have not ended and the handoffs no invocation received.
+
+What differs here:
+
+* Each tenant's sequencer (the collector holding the tenant's advisory lock) folds its batch
+  into these tables inside the batch transaction (``after_insert``), so concurrent collectors
+  never race on a tenant's cells and a reader's snapshot always agrees with the rows.
+* Finding a closer among the events would probe every day partition (hundreds of them), so the
+  events that may close an opener (``finish`` decisions, errors, invocations with a parent) are
+  also kept, by parent, in the unpartitioned ``closers``.
+* Integer sums are ``numeric``: no valid event, however absurd its numbers, can make an ingest
+  transaction fail on an overflow. Floats (durations, costs) are bounded by validation (10^12).
+* Envelopes are never deleted (no compaction on PostgreSQL) and none of these columns is
+  erasable, so retention and erasure leave the rollups as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["FACTS", "MIGRATION", "TABLES", "after_insert", "grants"]
+
+TABLES = ("rollup", "closers", "open_work")
+
+_C = 'COLLATE "C"'
+_TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
+_METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
+            "OR token_count IS NOT NULL OR cost_usd IS NOT NULL)")
+_PT = "coalesce(prompt_tokens, CASE WHEN completion_tokens IS NULL THEN token_count END, 0)"
+_CT = "coalesce(completion_tokens, 0)"
+# as SQLite's dollars / pico_rest (trunc as SQLite's CAST); the same text as _pg_reports'
+_DOLLARS = "trunc(cost_usd)::bigint"
+_PICO_REST = "trunc((cost_usd - trunc(cost_usd)) * 1e12::float8 + 0.5::float8)::bigint"
+_HOUR = "floor(timestamp / 3600)::bigint"
+_ACTION = "CASE WHEN event_type = 'agent.invocation' THEN NULL ELSE action END"
+_ROOT = "(event_type = 'agent.invocation' AND parent_event_id IS NULL)"
+KEYS = ("agent_name", "event_type", "action", "model", "root")
+
+# column -> (type, the value of one event, how cells combine: sum (NOT NULL), nsum (NULL while
+# every value is NULL, as SQL's sum), min or max)
+_MEASURES: dict[str, tuple[str, str, str]] = {
+    "events": ("bigint", "1::bigint", "sum"),
+    "dur_sum": ("double precision", "duration_ms", "nsum"),
+    "dur_n": ("bigint", "(duration_ms IS NOT NULL)::int::bigint", "sum"),
+    "dur_min": ("double precision", "duration_ms", "min"),
+    "dur_max": ("double precision", "duration_ms", "max"),
+    "cost_sum": ("double precision", "cost_usd", "nsum"),
+    "recorded_usd": ("numeric", f"({_DOLLARS})::numeric", "nsum"),
+    "recorded_pico": ("numeric", f"({_PICO_REST})::numeric", "nsum"),
+    "tokens": ("numeric", f"({_TOKENS})::numeric", "sum"),
+    "prompt_sum": ("numeric", "prompt_tokens::numeric", "nsum"),
+    "completion_sum": ("numeric", "completion_tokens::numeric", "nsum"),
+    "pt_sum": ("numeric", f"({_PT})::numeric", "sum"),
+    "ct_sum": ("numeric", f"({_CT})::numeric", "sum"),
+    "metered": ("bigint", f"({_METERED})::int::bigint", "sum"),
+    "first_ts": ("double precision", "timestamp", "min"),
+    "last_ts": ("double precision", "timestamp", "max"),
+}
+_AGG = {"sum": "coalesce(sum({x}), 0)", "nsum": "sum({x})", "min": "min({x})",
+        "max": "max({x})"}
+_MERGE = {"sum": "rollup.{c} + excluded.{c}",
+          "nsum": "coalesce(rollup.{c} + excluded.{c}, rollup.{c}, excluded.{c})",
+          "min": "least(rollup.{c}, excluded.{c})",
+          "max": "greatest(rollup.{c}, excluded.{c})"}
+_CELL = f"tenant, hour, {', '.join(KEYS)}"
+
+
+def _fill(source: str) -> str:
+    """Fold the events of ``source`` (a FROM item named ``n``'s columns) into their cells."""
+    return (
+        f"INSERT INTO rollup ({_CELL}, {', '.join(_MEASURES)}) "
+        f"SELECT tenant, {_HOUR} AS hour, agent_name, event_type, {_ACTION} AS action, model, "
+        f"{_ROOT} AS root, "
+        + ", ".join(_AGG[how].format(x=expr) for _, expr, how in _MEASURES.values())
+        + f" FROM {source} GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+        f"ON CONFLICT ({_CELL}) DO UPDATE SET "
+        + ", ".join(f"{c} = " + _MERGE[how].format(c=c) for c, (_, _, how) in _MEASURES.items()))
+
+
+# The events that may close an opener, and whether closer ``c`` closes opener ``o`` (an
+# invocation: its ``finish`` decision or its own error, same action; a handoff: the invocation
+# it started).
+
+
+def _is_closer(a: str = "") -> str:
+    """Whether the event (columns prefixed by ``a``) may close an opener."""
+    return (f"{a}parent_event_id IS NOT NULL AND {a}trace_id IS NOT NULL AND ({a}event_type IN "
+            f"('agent.error', 'agent.invocation') OR ({a}event_type = 'agent.decision' "
+            f"AND {a}action = 'finish'))")
+
+
+_CLOSES = ("CASE WHEN {inv} THEN (c.event_type = 'agent.decision' AND c.action = 'finish') "
+           "OR (c.event_type = 'agent.error' AND c.action IS NOT DISTINCT FROM {o}.action) "
+           "ELSE c.event_type = 'agent.invocation' END")
+
+
+def _closers(source: str) -> str:
+    return ("INSERT INTO closers (tenant, parent_event_id, trace_id, event_type, action) "
+            f"SELECT tenant, parent_event_id, trace_id, event_type, action FROM {source} "
+            f"WHERE {_is_closer()}")
+
+
+def _openers(source: str) -> str:
+    return (
+        "INSERT INTO open_work (tenant, event_id, kind, trace_id, action, agent_name, "
+        "timestamp, seq) SELECT n.tenant, n.event_id, CASE n.event_type WHEN "
+        "'agent.invocation' THEN 'unfinished_invocation' ELSE 'orphaned_handoff' END, "
+        f"n.trace_id, n.action, n.agent_name, n.timestamp, n.seq FROM {source} "
+        "WHERE n.event_type IN ('agent.invocation', 'agent.handoff') AND NOT EXISTS "
+        "(SELECT 1 FROM closers c WHERE c.tenant = n.tenant AND c.parent_event_id = n.event_id "
+        "AND c.trace_id = n.trace_id AND "
+        + _CLOSES.format(inv="n.event_type = 'agent.invocation'", o="n")
+        + ") ON CONFLICT DO NOTHING")
+
+
+def _close(source: str) -> str:
+    return (f"DELETE FROM open_work o USING {source} WHERE c.tenant = o.tenant "
+            "AND c.parent_event_id = o.event_id AND c.trace_id = o.trace_id AND "
+            f"{_is_closer('c.')} AND "
+            + _CLOSES.format(inv="o.kind = 'unfinished_invocation'", o="o"))
+
+
+_MEASURE_COLUMNS = ",\n    ".join(f"{c} {t}" + (" NOT NULL" if how == "sum" else "")
+                                  for c, (t, _, how) in _MEASURES.items())
+
+MIGRATION = f"""
+CREATE TABLE rollup (
+    tenant text {_C} NOT NULL,
+    hour bigint NOT NULL,
+    agent_name text {_C} NOT NULL,
+    event_type text {_C} NOT NULL,
+    action text {_C},
+    model text {_C},
+    root boolean NOT NULL,
+    {_MEASURE_COLUMNS}
+);
+CREATE UNIQUE INDEX ux_rollup_cell ON rollup ({_CELL}) NULLS NOT DISTINCT;
+CREATE TABLE closers (
+    tenant text {_C} NOT NULL,
+    parent_event_id text {_C} NOT NULL,
+    trace_id text {_C} NOT NULL,
+    event_type text {_C} NOT NULL,
+    action text {_C}
+);
+CREATE INDEX ix_closers_parent ON closers (tenant, parent_event_id);
+CREATE TABLE open_work (
+    tenant text {_C} NOT NULL,
+    event_id text {_C} NOT NULL,
+    kind text {_C} NOT NULL,
+    trace_id text {_C},
+    action text {_C},
+    agent_name text {_C} NOT NULL,
+    timestamp double precision NOT NULL,
+    seq bigint NOT NULL,
+    PRIMARY KEY (tenant, event_id)
+);
+CREATE INDEX ix_open_work_time ON open_work (tenant, timestamp, seq);
+CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms) INCLUDE (timestamp, agent_name)
+    WHERE event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL;
+{_fill("events")};
+{_closers("events")};
+{_openers("events n")};
+"""
+
+
+def grants(ingest: str, reader: str) -> str:
+    """Privileges of the rollup tables: the sequencer (ingest role, of which the retention role
+    is a member) writes them, readers read them (row security is added beside)."""
+    return (f"REVOKE ALL ON rollup, closers, open_work FROM PUBLIC; "
+            f"GRANT INSERT, UPDATE ON rollup TO {ingest}; GRANT INSERT ON closers TO {ingest}; "
+            f"GRANT INSERT, DELETE ON open_work TO {ingest}; "
+            f"GRANT SELECT ON rollup, closers, open_work TO {ingest}, {reader};")
+
+
+# Each batch's new rows: the seq range each tenant's sequencer gave it, in the batch's days.
+_NEW = ("(SELECT e.* FROM unnest(%(tenants)s::text[], %(lo)s::bigint[], %(hi)s::bigint[]) "
+        "AS s(t, lo, hi) JOIN events e ON e.tenant = s.t AND e.seq >= s.lo AND e.seq <= s.hi "
+        "AND e.day = ANY(%(days)s::int[]))")
+_AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
+                 _close(_NEW + " c"))
+
+
+def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int]) -> None:
+    """Inside the batch transaction, after its rows are written: fold the rows of ``spans``
+    (tenant -> first and last seq of the batch) stored in ``days`` into the rollups."""
+    params = {"tenants": list(spans), "lo": [lo for lo, _ in spans.values()],
+              "hi": [hi for _, hi in spans.values()], "days": sorted(set(days))}
+    for statement in _AFTER_INSERT:
+        cur.execute(statement, params)
+
+
+# -- reading: a period as whole hours plus ragged edges (``_sqlite_rollup.split``) --------------
+
+_ONE = ", ".join(f"{expr} AS {col}" for col, (_, expr, _) in _MEASURES.items())
+_AGENT = 'CAST(:agent_name AS text) COLLATE "C"'
+# Templates put it after ``WITH`` and aggregate ``f`` (KEYS, the measures, and ``i``, the
+# bucket); they read :rolled, :raw, :tenant and :agent_name. The edge rows name their days, so
+# only those partitions are read.
+FACTS = (
+    "ru(i, a, b) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::bigint, (x.v ->> 2)::bigint "
+    "FROM jsonb_array_elements(CAST(:rolled AS jsonb)) AS x(v)), "
+    "rr(i, lo, hi) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::float8, (x.v ->> 2)::float8 "
+    "FROM jsonb_array_elements(CAST(:raw AS jsonb)) AS x(v)), "
+    f"f AS (SELECT ru.i AS i, {', '.join('r.' + k for k in KEYS)}, "
+    f"{', '.join('r.' + c for c in _MEASURES)} FROM ru JOIN rollup r "
+    "ON r.tenant = :tenant AND r.hour >= ru.a AND r.hour < ru.b "
+    f"AND ({_AGENT} IS NULL OR r.agent_name = {_AGENT}) "
+    f"UNION ALL SELECT rr.i, agent_name, event_type, {_ACTION}, model, {_ROOT}, {_ONE} "
+    "FROM rr JOIN events e ON e.tenant = :tenant AND e.timestamp >= rr.lo "
+    "AND e.timestamp < rr.hi AND e.day >= floor(greatest(rr.lo, 0) / 86400)::int "
+    "AND e.day <= floor(least(rr.hi, 32503680000) / 86400)::int "
+    f"AND ({_AGENT} IS NULL OR e.agent_name = {_AGENT}))")

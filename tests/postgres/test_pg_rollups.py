@@ -1,0 +1,192 @@
+"""The report rollups of the PostgreSQL store (migration 0006): every report answers the same from
+the rollups as from the rows, for any period or zone, whatever order batches arrive in and
+whichever collector wrote them; an older database gets them filled by the migration."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from agentaudit import reports as R
+from agentaudit.events import AuditEvent
+from agentaudit.store import open_store
+from agentaudit.store.postgres import PostgresStore
+from reports.store_builder import T0
+from reports.test_rollups import HOUR, PERIODS, _all, _both, _events
+
+
+def _stored(url: str, events: list[AuditEvent], batch: int = 250) -> PostgresStore:
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    for i in range(0, len(events), batch):
+        store.append_batch(events[i:i + batch])
+    return store
+
+
+@pytest.fixture
+def mixed(pg_url: str) -> Iterator[PostgresStore]:
+    """~3,000 events over 30 hours in shuffled batches (closers may come before openers)."""
+    rng = random.Random(7)
+    events = _events(rng, 3000, T0 - 1200, 30 * HOUR)
+    rng.shuffle(events)
+    store = _stored(pg_url, events)
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("name", list(PERIODS))
+def test_rolled_reports_equal_plain_ones(mixed: PostgresStore, name: str) -> None:
+    rolled, plain = _both(mixed, PERIODS[name])  # type: ignore[arg-type]
+    assert rolled == plain
+    if name == "whole":
+        s = rolled["summary"]
+        assert s["total_events"] > 2500 and s["total_errors"] > 0 and s["total_handoffs"] > 0
+        completion = next(c for c in rolled["compliance"]["checks"]
+                          if c["name"] == "invocation_completion")
+        assert completion["details"]["unfinished_invocations"] > 0
+        assert completion["details"]["orphaned_handoffs"] > 0
+
+
+def test_rolled_reports_equal_plain_ones_for_one_agent(mixed: PostgresStore) -> None:
+    rolled, plain = _both(mixed, PERIODS["ragged"], agent="Billing")  # type: ignore[arg-type]
+    assert rolled == plain
+    assert rolled["summary"]["total_events"] > 0
+
+
+def test_reports_read_the_rollup(mixed: PostgresStore) -> None:
+    """The rolled path really reads the cells: change one and the answer changes."""
+    period = PERIODS["aligned hours"]
+    before = R.summary_report(mixed, "default", period)["total_events"]
+    mixed.connection.execute(
+        "UPDATE rollup SET events = events + 1000 WHERE ctid = (SELECT min(ctid) FROM rollup "
+        "WHERE hour >= %s AND hour < %s)", (int(period.since // 3600), int(period.until // 3600)))
+    assert R.summary_report(mixed, "default", period)["total_events"] == before + 1000
+    mixed.use_rollups = False
+    assert R.summary_report(mixed, "default", period)["total_events"] == before
+
+
+def test_sqlite_and_postgresql_rollups_agree(pg_url: str, tmp_path: Any) -> None:
+    """The same events in the same batches give the same rolled reports on both backends."""
+    rng = random.Random(7)
+    events = _events(rng, 3000, T0 - 1200, 30 * HOUR)
+    rng.shuffle(events)
+    lite, pg = open_store(str(tmp_path / "a.db")), _stored(pg_url, events)
+    try:
+        for i in range(0, len(events), 250):  # as _stored did: the same seq order
+            lite.append_batch(events[i:i + 250])
+        for period in (PERIODS["whole"], PERIODS["ragged"], PERIODS["half-hour zone"]):
+            assert _all(lite, period) == _all(pg, period)  # type: ignore[arg-type]
+    finally:
+        lite.close()
+        pg.close()
+
+
+def _open(store: PostgresStore) -> list[tuple[str, str]]:
+    return [tuple(r) for r in store.connection.execute(
+        "SELECT kind, event_id FROM open_work ORDER BY kind, event_id")]
+
+
+def test_open_work_follows_closers_whenever_they_arrive(pg_url: str) -> None:
+    inv = AuditEvent(event_type="agent.invocation", agent_name="A", trace_id="t1", timestamp=T0)
+    late = AuditEvent(event_type="agent.invocation", agent_name="A", trace_id="t2",
+                      timestamp=T0, action="x")
+    finish = AuditEvent(event_type="agent.decision", agent_name="A", action="finish",
+                        trace_id="t1", parent_event_id=inv.event_id, timestamp=T0 + 5)
+    other_error = AuditEvent(event_type="agent.error", agent_name="A", action="y",
+                             trace_id="t2", parent_event_id=late.event_id, timestamp=T0 + 6)
+    own_error = AuditEvent(event_type="agent.error", agent_name="A", action="x", trace_id="t2",
+                           parent_event_id=late.event_id, timestamp=T0 + 7)
+    wrong_trace = AuditEvent(event_type="agent.invocation", agent_name="B", trace_id="t9",
+                             timestamp=T0 + 8)
+    handoff = AuditEvent(event_type="agent.handoff", agent_name="A", trace_id="t1",
+                         timestamp=T0 + 1, parent_event_id=inv.event_id)
+    received = AuditEvent(event_type="agent.invocation", agent_name="B", trace_id="t1",
+                          parent_event_id=handoff.event_id, timestamp=T0 + 2)
+    store = _stored(pg_url, [finish])  # the closer first
+    try:
+        assert _open(store) == []
+        store.append_batch([inv, late, handoff])
+        assert _open(store) == [("orphaned_handoff", handoff.event_id),
+                                ("unfinished_invocation", late.event_id)]
+        store.append_batch([other_error, wrong_trace])  # not late's own error: still open
+        assert ("unfinished_invocation", late.event_id) in _open(store)
+        store.append_batch([own_error, received])
+        assert _open(store) == sorted([("unfinished_invocation", received.event_id),
+                                       ("unfinished_invocation", wrong_trace.event_id)])
+        rolled, plain = _both(store, R.Period(T0 - 60, T0 + 60))  # type: ignore[arg-type]
+        assert rolled == plain
+    finally:
+        store.close()
+
+
+def test_concurrent_collectors_keep_the_rollups_exact(pg_url: str) -> None:
+    """Two stores (two collectors) appending interleaved batches of one tenant at once."""
+    rng = random.Random(11)
+    events = _events(rng, 4000, T0, 20 * HOUR)
+    rng.shuffle(events)
+    open_store(pg_url).close()  # migrate once
+    halves = [events[0::2], events[1::2]]
+    errors: list[BaseException] = []
+
+    def run(part: list[AuditEvent]) -> None:
+        try:
+            _stored(pg_url, part, batch=100).close()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(h,)) for h in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    store = open_store(pg_url)
+    try:
+        total = store.connection.execute("SELECT sum(events) FROM rollup").fetchone()[0]  # type: ignore[attr-defined]
+        assert total == len(events)
+        rolled, plain = _both(store, PERIODS["whole"])  # type: ignore[arg-type]
+        assert rolled == plain
+    finally:
+        store.close()
+
+
+def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
+                                                          pg_url: str) -> None:
+    expected = _all(mixed, PERIODS["ragged"])  # type: ignore[arg-type]
+    cells = mixed.connection.execute("SELECT count(*), sum(events) FROM rollup").fetchone()
+    mixed.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
+                     "DELETE FROM schema_migrations WHERE name = '0006_report_rollups'")
+    old = open_store(pg_url, create=False, readonly=True)
+    try:
+        assert not old.use_rollups  # type: ignore[attr-defined]
+        assert _all(old, PERIODS["ragged"]) == expected  # type: ignore[arg-type]
+    finally:
+        old.close()
+    store = open_store(pg_url)
+    try:
+        assert store.use_rollups  # type: ignore[attr-defined]
+        assert store.connection.execute(  # type: ignore[attr-defined]
+            "SELECT count(*), sum(events) FROM rollup").fetchone() == cells
+        assert _all(store, PERIODS["ragged"]) == expected  # type: ignore[arg-type]
+    finally:
+        store.close()
+
+
+def test_absurd_but_valid_numbers_never_fail_ingest(pg_url: str) -> None:
+    big = [AuditEvent(event_type="agent.llm_response", agent_name="A", model="m",
+                      prompt_tokens=2**53 - 1, completion_tokens=2**53 - 1, cost_usd=1e12,
+                      timestamp=T0 + i % 60) for i in range(3000)]
+    store = _stored(pg_url, big, batch=3000)
+    try:
+        assert store.connection.execute(
+            "SELECT sum(events), sum(recorded_usd) FROM rollup").fetchone() == (
+            3000, 3000 * 10**12)
+    finally:
+        store.close()
