@@ -8,10 +8,11 @@ import pytest
 
 from agentaudit.integrity.checkpoint import load_or_create_signing_key
 from agentaudit.integrity.verify import verify_log
+from agentaudit.reports import Period, summary_report
 from agentaudit.store import EventQuery, open_store
 from agentaudit.store._pg_schema import INGEST_ROLE, READER_ROLE, RETENTION_ROLE
 
-from .conftest import as_role, events, login_role
+from .conftest import T0, as_role, events, login_role
 
 
 def _vkey() -> str:
@@ -55,6 +56,9 @@ def test_ingest_role_appends(filled: str) -> None:
         assert s.append_batch(events(5, start=1_790_000_000.0)).accepted == 5
         assert s.count(EventQuery()) == 55
         assert verify_log(s, "default", vkey=_vkey()).ok
+        # its batches (staged: row security applies to it) keep the report rollups too
+        assert s.connection.execute(  # type: ignore[attr-defined]
+            "SELECT sum(events) FROM rollup").fetchone()[0] == 55
 
 
 def test_even_superuser_is_stopped_by_the_trigger(filled: str) -> None:
@@ -100,9 +104,13 @@ def test_tenant_reader_sees_only_its_rows(pg_url: str) -> None:
         assert s.count(EventQuery(tenant="globex")) == 0
         assert s.get_event("acme", s.query(EventQuery(tenant="acme")).data[0].event_id)
         assert s.info().tenants == ["acme"]
+        whole = Period(T0 - 3600, T0 + 86400)
+        assert summary_report(s, "acme", whole)["total_events"] == 10
+        assert summary_report(s, "globex", whole)["total_events"] == 0
     with psycopg.connect(as_role(pg_url, user), autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM events_v").fetchone()[0] == 10
         assert conn.execute("SELECT count(*) FROM event_payloads").fetchone()[0] == 10
+        assert conn.execute("SELECT DISTINCT tenant FROM rollup").fetchall() == [("acme",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("INSERT INTO tenant_readers VALUES (current_user, 'globex')")
 

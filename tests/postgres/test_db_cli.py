@@ -18,7 +18,7 @@ def test_migrate_then_check(pg_url: str, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] and [c["name"] for c in doc["checks"]] == [
-        "schema", "partitions", "roles", "retention", "alerts"]
+        "schema", "partitions", "roles", "retention", "alerts", "rollups"]
 
 
 def test_check_names_what_is_wrong(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,7 +43,8 @@ def test_db_commands_refuse_sqlite(tmp_path: object, capsys: pytest.CaptureFixtu
 
 _TRUNCATE_DAY = "agentaudit_truncate_payload_day(integer, bigint[], text, double precision)"
 
-# (what breaks it, the check that fails, what it says): what migrations 0004 and 0005 added
+# (what breaks it, the check that fails, what it says): what migrations 0004, 0005 and 0006
+# added
 _BREAKAGES = [
     ("ALTER TABLE legal_holds DISABLE ROW LEVEL SECURITY", "retention",
      "row-level security off on legal_holds"),
@@ -87,6 +88,16 @@ _BREAKAGES = [
      "policy leak lets public read every tenant's rows of alert_deliveries"),
     ("REVOKE USAGE ON SEQUENCE alerts_id_seq FROM agentaudit_ingest", "alerts",
      "agentaudit_ingest lacks USAGE on sequence alerts_id_seq"),
+    ("ALTER TABLE open_work DISABLE ROW LEVEL SECURITY", "rollups",
+     "row-level security off on open_work"),
+    ("GRANT DELETE ON rollup TO agentaudit_ingest", "rollups",
+     "agentaudit_ingest has DELETE on rollup"),
+    ("REVOKE UPDATE ON rollup FROM agentaudit_ingest", "rollups",
+     "agentaudit_ingest lacks UPDATE on rollup"),
+    ("GRANT UPDATE ON closers TO agentaudit_reader", "rollups",
+     "agentaudit_reader has UPDATE on closers"),
+    ("CREATE POLICY leak ON rollup FOR SELECT TO agentaudit_reader USING (true)", "rollups",
+     "policy leak lets agentaudit_reader read every tenant's rows of rollup"),
 ]
 
 

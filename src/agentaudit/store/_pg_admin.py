@@ -1,7 +1,7 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
 ``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
-migrations ``0004_retention`` and ``0005_alerts`` added: their row security, column grants and
-who may run the retention functions)."""
+migrations ``0004_retention``, ``0005_alerts`` and ``0006_report_rollups`` added: their row
+security, column grants and who may run the retention functions)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentaudit.store import _pg_rollup
 from agentaudit.store._pg_schema import (
     INGEST_ROLE,
     MIGRATIONS,
     READER_ROLE,
     RETENTION_ROLE,
     RETENTION_TABLES,
+    ROLLUPS_MIGRATION,
     TENANT_TABLES,
 )
 from agentaudit.store._pg_sql import applied_migrations, day_of, migrate
@@ -297,6 +299,32 @@ def _check_alerts(conn: Any) -> Check:
         "an alert's state columns; nobody deletes alerts"), {"problems": wrong})
 
 
+# ``0006_report_rollups``: only the sequencer (ingest role) writes the rollups; it updates cells
+# and deletes open work as closers arrive, and nothing else is ever changed or removed
+_GRANTS_0006 = [
+    *[(role, t, p, False) for t in _pg_rollup.TABLES for role in (READER_ROLE, "PUBLIC")
+      for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
+    *[("PUBLIC", t, "SELECT", False) for t in _pg_rollup.TABLES],
+    *[(READER_ROLE, t, "SELECT", True) for t in _pg_rollup.TABLES],
+    *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_rollup.TABLES],
+    *[(INGEST_ROLE, t, "TRUNCATE", False) for t in _pg_rollup.TABLES],
+    (INGEST_ROLE, "rollup", "UPDATE", True), (INGEST_ROLE, "rollup", "DELETE", False),
+    (INGEST_ROLE, "closers", "UPDATE", False), (INGEST_ROLE, "closers", "DELETE", False),
+    (INGEST_ROLE, "open_work", "UPDATE", False), (INGEST_ROLE, "open_work", "DELETE", True),
+]
+
+
+def _check_rollups(conn: Any) -> Check:
+    """``0006_report_rollups``: tenant-scoped, written only by the ingest role."""
+    tables = _pg_rollup.TABLES
+    wrong = _row_security_problems(conn, tables)
+    wrong += _policy_problems(conn, {t: "tenant_readers" for t in tables})
+    wrong += _privilege_problems(conn, _GRANTS_0006)
+    return Check("rollups", not wrong, _summary(
+        wrong, f"row-level security on {', '.join(tables)}; only {INGEST_ROLE} writes them"),
+        {"problems": wrong})
+
+
 def check_database(conn: Any, days_ahead: int = 2, now: float | None = None) -> list[Check]:
     """Schema version, partition coverage (``days_ahead`` days from today), role grants, and
     the grants and row security of the retention and alerts migrations when applied."""
@@ -313,4 +341,6 @@ def check_database(conn: Any, days_ahead: int = 2, now: float | None = None) -> 
         out.append(_check_retention(conn))
     if "0005_alerts" in schema.data["applied"]:
         out.append(_check_alerts(conn))
+    if ROLLUPS_MIGRATION in schema.data["applied"]:
+        out.append(_check_rollups(conn))
     return out

@@ -162,7 +162,8 @@ CREATE TABLE open_work (
     PRIMARY KEY (tenant, event_id)
 );
 CREATE INDEX ix_open_work_time ON open_work (tenant, timestamp, seq);
-CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms) INCLUDE (timestamp, agent_name)
+CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms)
+    INCLUDE (timestamp, agent_name, day)
     WHERE event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL;
 {_fill("events")};
 {_closers("events")};

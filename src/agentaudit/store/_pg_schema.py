@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from agentaudit.store import _pg_rollup
 
-__all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
+__all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE", "ROLLUPS_MIGRATION",
            "RETENTION_TABLES", "ROLES", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
@@ -35,7 +35,7 @@ ROLES = (INGEST_ROLE, RETENTION_ROLE, READER_ROLE)
 # covers the first seven, later migrations the tables they add.)
 _TENANT_TABLES_0003 = ("events", "event_payloads", "event_keys", "log_state", "checkpoints",
                        "merkle_tiles", "api_keys")
-TENANT_TABLES = (*_TENANT_TABLES_0003, "alerts", *_pg_rollup.TABLES)
+TENANT_TABLES = (*_TENANT_TABLES_0003, "alerts")
 
 _C = 'COLLATE "C"'  # byte order, as SQLite compares text: reports sort the same on both
 
