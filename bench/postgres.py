@@ -13,6 +13,8 @@ Measured:
   lock, payload digests, leaves, COPY of the rows, the new log head), so the HTTP parsing in
   front of it is not counted. Each run writes ``--ingest-events`` events per variant into a
   fresh database; the ratio 2/1 is computed inside the run.
+  A last variant runs 1 collector without keeping the report rollups (``use_rollups`` off):
+  the ratio is what the rollups cost at ingest.
 * **reports** — summary, tool-usage, errors, compliance, daily, cost over the whole store (the
   demo workload, ``run_demo(url, events=N)``, built once as database ``bench_demo_N``);
   target ≤ 2 s each at 10 million events.
@@ -117,11 +119,12 @@ def _recreate(admin: str, name: str) -> str:
 # -- ingest ---------------------------------------------------------------------------------------
 
 def _collector(url: str, n: int, batch: int, k: int, start: Any, out: Any,
-               tenant: str) -> None:
+               tenant: str, rollups: bool = True) -> None:
     from agentaudit.events import AuditEvent
     from agentaudit.store import open_store
 
     store = open_store(url)
+    store.use_rollups = rollups  # type: ignore[attr-defined]  # off: the price of keeping them
     t0 = 1_790_000_000.0 + k
     batches = [[AuditEvent(event_type="agent.tool_call", agent_name=f"Agent{j % 7}", tenant=tenant,
                            timestamp=t0 + (i + j) * 0.01, action=f"tool{j % 13}",
@@ -148,18 +151,19 @@ def _collector(url: str, n: int, batch: int, k: int, start: Any, out: Any,
 
 
 def ingest(admin: str, collectors: int, n: int, batch: int,
-           tenants: int = 1) -> tuple[float, float]:
+           tenants: int = 1, rollups: bool = True) -> tuple[float, float]:
     """Events/s of ``collectors`` processes appending ``n`` events in all to one tenant, and
-    the share of the collectors' time spent sequencing in Python."""
+    the share of the collectors' time spent sequencing in Python. ``rollups=False``: the
+    collectors do not keep the report rollups (what they cost at ingest)."""
     from agentaudit.store import open_store
 
-    url = _recreate(admin, f"bench_ingest_{collectors}_{tenants}")
+    url = _recreate(admin, f"bench_ingest_{collectors}_{tenants}_{int(rollups)}")
     with open_store(url) as s:
         s.ensure_days(range(20_700, 20_720))  # type: ignore[attr-defined]
     ctx = mp.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_collector, args=(url, n // collectors, batch, k, start, out,
-                                                  f"t{k % tenants}"))
+                                                  f"t{k % tenants}", rollups))
              for k in range(collectors)]
     for p in procs:
         p.start()
@@ -334,6 +338,9 @@ def main() -> int:
             m["ingest_ratio"] = m["ingest_2"] / m["ingest_1"]
             m["ingest_2t"], _ = ingest(admin, 2, args.ingest_events, args.batch, tenants=2)
             m["ingest_2t_ratio"] = m["ingest_2t"] / m["ingest_1"]
+            m["ingest_1_plain"], _ = ingest(admin, 1, args.ingest_events, args.batch,
+                                            rollups=False)
+            m["rollup_ratio"] = m["ingest_1"] / m["ingest_1_plain"]
         m.update(report_run(url, not args.no_retention, i))
         runs.append(m)
         C.note(args.json, f"run {i + 1}/{args.runs} done")
@@ -349,6 +356,9 @@ def main() -> int:
                   f"x{C.cell(stats, 'ingest_ratio')} of 1"],
                  ["ingest, 2 collectors, 2 tenants (events/s)", C.cell(stats, "ingest_2t", 0),
                   f"x{C.cell(stats, 'ingest_2t_ratio')} of 1"],
+                 ["ingest, 1 collector without the report rollups (events/s)",
+                  C.cell(stats, "ingest_1_plain", 0),
+                  f"with them: x{C.cell(stats, 'rollup_ratio')}"],
                  ["  share of collector time in Python sequencing, 1 / 2",
                   f"{C.cell(stats, 'python_share_1')} / {C.cell(stats, 'python_share_2')}", "—"]]
     for name in REPORTS:
