@@ -449,6 +449,33 @@ def test_compact_range_every_size() -> None:
         assert value == subtree_root(leaves, i << level, (i + 1) << level)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 700), st.lists(st.integers(0, 300), max_size=6))
+def test_extend_packed_equals_appending_one_by_one(start: int, pieces: list[int]) -> None:
+    """Folding packed leaves a level at a time gives the frontier appends give, from any size
+    and in pieces of any length (aligned or not)."""
+    leaves = make_leaves(start + sum(pieces))
+    one, packed = CompactRange.from_leaves(leaves[:start]), CompactRange.from_leaves(leaves[:start])
+    at = start
+    for n in pieces:
+        one.extend(leaves[at:at + n])
+        packed.extend_packed(b"".join(leaves[at:at + n]))
+        at += n
+        assert packed == one
+        assert packed.root() == root(leaves[:at])
+    with pytest.raises(ValueError):
+        packed.extend_packed(b"x" * 31)
+
+
+def test_extend_packed_with_a_visitor_reports_every_subtree() -> None:
+    leaves = make_leaves(77)
+    seen: list[tuple[int, int]] = []
+    cr = CompactRange(visitor=lambda level, index, value: seen.append((level, index)))
+    cr.extend_packed(b"".join(leaves))
+    assert cr == CompactRange.from_leaves(leaves)
+    assert len(seen) == len(set(seen)) == sum(77 >> level for level in range(1, 7))
+
+
 def test_compact_range_resume_and_copy() -> None:
     leaves = make_leaves(100)
     cr = CompactRange.from_leaves(leaves[:37])

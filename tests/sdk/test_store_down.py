@@ -37,7 +37,8 @@ def test_unopenable_store_spills_then_replays(tmp_path: Path) -> None:
     shutil.rmtree(db)  # the store comes back
     for i in range(1_000, 1_500):
         audit.log_tool_call("Worker", "step", {"i": i}, trace_id="t")
-    wait_for(lambda: audit.stats().written == 1_500)
+    # the spool file is removed just after its events are counted written: wait for both
+    wait_for(lambda: audit.stats().written == 1_500 and audit.stats().spool_pending == 0)
     s = audit.stats()
     audit.close()
     # events logged while the store still counted as down may have been spooled too

@@ -201,7 +201,7 @@ class _Verifier:
         roots with the checkpoints and the witness on the way. Rows are checked in chunks, by
         worker processes when the log is large (``_chunks``); the chain stays sequential."""
         self.crange = crange = CompactRange()
-        append, root = crange.append, crange.root
+        extend, root = crange.extend_packed, crange.root
         progress, report = self.progress, self.report
         sizes = [c[0] for c in cps]
         cp_i, expected, prev_cp = 0, 0, 0
@@ -210,10 +210,18 @@ class _Verifier:
         report.compacted = len(prefix.leaves) // 32
         for chunk in itertools.chain((prefix,), self._chunks(total, report.compacted)):
             report.erased.extend(chunk.erased)
-            leaves = chunk.leaves
-            for i in range(0, len(leaves), 32):
-                append(leaves[i:i + 32])
-                expected += 1
+            leaves, first = chunk.leaves, expected
+            end = first + len(leaves) // 32
+            while expected < end:
+                # fold the leaves up to the next size something is checked at: a checkpoint,
+                # the witness, or a progress step (every 10,000)
+                stop = min(end, (expected // 10_000 + 1) * 10_000)
+                if cp_i < len(sizes) and expected < sizes[cp_i] < stop:
+                    stop = sizes[cp_i]
+                if expected < wsize < stop:
+                    stop = wsize
+                extend(leaves[(expected - first) * 32:(stop - first) * 32])
+                expected = stop
                 if expected == wsize and root() != witness.root:
                     return self.fail("inconsistent with witness", "the first "
                                      f"{expected} events differ from what the witness saw: the log "

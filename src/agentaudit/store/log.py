@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from agentaudit.events import AuditEvent, default_tier
 from agentaudit.integrity.canonical import es_number
 from agentaudit.store.rows import encode_payload, row_values
@@ -61,52 +63,43 @@ _MAX_SAFE = 2**53
 
 
 def _jcs_float(x: float | None) -> Any:
-    """x as the C encoder must see it to print it as JCS does, or raise ValueError."""
+    """x as the encoder must see it to print it as JCS does, or raise ValueError."""
     if x is None or (x.__class__ is float and 1e-4 <= abs(x) < 1e16 and not x.is_integer()):
         return x
     if x.__class__ is float and x.is_integer() and abs(x) < _MAX_SAFE:
         return int(x)
     if x.__class__ is int and abs(x) <= _MAX_SAFE:
         return x
-    if x.__class__ is float and _Fragment is not None:
+    if x.__class__ is float:
         # A small cost (3.5e-05 USD) or a huge value: the encoder's exponent form differs
         # from ECMAScript's, so the number goes in already printed (NaN and Infinity raise).
-        return _Fragment(es_number(x))
+        return msgspec.Raw(es_number(x).encode())
     raise ValueError("needs the general JCS path")
 
 
-def _fast_encoder() -> tuple[Callable[[Any], bytes] | None, Callable[[str], Any] | None]:
-    """orjson's ``dumps`` and ``Fragment`` (pre-printed JSON), when orjson is importable."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency
-        return None, None
-    return orjson.dumps, getattr(orjson, "Fragment", None)
-
-
-_dumps, _Fragment = _fast_encoder()
+# The envelope as a struct whose fields are its keys in JCS order (all ASCII, so UTF-16 and
+# byte order agree): msgspec writes them in that order, strings escaped as JSON.stringify does.
+_Envelope = msgspec.defstruct("_Envelope", [(name, Any) for name in sorted(
+    (*ENVELOPE_FIELDS, "payload_sha256", "seq", "tier", "v"))])
+_encode = msgspec.json.Encoder().encode
 
 
 def entry_from_values(values: Sequence[Any], seq: int, tier: str, payload_sha256: str) -> bytes:
-    """JCS of the envelope, fast: the keys are ASCII and written already sorted, numbers are
-    checked to be in the range where the C encoder prints exactly what JCS prints; anything else
-    takes the general ``canonical_json`` path (tested equal by hypothesis)."""
-    if _dumps is not None:
+    """JCS of the envelope, fast: the keys are written already sorted, numbers are checked to
+    be in the range where the encoder prints exactly what JCS prints, and a value JCS cannot
+    print (bytes, which the encoder would write as base64) is left to the general
+    ``canonical_json`` path, which prints or rejects everything else (tested equal by
+    hypothesis)."""
+    if bytes not in set(map(type, values)):
         (action, agent, completion, confidence, cost, duration, error_type, event_id, event_type,
          model, parent, prompt, session, source, task, tenant, timestamp, tokens, trace,
          version) = values
         try:
-            return _dumps({
-                "action": action, "agent_name": agent, "completion_tokens": completion,
-                "confidence": _jcs_float(confidence), "cost_usd": _jcs_float(cost),
-                "duration_ms": _jcs_float(duration), "error_type": error_type,
-                "event_id": event_id, "event_type": event_type, "model": model,
-                "parent_event_id": parent, "payload_sha256": payload_sha256,
-                "prompt_tokens": prompt, "seq": seq, "session_id": session, "source": source,
-                "task_id": task, "tenant": tenant, "tier": tier,
-                "timestamp": _jcs_float(timestamp), "token_count": tokens, "trace_id": trace,
-                "v": 1, "version": version,
-            })
+            return _encode(_Envelope(
+                action, agent, completion, _jcs_float(confidence), _jcs_float(cost),
+                _jcs_float(duration), error_type, event_id, event_type, model, parent,
+                payload_sha256, prompt, seq, session, source, task, tenant, tier,
+                _jcs_float(timestamp), tokens, trace, 1, version))
         except (ValueError, TypeError):
             pass
     from agentaudit.integrity.canonical import canonical_json
