@@ -52,6 +52,27 @@ def test_rolled_reports_equal_plain_ones(mixed: PostgresStore, name: str) -> Non
         assert completion["details"]["orphaned_handoffs"] > 0
 
 
+def test_tool_percentiles_at_every_small_count(pg_url: str) -> None:
+    """The rolled percentiles (nearest rank, read from the latency index from the bottom or
+    the top) equal percentile_disc's for 1..40 timed calls of a tool, ties and all."""
+    rng = random.Random(3)
+    events = [AuditEvent(event_type=rng.choice(["agent.tool_result", "agent.error"]),
+                         agent_name="A", action=f"tool-{n:02d}", timestamp=T0 + rng.random() * 7200,
+                         duration_ms=float(rng.randint(1, 12)))
+              for n in range(1, 41) for _ in range(n)]
+    events += [AuditEvent(event_type="agent.tool_call", agent_name="A", action=f"tool-{n:02d}",
+                          timestamp=T0 + 3000.0) for n in range(1, 41)]  # the report's tools
+    store = _stored(pg_url, events)
+    try:
+        for period in (PERIODS["whole"], R.Period(T0 + 1000.5, T0 + 5000.25)):
+            rolled, plain = _both(store, period)  # type: ignore[arg-type]
+            assert rolled["tools"] == plain["tools"]
+        tools = rolled["tools"]["tool_breakdown"]  # the ragged period: some tools are empty
+        assert len(tools) >= 30 and all(t["p99_latency_ms"] is not None for t in tools)
+    finally:
+        store.close()
+
+
 def test_rolled_reports_equal_plain_ones_for_one_agent(mixed: PostgresStore) -> None:
     rolled, plain = _both(mixed, PERIODS["ragged"], agent="Billing")  # type: ignore[arg-type]
     assert rolled == plain
