@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from agentaudit.store import _pg_rollup
 
-__all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE", "ROLLUPS_MIGRATION",
-           "RETENTION_TABLES", "ROLES", "TENANT_TABLES"]
+__all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
+           "RETENTION_TABLES", "ROLES", "ROLLUPS_MIGRATION", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
 RETENTION_ROLE = "agentaudit_retention"

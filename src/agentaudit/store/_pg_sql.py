@@ -145,10 +145,11 @@ def _is(kind: str) -> str:
     return _n(f"event_type = 'agent.{kind}'")
 
 
-# ``{w}`` is the period's WHERE clause. Templates that read payloads look each one up per row
-# (``payload_of``) rather than join ``events_v``, whose join bounds no payload partition.
 # The same aggregations answered from the report rollups (_pg_rolled_reports).
 _ROLLED: dict[str, str] = {}
+
+# ``{w}`` is the period's WHERE clause. Templates that read payloads look each one up per row
+# (``payload_of``) rather than join ``events_v``, whose join bounds no payload partition.
 _AGGREGATIONS: dict[str, str] = {
     "event_types": "SELECT event_type, count(*) AS events FROM events{w} "
                    "GROUP BY event_type ORDER BY events DESC, event_type LIMIT :limit",

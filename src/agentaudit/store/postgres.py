@@ -94,7 +94,7 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
         try:
             for name, value in {**_SESSION, "synchronous_commit": _SYNC[synchronous]}.items():
                 self._conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-            self._check_schema(create and not readonly)
+            self._check_schema(create and not readonly, readonly)
             # the report rollups (a store opened read-only may predate them)
             self.use_rollups = ROLLUPS_MIGRATION in (sql.applied_migrations(self._conn) or ())
             if readonly:
@@ -113,14 +113,15 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
         self._vacuum_days: set[int] = set()
         self._staged: bool | None = None
 
-    def _check_schema(self, may_migrate: bool) -> None:
+    def _check_schema(self, may_migrate: bool, readonly: bool) -> None:
         try:
             applied = sql.applied_migrations(self._conn)
             missing = [n for n, _ in MIGRATIONS if applied is None or n not in applied]
             if not missing:
                 return
-            if not may_migrate and applied is not None and missing == [ROLLUPS_MIGRATION]:
+            if readonly and applied is not None and missing == [ROLLUPS_MIGRATION]:
                 return  # a reader of a database that predates the rollups: rows answer
+                # (a writer must not: its events would be missing from them once migrated)
             if not may_migrate:
                 what = "is not an agentaudit database" if applied is None else (
                     f"lacks migrations {missing}")
