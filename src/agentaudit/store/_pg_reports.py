@@ -10,6 +10,7 @@ its ``.0``), and ties are broken by the group key, which is the order SQLite gro
 
 from __future__ import annotations
 
+from agentaudit.store._pg_rollup import metered, priced_tokens, recorded, tokens
 from agentaudit.store._pg_sql import SAME_ROW, payload_json, payload_of, register_aggregations
 
 __all__ = ["REPORT_AGGREGATIONS"]
@@ -20,7 +21,7 @@ _BOUNDS = ("b(i, lo, hi) AS (SELECT (x.ord - 1)::bigint, (x.v ->> 0)::float8, "
            "WITH ORDINALITY AS x(v, ord))")
 # the payload row of the envelope row ``e`` (looked up per row: the envelopes drive the order)
 _SAME_ROW = SAME_ROW
-_TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
+_TOKENS = tokens()
 _AGENTS = (
     f"ag(name) AS (SELECT coalesce({_AGENT_PARAM}, (SELECT min(agent_name) FROM events "
     "WHERE tenant = :tenant)) UNION ALL SELECT (SELECT min(agent_name) FROM events "
@@ -171,15 +172,9 @@ _ERRORS = {
 # pico-dollars per token.
 _PRICES = ('prices(model, inp, outp) AS (SELECT key COLLATE "C", (value ->> 0)::bigint, '
            "(value ->> 1)::bigint FROM jsonb_each(CAST(:prices AS jsonb)))")
-_PT = ("coalesce(e.prompt_tokens, CASE WHEN e.completion_tokens IS NULL THEN e.token_count END, "
-       "0)")
-_CT = "coalesce(e.completion_tokens, 0)"
-_METERED = ("(e.prompt_tokens IS NOT NULL OR e.completion_tokens IS NOT NULL "
-            "OR e.token_count IS NOT NULL OR e.cost_usd IS NOT NULL)")
-# recorded dollars as whole dollars + the pico-dollars beyond them, with the float operations of
-# SQLite's ``dollars`` and ``pico_rest`` (trunc, as SQLite's CAST)
-_DOLLARS = "trunc(e.cost_usd)::bigint"
-_PICO_REST = "trunc((e.cost_usd - trunc(e.cost_usd)) * 1e12::float8 + 0.5::float8)::bigint"
+(_PT, _CT), _METERED = priced_tokens("e."), metered("e.")
+# recorded dollars as whole dollars + the pico-dollars beyond them
+_DOLLARS, _PICO_REST = recorded("e.")
 _PRICED = f"(({_PT})::bigint * p.inp + ({_CT})::bigint * p.outp)"
 _EVENT_NANO = (f"(CASE WHEN p.model IS NOT NULL THEN {_PRICED} / 1000 ELSE "
                f"coalesce({_DOLLARS} * 1000000000 + {_PICO_REST} / 1000, 0) END)")

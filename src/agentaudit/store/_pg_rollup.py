@@ -25,19 +25,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FACTS", "MIGRATION", "TABLES", "after_insert", "grants"]
+__all__ = ["FACTS", "MIGRATION", "TABLES", "after_insert", "grants", "metered", "priced_tokens",
+           "recorded", "tokens"]
 
 TABLES = ("rollup", "closers", "open_work")
 
 _C = 'COLLATE "C"'
-_TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
-_METERED = ("(prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL "
-            "OR token_count IS NOT NULL OR cost_usd IS NOT NULL)")
-_PT = "coalesce(prompt_tokens, CASE WHEN completion_tokens IS NULL THEN token_count END, 0)"
-_CT = "coalesce(completion_tokens, 0)"
-# as SQLite's dollars / pico_rest (trunc as SQLite's CAST); the same text as _pg_reports'
-_DOLLARS = "trunc(cost_usd)::bigint"
-_PICO_REST = "trunc((cost_usd - trunc(cost_usd)) * 1e12::float8 + 0.5::float8)::bigint"
+
+
+def tokens(a: str = "") -> str:
+    """An event's tokens (columns prefixed by ``a``, e.g. ``"e."``)."""
+    return (f"coalesce({a}token_count, coalesce({a}prompt_tokens, 0) + "
+            f"coalesce({a}completion_tokens, 0))")
+
+
+def metered(a: str = "") -> str:
+    """Whether an event carries tokens or a cost."""
+    return (f"({a}prompt_tokens IS NOT NULL OR {a}completion_tokens IS NOT NULL "
+            f"OR {a}token_count IS NOT NULL OR {a}cost_usd IS NOT NULL)")
+
+
+def priced_tokens(a: str = "") -> tuple[str, str]:
+    """The (prompt, completion) tokens a price applies to."""
+    return (f"coalesce({a}prompt_tokens, CASE WHEN {a}completion_tokens IS NULL "
+            f"THEN {a}token_count END, 0)", f"coalesce({a}completion_tokens, 0)")
+
+
+def recorded(a: str = "") -> tuple[str, str]:
+    """A recorded cost as (whole dollars, pico-dollars beyond them), with the float operations
+    of SQLite's ``dollars`` and ``pico_rest`` (trunc, as SQLite's CAST)."""
+    return (f"trunc({a}cost_usd)::bigint",
+            f"trunc(({a}cost_usd - trunc({a}cost_usd)) * 1e12::float8 + 0.5::float8)::bigint")
+
+
+_TOKENS, _METERED = tokens(), metered()
+(_PT, _CT), (_DOLLARS, _PICO_REST) = priced_tokens(), recorded()
 _HOUR = "floor(timestamp / 3600)::bigint"
 _ACTION = "CASE WHEN event_type = 'agent.invocation' THEN NULL ELSE action END"
 _ROOT = "(event_type = 'agent.invocation' AND parent_event_id IS NULL)"
@@ -73,7 +95,8 @@ _CELL = f"tenant, hour, {', '.join(KEYS)}"
 
 
 def _fill(source: str) -> str:
-    """Fold the events of ``source`` (a FROM item named ``n``'s columns) into their cells."""
+    """Fold the events of ``source`` (a table or subquery; unqualified columns) into their
+    cells."""
     return (
         f"INSERT INTO rollup ({_CELL}, {', '.join(_MEASURES)}) "
         f"SELECT tenant, {_HOUR} AS hour, agent_name, event_type, {_ACTION} AS action, model, "
