@@ -85,8 +85,9 @@ _encode = msgspec.json.Encoder().encode
 
 
 def entry_from_values(values: Sequence[Any], seq: int, tier: str, payload_sha256: str) -> bytes:
-    """JCS of the envelope, fast: the keys are written already sorted, numbers are checked to
-    be in the range where the encoder prints exactly what JCS prints, and a value JCS cannot
+    """JCS of the envelope, fast: the keys are written already sorted, floats are checked to be
+    in the range where the encoder prints exactly what JCS prints (the integers are counts the
+    validator keeps below 2**53, printed alike by both), and a value JCS cannot
     print (bytes, which the encoder would write as base64) is left to the general
     ``canonical_json`` path, which prints or rejects everything else (tested equal by
     hypothesis)."""
