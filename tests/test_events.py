@@ -109,3 +109,12 @@ def test_round_trip_event_row_event(ev: AuditEvent) -> None:
     expected.seq = 5
     expected.leaf_hash = (b"h" * 32).hex()
     assert back == expected
+
+
+def test_events_are_not_tracked_by_the_cyclic_gc() -> None:
+    """A queue of events must not be walked by every full collection (see AuditEvent)."""
+    import gc
+
+    ev = AuditEvent(event_type="agent.tool_call", agent_name="A", params={"items": [1, 2]})
+    assert not gc.is_tracked(ev)
+    assert gc.is_tracked(ev.params)  # its containers are the caller's, tracked as usual
