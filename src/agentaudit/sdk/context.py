@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from agentaudit.events import EventType, new_event_id
@@ -17,7 +17,11 @@ from agentaudit.events import EventType, new_event_id
 if TYPE_CHECKING:
     from agentaudit.sdk.logger import AuditLogger
 
-__all__ = ["Frame", "ToolCall", "Trace", "current_frame", "new_trace_id"]
+__all__ = ["ET", "Frame", "ToolCall", "Trace", "current_frame", "new_trace_id"]
+
+# EventType's values as plain str: the events built on the caller's hot path carry these (equal
+# to the members; cheaper to reach than an enum member, and bound into SQL as they are)
+ET = SimpleNamespace(**{m.name: m.value for m in EventType})
 
 
 class Frame:
@@ -96,7 +100,7 @@ class ToolCall:
 
     def __enter__(self) -> ToolCall:
         f = self._frame
-        self.event_id = self._logger._emit(EventType.TOOL_CALL, f, action=self.name,
+        self.event_id = self._logger._emit(ET.TOOL_CALL, f, action=self.name,
                                            params=self.params, tags=self.tags)
         self._token = _current.set(f.child(self.event_id))
         self._start = self._logger._clock()
@@ -109,10 +113,10 @@ class ToolCall:
             _current.reset(self._token)
         f = self._frame.child(self.event_id)
         if exc is None:
-            self._logger._emit(EventType.TOOL_RESULT, f, action=self.name, result=self.result,
+            self._logger._emit(ET.TOOL_RESULT, f, action=self.name, result=self.result,
                                duration_ms=ms, tags=self.tags)
         elif isinstance(exc, Exception) and _mark_logged(exc):
-            self._logger._emit(EventType.ERROR, f, action=self.name, error=str(exc),
+            self._logger._emit(ET.ERROR, f, action=self.name, error=str(exc),
                                error_type=type(exc).__name__, duration_ms=ms, tags=self.tags)
 
     async def __aenter__(self) -> ToolCall:
@@ -156,7 +160,7 @@ class Trace:
         if self._entered:
             return
         self._entered = True
-        self.event_id = self._logger._emit(EventType.INVOCATION, self._outer, action=self.name,
+        self.event_id = self._logger._emit(ET.INVOCATION, self._outer, action=self.name,
                                            params=self._params)
         self._frame = self._outer.child(self.event_id)
         self._start = self._logger._clock()
@@ -173,10 +177,10 @@ class Trace:
             _current.reset(self._token)
             self._token = None
         if exc is None:
-            self._logger._emit(EventType.DECISION, self._frame, action="finish",
+            self._logger._emit(ET.DECISION, self._frame, action="finish",
                                result=self.result, duration_ms=ms)
         elif isinstance(exc, Exception) and _mark_logged(exc):
-            self._logger._emit(EventType.ERROR, self._frame, action=self.name, error=str(exc),
+            self._logger._emit(ET.ERROR, self._frame, action=self.name, error=str(exc),
                                error_type=type(exc).__name__, duration_ms=ms)
 
     async def __aenter__(self) -> Trace:
@@ -190,7 +194,7 @@ class Trace:
 
     def reasoning(self, text: str, **fields: Any) -> str:
         self._begin()
-        return self._logger._emit(EventType.REASONING, self._frame, reasoning=text, **fields)
+        return self._logger._emit(ET.REASONING, self._frame, reasoning=text, **fields)
 
     def tool_call(self, name: str, params: dict[str, Any] | None = None,
                   tags: dict[str, str] | None = None) -> ToolCall:
@@ -200,7 +204,7 @@ class Trace:
     def decision(self, name: str, reasoning: str | None = None, confidence: float | None = None,
                  **fields: Any) -> str:
         self._begin()
-        return self._logger._emit(EventType.DECISION, self._frame, action=name,
+        return self._logger._emit(ET.DECISION, self._frame, action=name,
                                   reasoning=reasoning, confidence=confidence, **fields)
 
     def handoff(self, to_agent: str, context_summary: str | None = None,
@@ -210,7 +214,7 @@ class Trace:
         params = {"from_agent": self._frame.agent, "to_agent": to_agent}
         if context_summary is not None:
             params["context_summary"] = context_summary
-        handoff_id = self._logger._emit(EventType.HANDOFF, self._frame,
+        handoff_id = self._logger._emit(ET.HANDOFF, self._frame,
                                         action=f"handoff to {to_agent}", params=params,
                                         reasoning=reason, **fields)
         child = self._frame.child(handoff_id, to_agent)
@@ -220,14 +224,14 @@ class Trace:
         """agent.human_intervention: approval, rejection, override, escalation, confirmation."""
         self._begin()
         params = {"kind": str(kind), "by": by, **fields.pop("params", {})}
-        return self._logger._emit(EventType.HUMAN_INTERVENTION, self._frame, action=str(kind),
+        return self._logger._emit(ET.HUMAN_INTERVENTION, self._frame, action=str(kind),
                                   params=params, reasoning=reason, **fields)
 
     def llm_response(self, model: str, output: Any = None, prompt_tokens: int | None = None,
                      completion_tokens: int | None = None, **fields: Any) -> str:
         self._begin()
         return self._logger._emit(
-            EventType.LLM_RESPONSE, self._frame, action="llm_response", model=model, result=output,
+            ET.LLM_RESPONSE, self._frame, action="llm_response", model=model, result=output,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             token_count=_total(prompt_tokens, completion_tokens), **fields)
 
@@ -235,7 +239,7 @@ class Trace:
                     **fields: Any) -> str:
         self._begin()
         return self._logger._emit(
-            EventType.TOKEN_USAGE, self._frame, action="token_usage", model=model,
+            ET.TOKEN_USAGE, self._frame, action="token_usage", model=model,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             token_count=_total(prompt_tokens, completion_tokens), **fields)
 
@@ -243,7 +247,7 @@ class Trace:
                  by: str | None = None, **fields: Any) -> str:
         self._begin()
         params: dict[str, Any] = {"score": score, "comment": comment, "by": by}
-        return self._logger._emit(EventType.FEEDBACK, self._frame, action="feedback",
+        return self._logger._emit(ET.FEEDBACK, self._frame, action="feedback",
                                   params={k: v for k, v in params.items() if v is not None},
                                   **fields)
 
@@ -252,7 +256,7 @@ class Trace:
         if isinstance(error, BaseException):
             _mark_logged(error)
             fields.setdefault("error_type", type(error).__name__)
-        return self._logger._emit(EventType.ERROR, self._frame, error=str(error), **fields)
+        return self._logger._emit(ET.ERROR, self._frame, error=str(error), **fields)
 
 
 def _total(a: int | None, b: int | None) -> int | None:

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agentaudit.events import AuditEvent, EventType, new_event_id
+from agentaudit.events import AuditEvent, new_event_id
 from agentaudit.exceptions import ConfigError
 from agentaudit.redact.redactor import Redactor
-from agentaudit.sdk.context import Frame, ToolCall, Trace, current_frame
+from agentaudit.sdk.context import ET, Frame, ToolCall, Trace, current_frame
 from agentaudit.sdk.spool import Spool, default_spool_dir
 from agentaudit.sdk.writer import OVERFLOW_POLICIES, Sink, Writer, WriterStats
 from agentaudit.store import Store, check_store_url, default_store_url, open_store
@@ -278,30 +278,30 @@ class AuditLogger:
                        trace_id: str | None = None, **fields: Any) -> str:
         frame = self._frame_for(agent_name, trace_id, fields.pop("parent_id", None), session_id,
                                 fields.pop("user_id", None), fields.pop("task_id", None))
-        return self._emit(EventType.INVOCATION, frame, action=_short(task),
+        return self._emit(ET.INVOCATION, frame, action=_short(task),
                           params={"task": task, **fields.pop("params", {})}, **fields)
 
     def log_reasoning(self, agent_name: str, reasoning: str, trace_id: str | None = None,
                       parent_id: str | None = None, **fields: Any) -> str:
-        return self._emit(EventType.REASONING, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.REASONING, self._frame_for(agent_name, trace_id, parent_id),
                           reasoning=reasoning, **fields)
 
     def log_tool_call(self, agent_name: str, tool_name: str, params: dict[str, Any] | None = None,
                       trace_id: str | None = None, parent_id: str | None = None,
                       **fields: Any) -> str:
-        return self._emit(EventType.TOOL_CALL, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.TOOL_CALL, self._frame_for(agent_name, trace_id, parent_id),
                           action=tool_name, params=params, **fields)
 
     def log_tool_result(self, agent_name: str, tool_name: str, result: Any = None,
                         duration_ms: float | None = None, trace_id: str | None = None,
                         parent_id: str | None = None, **fields: Any) -> str:
-        return self._emit(EventType.TOOL_RESULT, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.TOOL_RESULT, self._frame_for(agent_name, trace_id, parent_id),
                           action=tool_name, result=result, duration_ms=duration_ms, **fields)
 
     def log_decision(self, agent_name: str, decision: str, reasoning: str | None = None,
                      confidence: float | None = None, trace_id: str | None = None,
                      parent_id: str | None = None, **fields: Any) -> str:
-        return self._emit(EventType.DECISION, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.DECISION, self._frame_for(agent_name, trace_id, parent_id),
                           action=decision, reasoning=reasoning, confidence=confidence, **fields)
 
     def log_error(self, agent_name: str, error: BaseException | str,
@@ -309,7 +309,7 @@ class AuditLogger:
                   parent_id: str | None = None, **fields: Any) -> str:
         if isinstance(error, BaseException):
             fields.setdefault("error_type", type(error).__name__)
-        return self._emit(EventType.ERROR, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.ERROR, self._frame_for(agent_name, trace_id, parent_id),
                           error=str(error), params=context, **fields)
 
     def log_handoff(self, from_agent: str, to_agent: str, context: str | None = None,
@@ -318,14 +318,14 @@ class AuditLogger:
         params = {"from_agent": from_agent, "to_agent": to_agent}
         if context is not None:
             params["context_summary"] = context
-        return self._emit(EventType.HANDOFF, self._frame_for(from_agent, trace_id, parent_id),
+        return self._emit(ET.HANDOFF, self._frame_for(from_agent, trace_id, parent_id),
                           action=f"handoff to {to_agent}", params=params, **fields)
 
     def log_human_intervention(self, agent_name: str, kind: str, by: str,
                                reason: str | None = None, trace_id: str | None = None,
                                parent_id: str | None = None, **fields: Any) -> str:
         params = {"kind": str(kind), "by": by, **fields.pop("params", {})}
-        return self._emit(EventType.HUMAN_INTERVENTION,
+        return self._emit(ET.HUMAN_INTERVENTION,
                           self._frame_for(agent_name, trace_id, parent_id), action=str(kind),
                           params=params, reasoning=reason, **fields)
 
@@ -335,7 +335,7 @@ class AuditLogger:
                          **fields: Any) -> str:
         total = None if prompt_tokens is None and completion_tokens is None else (
             (prompt_tokens or 0) + (completion_tokens or 0))
-        return self._emit(EventType.LLM_RESPONSE, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.LLM_RESPONSE, self._frame_for(agent_name, trace_id, parent_id),
                           action="llm_response", model=model, result=output,
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                           token_count=total, **fields)
@@ -344,7 +344,7 @@ class AuditLogger:
                         completion_tokens: int, cost_usd: float | None = None,
                         trace_id: str | None = None, parent_id: str | None = None,
                         **fields: Any) -> str:
-        return self._emit(EventType.TOKEN_USAGE, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.TOKEN_USAGE, self._frame_for(agent_name, trace_id, parent_id),
                           action="token_usage", model=model, prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens,
                           token_count=prompt_tokens + completion_tokens, cost_usd=cost_usd,
@@ -356,7 +356,7 @@ class AuditLogger:
                      **fields: Any) -> str:
         params = {k: v for k, v in {"score": score, "comment": comment, "by": by}.items()
                   if v is not None}
-        return self._emit(EventType.FEEDBACK, self._frame_for(agent_name, trace_id, parent_id),
+        return self._emit(ET.FEEDBACK, self._frame_for(agent_name, trace_id, parent_id),
                           action="feedback", params=params, **fields)
 
     # -- lifecycle -----------------------------------------------------------------------------
