@@ -155,3 +155,10 @@ def test_check_finds_events_missing_from_the_rollup(pg_url: str,
               if not c["ok"]}
     assert "rollups" in failed and "roles" not in failed  # (no partitions made ahead here)
     assert "the rollup of tenant default counts 20 events, its log 23" in failed["rollups"]
+    # the remedy the message names
+    assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
+    assert "report rollups rebuilt for 1 tenants: default" in capsys.readouterr().out
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
+    with open_store(pg_url) as s:
+        assert s.connection.execute(  # type: ignore[attr-defined]
+            "SELECT sum(events) FROM rollup").fetchone()[0] == 23

@@ -211,3 +211,31 @@ def test_absurd_but_valid_numbers_never_fail_ingest(pg_url: str) -> None:
             3000, 3000 * 10**12)
     finally:
         store.close()
+
+
+def test_rebuild_recomputes_what_ingest_kept(mixed: PostgresStore) -> None:
+    """A tenant's rebuilt rollups are those its batches kept (cells, open work, closers),
+    whatever order the batches came in; float sums only up to their order of addition."""
+    import math
+
+    from agentaudit.store._pg_rollup import rebuild
+
+    conn = mixed.connection
+
+    def state() -> dict[str, Any]:
+        cells = {tuple(r[:7]): r[7:] for r in conn.execute("SELECT * FROM rollup")}
+        return {"rollup": cells, **{t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(),
+                                              key=repr) for t in ("closers", "open_work")}}
+
+    before = state()
+    assert all(before.values())
+    conn.execute("DELETE FROM rollup WHERE ctid = (SELECT min(ctid) FROM rollup)")
+    conn.execute("DELETE FROM open_work WHERE ctid = (SELECT min(ctid) FROM open_work)")
+    rebuild(conn, "default")
+    after = state()
+    assert after["closers"] == before["closers"] and after["open_work"] == before["open_work"]
+    assert after["rollup"].keys() == before["rollup"].keys()
+    for key, values in before["rollup"].items():
+        for was, now in zip(values, after["rollup"][key], strict=True):
+            assert (was == now if not isinstance(was, float)
+                    else math.isclose(was, now, rel_tol=1e-12)), key

@@ -48,8 +48,14 @@ def _connect(db: str | None) -> Any:
                          f"{str(e).strip().splitlines()[0]}") from e
 
 
+Rebuild = Annotated[bool, typer.Option(
+    "--rebuild-rollups", help="Also recompute every tenant's report rollups from its events "
+    "(after `db check` found events missing from them); each tenant's ingest waits meanwhile.")]
+
+
 @db_app.command("migrate")
-def migrate_command(db: Db = None, days_ahead: DaysAhead = 7) -> int:
+def migrate_command(db: Db = None, days_ahead: DaysAhead = 7,
+                    rebuild_rollups: Rebuild = False) -> int:
     """Create or upgrade the agentaudit schema (tables, partition functions, roles ingest/
     retention/reader, row-level security) and the day partitions from yesterday to N days
     ahead. Run it as the database owner; safe to repeat and to run from several hosts."""
@@ -60,7 +66,7 @@ def migrate_command(db: Db = None, days_ahead: DaysAhead = 7) -> int:
 
     conn = _connect(db)
     try:
-        done = migrate_database(conn, days_ahead)
+        done = migrate_database(conn, days_ahead, rebuild_rollups=rebuild_rollups)
     except psycopg.Error as e:
         raise StoreError(f"migration failed: {str(e).strip().splitlines()[0]}") from e
     finally:
@@ -68,6 +74,9 @@ def migrate_command(db: Db = None, days_ahead: DaysAhead = 7) -> int:
     applied = ", ".join(done["applied"]) or "none (up to date)"
     print(f"migrations applied: {applied}; partition tables created: "
           f"{done['partitions_created']} (days up to {done['partitions_ahead_until']})")
+    if rebuild_rollups:
+        print(f"report rollups rebuilt for {len(done['rollups_rebuilt'])} tenants: "
+              + (", ".join(done["rollups_rebuilt"]) or "none"))
     return 0
 
 

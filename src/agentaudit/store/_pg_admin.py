@@ -36,15 +36,23 @@ class Check:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-def migrate_database(conn: Any, days_ahead: int = 7, now: float | None = None) -> dict[str, Any]:
-    """Apply missing migrations and create the day partitions of yesterday .. today+days_ahead."""
+def migrate_database(conn: Any, days_ahead: int = 7, now: float | None = None,
+                     rebuild_rollups: bool = False) -> dict[str, Any]:
+    """Apply missing migrations and create the day partitions of yesterday .. today+days_ahead;
+    with ``rebuild_rollups``, recompute every tenant's report rollups from its events."""
     applied = migrate(conn)
+    rebuilt = []
+    if rebuild_rollups:
+        for (tenant,) in conn.execute("SELECT tenant FROM log_state ORDER BY tenant").fetchall():
+            _pg_rollup.rebuild(conn, tenant)
+            rebuilt.append(tenant)
     today = day_of(time.time() if now is None else now)
     days = list(range(today - 1, today + days_ahead + 1))
     made = int(conn.execute("SELECT agentaudit_ensure_days(%s::integer[])",
                             (days,)).fetchone()[0])
     last = time.strftime("%Y-%m-%d", time.gmtime((today + days_ahead) * 86400))
-    return {"applied": applied, "partitions_created": made, "partitions_ahead_until": last}
+    return {"applied": applied, "partitions_created": made, "partitions_ahead_until": last,
+            "rollups_rebuilt": rebuilt}
 
 
 def _partition_days(conn: Any, parent: str) -> set[int]:
@@ -328,7 +336,8 @@ def _check_rollups(conn: Any) -> Check:
         if logged != rolled:
             wrong.append(f"the rollup of tenant {tenant} counts {rolled} events, its log "
                          f"{logged}: events were written by a collector that does not keep the "
-                         "rollups (upgrade every collector before `db migrate`)")
+                         "rollups (upgrade every collector before `db migrate`; then "
+                         "`agentaudit db migrate --rebuild-rollups`)")
     return Check("rollups", not wrong, _summary(
         wrong, f"row-level security on {', '.join(tables)}; only {INGEST_ROLE} writes them"),
         {"problems": wrong})

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["FACTS", "MIGRATION", "TABLES", "after_insert", "grants", "metered", "priced_tokens",
-           "recorded", "tokens"]
+           "rebuild", "recorded", "tokens"]
 
 TABLES = ("rollup", "closers", "open_work")
 
@@ -218,6 +218,21 @@ def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int
               "hi": [hi for _, hi in spans.values()], "days": sorted(set(days))}
     for statement in _AFTER_INSERT:
         cur.execute(statement, params)
+
+
+def rebuild(conn: Any, tenant: str) -> None:
+    """Recompute a tenant's rollups from its events, in one transaction holding the tenant's
+    sequencer lock (no batch of it commits meanwhile): after events were written by a
+    collector that did not keep them (``agentaudit db migrate --rebuild-rollups``)."""
+    mine = "(SELECT * FROM events WHERE tenant = %(tenant)s)"
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     ("agentaudit.log:" + tenant,))
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE tenant = %(tenant)s",  # type: ignore[arg-type]
+                         {"tenant": tenant})
+        for statement in (_fill(mine + " n"), _closers(mine + " n"), _openers(mine + " n")):
+            conn.execute(statement, {"tenant": tenant})
 
 
 # -- reading: a period as whole hours plus ragged edges (``_sqlite_rollup.split``) --------------
