@@ -17,7 +17,14 @@ from agentaudit.events import AuditEvent
 from agentaudit.store import open_store
 from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
-from reports.test_rollups import HOUR, PERIODS, _all, _both, _events
+from reports.test_rollups import (
+    HOUR,
+    PERIODS,
+    _all,
+    _both,
+    _events,
+    assert_open_work_follows_closers,
+)
 
 
 def _stored(url: str, events: list[AuditEvent], batch: int = 250) -> PostgresStore:
@@ -107,40 +114,10 @@ def test_sqlite_and_postgresql_rollups_agree(pg_url: str, tmp_path: Any) -> None
         pg.close()
 
 
-def _open(store: PostgresStore) -> list[tuple[str, str]]:
-    return [tuple(r) for r in store.connection.execute(
-        "SELECT kind, event_id FROM open_work ORDER BY kind, event_id")]
-
-
 def test_open_work_follows_closers_whenever_they_arrive(pg_url: str) -> None:
-    inv = AuditEvent(event_type="agent.invocation", agent_name="A", trace_id="t1", timestamp=T0)
-    late = AuditEvent(event_type="agent.invocation", agent_name="A", trace_id="t2",
-                      timestamp=T0, action="x")
-    finish = AuditEvent(event_type="agent.decision", agent_name="A", action="finish",
-                        trace_id="t1", parent_event_id=inv.event_id, timestamp=T0 + 5)
-    other_error = AuditEvent(event_type="agent.error", agent_name="A", action="y",
-                             trace_id="t2", parent_event_id=late.event_id, timestamp=T0 + 6)
-    own_error = AuditEvent(event_type="agent.error", agent_name="A", action="x", trace_id="t2",
-                           parent_event_id=late.event_id, timestamp=T0 + 7)
-    wrong_trace = AuditEvent(event_type="agent.invocation", agent_name="B", trace_id="t9",
-                             timestamp=T0 + 8)
-    handoff = AuditEvent(event_type="agent.handoff", agent_name="A", trace_id="t1",
-                         timestamp=T0 + 1, parent_event_id=inv.event_id)
-    received = AuditEvent(event_type="agent.invocation", agent_name="B", trace_id="t1",
-                          parent_event_id=handoff.event_id, timestamp=T0 + 2)
-    store = _stored(pg_url, [finish])  # the closer first
+    store = open_store(pg_url)
     try:
-        assert _open(store) == []
-        store.append_batch([inv, late, handoff])
-        assert _open(store) == [("orphaned_handoff", handoff.event_id),
-                                ("unfinished_invocation", late.event_id)]
-        store.append_batch([other_error, wrong_trace])  # not late's own error: still open
-        assert ("unfinished_invocation", late.event_id) in _open(store)
-        store.append_batch([own_error, received])
-        assert _open(store) == sorted([("unfinished_invocation", received.event_id),
-                                       ("unfinished_invocation", wrong_trace.event_id)])
-        rolled, plain = _both(store, R.Period(T0 - 60, T0 + 60))  # type: ignore[arg-type]
-        assert rolled == plain
+        assert_open_work_follows_closers(store)
     finally:
         store.close()
 

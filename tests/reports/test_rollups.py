@@ -182,13 +182,15 @@ def test_demo_workload_reports_agree(tmp_path: Path) -> None:
 
 # -- open work in any arrival order ------------------------------------------------------------
 
-def _open(store: SQLiteStore) -> list[tuple[str, str]]:
+def _open(store: Any) -> list[tuple[str, str]]:
     return [tuple(r) for r in store.connection.execute(
         "SELECT kind, event_id FROM open_work ORDER BY kind, event_id")]
 
 
-def test_open_work_follows_closers_whenever_they_arrive(db_path: Path) -> None:
-    store = open_store(str(db_path))
+def assert_open_work_follows_closers(store: Any) -> None:
+    """Openers and closers stored in every order (a closer first, an opener later closed, an
+    error that is not the opener's own): ``open_work`` always holds exactly the open ones and
+    the reports agree with the rows. Shared with the PostgreSQL test."""
     inv = AuditEvent(event_type="agent.invocation", agent_name="A", trace_id="t1", timestamp=T0)
     late = AuditEvent(event_type="agent.invocation", agent_name="A", trace_id="t2",
                       timestamp=T0, action="x")
@@ -204,19 +206,24 @@ def test_open_work_follows_closers_whenever_they_arrive(db_path: Path) -> None:
                          timestamp=T0 + 1, parent_event_id=inv.event_id)
     received = AuditEvent(event_type="agent.invocation", agent_name="B", trace_id="t1",
                           parent_event_id=handoff.event_id, timestamp=T0 + 2)
+    store.append_batch([finish])  # the closer first
+    assert _open(store) == []
+    store.append_batch([inv, late, handoff])
+    assert _open(store) == [("orphaned_handoff", handoff.event_id),
+                            ("unfinished_invocation", late.event_id)]
+    store.append_batch([other_error, wrong_trace])  # not late's own error: still open
+    assert ("unfinished_invocation", late.event_id) in _open(store)
+    store.append_batch([own_error, received])
+    assert _open(store) == sorted([("unfinished_invocation", received.event_id),
+                                   ("unfinished_invocation", wrong_trace.event_id)])
+    rolled, plain = _both(store, Period(T0 - 60, T0 + 60))
+    assert rolled == plain
+
+
+def test_open_work_follows_closers_whenever_they_arrive(db_path: Path) -> None:
+    store = open_store(str(db_path))
     try:
-        store.append_batch([finish])  # the closer first
-        assert _open(store) == []
-        store.append_batch([inv, late, handoff])
-        assert _open(store) == [("orphaned_handoff", handoff.event_id),
-                                ("unfinished_invocation", late.event_id)]
-        store.append_batch([other_error, wrong_trace])  # not late's own error: still open
-        assert ("unfinished_invocation", late.event_id) in _open(store)
-        store.append_batch([own_error, received])
-        assert _open(store) == sorted([("unfinished_invocation", received.event_id),
-                                       ("unfinished_invocation", wrong_trace.event_id)])
-        rolled, plain = _both(store, Period(T0 - 60, T0 + 60))
-        assert rolled == plain
+        assert_open_work_follows_closers(store)
     finally:
         store.close()
 
