@@ -4,10 +4,11 @@ Each answers exactly what the template of the same name in ``_pg_reports`` answe
 columns, same Python types: sums of the ``numeric`` cells are cast back as the plain templates
 cast theirs), from the hourly cells of the period plus its edge events (``FACTS``) and from
 ``open_work``. As on SQLite, a per-(agent, bucket) template returns only the pairs that have
-events; the reports fill in the rest. tests/reports/test_rollups.py checks both sets agree.
+events; the reports fill in the rest. tests/postgres/test_pg_rollups.py checks both sets
+agree.
 
 Beside the parameters of the plain templates they read ``:rolled`` and ``:raw`` (the period, or
-each bucket of ``:bounds``, split by ``_sqlite_rollup.split``), which ``_pg_sql.aggregation``
+each bucket of ``:bounds``, split by ``_rollup_shared.split``), which ``_pg_sql.aggregation``
 adds.
 """
 
@@ -16,20 +17,14 @@ from __future__ import annotations
 from agentaudit.store._pg_reports import _MODEL_ROW, _evidence, _jarray, _jf, _ji
 from agentaudit.store._pg_rollup import FACTS
 from agentaudit.store._pg_sql import register_rolled
+from agentaudit.store._rollup_shared import ERR, ESC, FINISH, HANDOFF, INV, count_where
 
 __all__ = ["ROLLED_AGGREGATIONS"]
 
 
 def _n(condition: str) -> str:
-    """How many events of ``f`` meet ``condition`` (0, not NULL, when none)."""
-    return f"coalesce(sum(events) FILTER (WHERE {condition}), 0)::bigint"
-
-
-_INV = "event_type = 'agent.invocation'"
-_ERR = "event_type = 'agent.error'"
-_ESC = "event_type = 'agent.human_intervention' AND action = 'escalation'"
-_FINISH = "event_type = 'agent.decision' AND action = 'finish'"
-_HANDOFF = "event_type = 'agent.handoff'"
+    """``count_where`` as the plain templates type a count (bigint, not numeric)."""
+    return f"{count_where(condition)}::bigint"
 
 _TIMED = "event_type IN ('agent.tool_result', 'agent.error')"
 
@@ -46,12 +41,12 @@ def _at_rank(p: str, direction: str) -> str:
 
 # PROFILE_FIELDS, in order, printed as the plain template prints them
 _PROFILE = _jarray(
-    _ji("sum(events)"), _ji(_n(_INV)), _ji(_n(_ERR)), _ji(_n("event_type = 'agent.tool_call'")),
+    _ji("sum(events)"), _ji(_n(INV)), _ji(_n(ERR)), _ji(_n("event_type = 'agent.tool_call'")),
     _ji(_n("event_type = 'agent.decision' AND action IS DISTINCT FROM 'finish'")),
-    _ji(_n(_HANDOFF)), _ji(_n(_FINISH)), _jf(f"sum(dur_sum) FILTER (WHERE {_FINISH})"),
+    _ji(_n(HANDOFF)), _ji(_n(FINISH)), _jf(f"sum(dur_sum) FILTER (WHERE {FINISH})"),
     _jf("sum(cost_sum)"), _ji("sum(tokens)"), _ji("sum(prompt_sum)"),
     _ji("sum(completion_sum)"), _ji(_n("event_type = 'agent.human_intervention'")),
-    _ji(_n(_ESC)), _jf("min(first_ts)"), _jf("max(last_ts)"))
+    _ji(_n(ESC)), _jf("min(first_ts)"), _jf("max(last_ts)"))
 
 ROLLED_AGGREGATIONS: dict[str, str] = {
     # -- summary --
@@ -67,7 +62,7 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "NULLS FIRST LIMIT :limit"),
     "rpt_tool_errors": (
         f"WITH {FACTS} SELECT action AS tool, sum(events)::bigint AS errors FROM f "
-        f"WHERE {_ERR} AND action IS NOT NULL GROUP BY action ORDER BY action LIMIT :limit"),
+        f"WHERE {ERR} AND action IS NOT NULL GROUP BY action ORDER BY action LIMIT :limit"),
     # count, mean and extremes from the cells; each percentile is the value at its nearest rank
     # (PostgreSQL's percentile_disc rank, ceil(p * n) in float8), read from ix_events_latency
     # in duration order: p50 from the bottom, p95 and p99 from the top, so a tool's finished
@@ -90,11 +85,11 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "ORDER BY agent_name, i LIMIT :limit"),
     # -- compliance --
     "cmp_totals": (
-        f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS events, {_n(_ERR)} AS errors, "
-        f"{_n('root')} AS traces, {_n(_ESC)} AS escalations FROM f LIMIT :limit"),
+        f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS events, {_n(ERR)} AS errors, "
+        f"{_n('root')} AS traces, {_n(ESC)} AS escalations FROM f LIMIT :limit"),
     # :bounds is [[since, cutoff]] (see reports.compliance)
     "cmp_checked_work": (
-        f"WITH {FACTS} SELECT {_n(_INV)} AS invocations, {_n(_HANDOFF)} AS handoffs FROM f "
+        f"WITH {FACTS} SELECT {_n(INV)} AS invocations, {_n(HANDOFF)} AS handoffs FROM f "
         "LIMIT :limit"),
     "cmp_token_days": (
         f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, sum(tokens)::bigint AS tokens "

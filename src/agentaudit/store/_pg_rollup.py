@@ -3,7 +3,7 @@
 The same design as SQLite's (``_sqlite_rollup``, whose module text explains it): ``rollup`` holds
 per tenant, hour, agent, event type, action (NULL for invocations), model and root flag the
 counts and sums the reports read, and a period is answered from its whole hours plus the
-events of its ragged edges (``FACTS``, with the split of ``_sqlite_rollup.split``);
+events of its ragged edges (``FACTS``, with the split of ``_rollup_shared.split``);
 ``open_work`` holds the invocations that have not ended and the handoffs no invocation received.
 
 What differs here:
@@ -235,7 +235,7 @@ def rebuild(conn: Any, tenant: str) -> None:
             conn.execute(statement, {"tenant": tenant})
 
 
-# -- reading: a period as whole hours plus ragged edges (``_sqlite_rollup.split``) --------------
+# -- reading: a period as whole hours plus ragged edges (``_rollup_shared.split``) --------------
 
 _ONE = ", ".join(f"{expr} AS {col}" for col, (_, expr, _) in _MEASURES.items())
 _AGENT = 'CAST(:agent_name AS text) COLLATE "C"'

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentaudit.exceptions import StoreError
 from agentaudit.store._pg_schema import MIGRATIONS
-from agentaudit.store._sqlite_rollup import FAR, split
+from agentaudit.store._rollup_shared import FAR, split
 from agentaudit.store.base import EventQuery, parse_cursor
 from agentaudit.store.rows import SECONDS_PER_DAY
 

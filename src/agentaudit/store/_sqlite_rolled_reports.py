@@ -10,12 +10,13 @@ BY`` so that a store without them fails loudly rather than slowly. tests/reports
 test_rollups.py checks that both sets give the same reports.
 
 Beside the parameters of the plain templates they read ``:rolled`` and ``:raw`` (the period, or
-each bucket of ``:bounds``, split by ``_sqlite_rollup.split``), which ``_sqlite_sql.aggregation``
+each bucket of ``:bounds``, split by ``_rollup_shared.split``), which ``_sqlite_sql.aggregation``
 adds.
 """
 
 from __future__ import annotations
 
+from agentaudit.store._rollup_shared import ERR, ESC, FINISH, HANDOFF, INV, count_where
 from agentaudit.store._sqlite_alerts import FINDINGS_AGGREGATIONS
 from agentaudit.store._sqlite_reports import (
     _PRICES,
@@ -30,25 +31,14 @@ from agentaudit.store._sqlite_sql import register_rolled
 __all__ = ["ROLLED_AGGREGATIONS"]
 
 
-def _n(condition: str) -> str:
-    """How many events of ``f`` meet ``condition`` (0, not NULL, when none)."""
-    return f"coalesce(sum(events) FILTER (WHERE {condition}), 0)"
-
-
-_INV = "event_type = 'agent.invocation'"
-_ERR = "event_type = 'agent.error'"
-_ESC = "event_type = 'agent.human_intervention' AND action = 'escalation'"
-_FINISH = "event_type = 'agent.decision' AND action = 'finish'"
-_HANDOFF = "event_type = 'agent.handoff'"
-
 # PROFILE_FIELDS, in order
 _PROFILE = ", ".join([
-    "sum(events)", _n(_INV), _n(_ERR), _n("event_type = 'agent.tool_call'"),
-    _n("event_type = 'agent.decision' AND action IS NOT 'finish'"),
-    _n(_HANDOFF), _n(_FINISH),
-    f"sum(dur_sum) FILTER (WHERE {_FINISH})", "sum(cost_sum)", "sum(tokens)",
-    "sum(prompt_sum)", "sum(completion_sum)", _n("event_type = 'agent.human_intervention'"),
-    _n(_ESC), "min(first_ts)", "max(last_ts)"])
+    "sum(events)", count_where(INV), count_where(ERR), count_where("event_type = 'agent.tool_call'"),
+    count_where("event_type = 'agent.decision' AND action IS NOT 'finish'"),
+    count_where(HANDOFF), count_where(FINISH),
+    f"sum(dur_sum) FILTER (WHERE {FINISH})", "sum(cost_sum)", "sum(tokens)",
+    "sum(prompt_sum)", "sum(completion_sum)", count_where("event_type = 'agent.human_intervention'"),
+    count_where(ESC), "min(first_ts)", "max(last_ts)"])
 
 _TIMED = "event_type IN ('agent.tool_result', 'agent.error') AND duration_ms IS NOT NULL"
 
@@ -73,7 +63,7 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
     # -- summary --
     "rpt_profile": (f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, "
                     f"json_array({_PROFILE}) AS m FROM f GROUP BY agent_name, i LIMIT :limit"),
-    "rpt_traces": f"WITH {FACTS} SELECT {_n('root')} AS traces FROM f LIMIT :limit",
+    "rpt_traces": f"WITH {FACTS} SELECT {count_where('root')} AS traces FROM f LIMIT :limit",
     "rpt_count": f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events FROM f LIMIT :limit",
     # -- tools --
     "rpt_tool_calls": (
@@ -82,7 +72,7 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "LIMIT :limit"),
     "rpt_tool_errors": (
         f"WITH {FACTS} SELECT action AS tool, sum(events) AS errors FROM f "
-        f"WHERE {_ERR} AND action IS NOT NULL GROUP BY action LIMIT :limit"),
+        f"WHERE {ERR} AND action IS NOT NULL GROUP BY action LIMIT :limit"),
     "rpt_tool_latency": (
         f"WITH {FACTS}, s AS (SELECT action, sum(dur_n) AS timed, sum(dur_sum) AS total, "
         "min(dur_min) AS min_ms, max(dur_max) AS max_ms FROM f "
@@ -115,12 +105,12 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
                      f"AND {METERED}") for dim, key in COST_DIMS),
     # -- compliance --
     "cmp_totals": (
-        f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events, {_n(_ERR)} AS errors, "
-        f"{_n('root')} AS traces, {_n(_ESC)} AS escalations FROM f LIMIT :limit"),
+        f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS events, {count_where(ERR)} AS errors, "
+        f"{count_where('root')} AS traces, {count_where(ESC)} AS escalations FROM f LIMIT :limit"),
     # :bounds is [[since, cutoff]] (see reports.compliance)
     "cmp_checked_work": (
-        f"WITH {FACTS} SELECT {_n(_INV)} AS invocations, "
-        f"{_n(_HANDOFF)} AS handoffs FROM f "
+        f"WITH {FACTS} SELECT {count_where(INV)} AS invocations, "
+        f"{count_where(HANDOFF)} AS handoffs FROM f "
         "LIMIT :limit"),
     "cmp_token_days": (
         f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, sum(tokens) AS tokens FROM f "

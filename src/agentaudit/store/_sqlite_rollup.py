@@ -21,15 +21,13 @@ without these tables (opened read-only before migration ``0006_report_rollups``)
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
-from collections.abc import Sequence
+
+from agentaudit.store._rollup_shared import FAR, GRAIN, split
 
 __all__ = ["FACTS", "FAR", "GRAIN", "METERED", "MIGRATION", "TOKENS", "after_insert", "dollars",
            "last_id", "pico_rest", "rebuild", "split"]
 
-GRAIN = 3600  # seconds per rollup bucket (an hour)
 
 # An event's tokens, and whether it is metered (carries tokens or a cost); unqualified columns.
 TOKENS = "coalesce(token_count, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0))"
@@ -232,34 +230,6 @@ def rebuild(db: sqlite3.Connection, tenant: str) -> None:
     db.execute(_FILL.format(where="tenant = ?"), (tenant,))
     db.execute(_OPEN.format(where="n.tenant = ?"), (tenant,))
     db.execute(_TAGGED.format(where="e.tenant = ?"), (tenant,))
-
-
-# -- reading: a period as whole hours plus ragged edges --------------------------------------
-
-FAR = 1e15  # an open end of a period (about 31 million years)
-
-
-def split(bounds: Sequence[Sequence[float | None]]) -> tuple[str, str]:
-    """``:rolled`` and ``:raw`` for buckets ``[lo, hi)``: JSON lists of ``[bucket index, first
-    hour, end hour]`` read from the rollup and of ``[bucket index, lo, hi]`` read from the
-    events. Hours before 1970-01-01T01:00 are never rolled (CAST truncates toward zero)."""
-    rolled: list[list[float]] = []
-    raw: list[list[float]] = []
-    for i, (lo_v, hi_v) in enumerate(bounds):
-        lo = -FAR if lo_v is None else float(lo_v)
-        hi = FAR if hi_v is None else float(hi_v)
-        if hi <= lo:
-            continue
-        first, end = max(math.ceil(lo / GRAIN), 1), math.floor(hi / GRAIN)
-        if first >= end:
-            raw.append([i, lo, hi])
-            continue
-        rolled.append([i, first, end])
-        if lo < first * GRAIN:
-            raw.append([i, lo, first * GRAIN])
-        if end * GRAIN < hi:
-            raw.append([i, end * GRAIN, hi])
-    return json.dumps(rolled), json.dumps(raw)
 
 
 # The facts of a period: rollup cells of its whole hours and single-event rows of its edges,
