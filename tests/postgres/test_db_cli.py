@@ -98,6 +98,17 @@ _BREAKAGES = [
      "agentaudit_reader has UPDATE on closers"),
     ("CREATE POLICY leak ON rollup FOR SELECT TO agentaudit_reader USING (true)", "rollups",
      "policy leak lets agentaudit_reader read every tenant's rows of rollup"),
+    ("ALTER TABLE error_messages DISABLE ROW LEVEL SECURITY", "rollups",
+     "row-level security off on error_messages"),
+    ("GRANT UPDATE (error_type) ON error_facts TO agentaudit_ingest", "rollups",
+     "agentaudit_ingest may UPDATE error_facts.error_type"),
+    ("GRANT DELETE ON error_messages TO agentaudit_ingest", "rollups",
+     "agentaudit_ingest has DELETE on error_messages"),
+    ("CREATE POLICY leak ON error_messages FOR SELECT TO agentaudit_reader USING (true)",
+     "rollups", "policy leak lets agentaudit_reader read every tenant's rows of error_messages"),
+    ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'error_messages_d' || "
+     "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
+     "payload days without an error_messages partition"),
 ]
 
 
@@ -162,3 +173,29 @@ def test_check_finds_events_missing_from_the_rollup(pg_url: str,
     with open_store(pg_url) as s:
         assert s.connection.execute(  # type: ignore[attr-defined]
             "SELECT sum(events) FROM rollup").fetchone()[0] == 23
+
+
+def test_check_finds_errors_missing_from_the_error_facts(
+        pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Errors written by a collector that keeps the rollups but not the error facts (a version
+    from before 0007) are named, and the rebuild puts them back."""
+    from agentaudit.events import AuditEvent
+    from agentaudit.store import open_store
+
+    errors = [AuditEvent(event_type="agent.error", agent_name="A", action="t", trace_id="tr",
+                         error="boom", error_type="E", timestamp=1_790_000_000.0 + i)
+              for i in range(5)]
+    with open_store(pg_url) as s:
+        s.append_batch(errors)
+        # as that collector: its two errors are in the cells, not in the facts
+        s.connection.execute("DELETE FROM error_facts WHERE seq >= 3")  # type: ignore[attr-defined]
+    capsys.readouterr()
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 1
+    failed = {c["name"]: c["detail"] for c in json.loads(capsys.readouterr().out)["checks"]
+              if not c["ok"]}
+    assert "the error facts of tenant default hold 3 errors, its rollup 5" in failed["rollups"]
+    assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
+    with open_store(pg_url) as s:
+        assert s.connection.execute(  # type: ignore[attr-defined]
+            "SELECT count(*) FROM error_facts").fetchone()[0] == 5

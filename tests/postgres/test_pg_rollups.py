@@ -159,8 +159,12 @@ def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
     cells = mixed.connection.execute("SELECT count(*), sum(events) FROM rollup").fetchone()
     mixed.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
-                     "DELETE FROM schema_migrations WHERE name = '0006_report_rollups'")
+        conn.execute("DROP TRIGGER event_payloads_erase_message ON event_payloads; "
+                     "DROP FUNCTION agentaudit_erase_error_message(); "
+                     "DROP TABLE error_facts, error_messages; "
+                     "DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
+                     "DELETE FROM schema_migrations WHERE name IN ('0006_report_rollups', "
+                     "'0007_error_facts')")
     old = open_store(pg_url, create=False, readonly=True)
     try:
         assert not old.use_rollups  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
 ``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
-migrations ``0004_retention``, ``0005_alerts`` and ``0006_report_rollups`` added: their row
+migrations ``0004_retention``, ``0005_alerts``, ``0006_report_rollups`` and ``0007_error_facts``
+added: their row
 security, column grants and who may run the retention functions)."""
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentaudit.store import _pg_rollup
+from agentaudit.store import _pg_errors, _pg_rollup
 from agentaudit.store._pg_schema import (
+    ERROR_FACTS_MIGRATION,
     INGEST_ROLE,
     MIGRATIONS,
     READER_ROLE,
@@ -322,12 +324,52 @@ _GRANTS_0006 = [
 ]
 
 
-def _check_rollups(conn: Any) -> Check:
-    """``0006_report_rollups``: tenant-scoped, written only by the ingest role."""
-    tables = _pg_rollup.TABLES
+# ``0007_error_facts``: the sequencer inserts facts and moves their next call; messages are
+# only inserted by it (the retention functions and the erasure trigger remove them as owner)
+_GRANTS_0007 = [
+    *[(role, t, p, False) for t in _pg_errors.TABLES for role in (READER_ROLE, "PUBLIC")
+      for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
+    *[("PUBLIC", t, "SELECT", False) for t in _pg_errors.TABLES],
+    *[(READER_ROLE, t, "SELECT", True) for t in _pg_errors.TABLES],
+    *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_errors.TABLES],
+    *[(INGEST_ROLE, t, p, False) for t in _pg_errors.TABLES for p in ("DELETE", "TRUNCATE")],
+    (INGEST_ROLE, "error_messages", "UPDATE", False),
+]
+_COLUMN_UPDATES_0007 = [(INGEST_ROLE, "error_facts", {"next_call"})]
+
+
+def _error_fact_problems(conn: Any) -> list[str]:
+    """Grants, row security and completeness of the error facts (``_pg_errors``)."""
+    tables = _pg_errors.TABLES
     wrong = _row_security_problems(conn, tables)
     wrong += _policy_problems(conn, {t: "tenant_readers" for t in tables})
+    wrong += _privilege_problems(conn, _GRANTS_0007)
+    wrong += _column_problems(conn, _COLUMN_UPDATES_0007)
+    for tenant, counted, kept in conn.execute(
+            "SELECT r.tenant, sum(r.events), (SELECT count(*) FROM error_facts f "
+            "WHERE f.tenant = r.tenant) FROM rollup r WHERE r.event_type = 'agent.error' "
+            "GROUP BY r.tenant ORDER BY r.tenant"):
+        if counted != kept:
+            wrong.append(f"the error facts of tenant {tenant} hold {kept} errors, its rollup "
+                         f"{counted}: errors were written by a collector that does not keep "
+                         "them (upgrade every collector before `db migrate`; then "
+                         "`agentaudit db migrate --rebuild-rollups`)")
+    paired = _partition_days(conn, "event_payloads") - _partition_days(conn, "error_messages")
+    if paired:
+        wrong.append(f"payload days without an error_messages partition: {sorted(paired)} "
+                     "(run `agentaudit db migrate`)")
+    return wrong
+
+
+def _check_rollups(conn: Any, error_facts: bool = True) -> Check:
+    """``0006_report_rollups`` (and ``0007_error_facts`` with ``error_facts``): tenant-scoped,
+    written only by the ingest role, complete."""
+    tables = _pg_rollup.TABLES + (_pg_errors.TABLES if error_facts else ())
+    wrong = _row_security_problems(conn, _pg_rollup.TABLES)
+    wrong += _policy_problems(conn, {t: "tenant_readers" for t in _pg_rollup.TABLES})
     wrong += _privilege_problems(conn, _GRANTS_0006)
+    if error_facts:
+        wrong += _error_fact_problems(conn)
     # every event is in the cells once: a collector that does not keep them (a version from
     # before 0006, still running after the migration) leaves its events out
     for tenant, logged, rolled in conn.execute(
@@ -360,5 +402,5 @@ def check_database(conn: Any, days_ahead: int = 2, now: float | None = None) -> 
     if "0005_alerts" in schema.data["applied"]:
         out.append(_check_alerts(conn))
     if ROLLUPS_MIGRATION in schema.data["applied"]:
-        out.append(_check_rollups(conn))
+        out.append(_check_rollups(conn, ERROR_FACTS_MIGRATION in schema.data["applied"]))
     return out

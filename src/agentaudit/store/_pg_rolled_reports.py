@@ -14,7 +14,18 @@ adds.
 
 from __future__ import annotations
 
-from agentaudit.store._pg_reports import _MODEL_ROW, _evidence, _jarray, _jf, _ji
+from agentaudit.store._pg_errors import HORIZON_S
+from agentaudit.store._pg_reports import (
+    _MODEL_ROW,
+    ERROR_COLUMNS,
+    NEXT_CALL,
+    _evidence,
+    _jarray,
+    _jf,
+    _ji,
+    error_facts,
+    retries,
+)
 from agentaudit.store._pg_rollup import FACTS
 from agentaudit.store._pg_sql import register_rolled
 from agentaudit.store._rollup_shared import ERR, ESC, FINISH, HANDOFF, INV, count_where
@@ -48,6 +59,21 @@ _PROFILE = _jarray(
     _ji("sum(completion_sum)"), _ji(_n("event_type = 'agent.human_intervention'")),
     _ji(_n(ESC)), _jf("min(first_ts)"), _jf("max(last_ts)"))
 
+# -- errors (``_pg_errors``) --
+# The (type, message) counts: those of the kept messages, and per type the rest of its errors
+# (no message, or erased) under a NULL message, as the plain template groups them.
+_MESSAGES = (
+    "WITH mm AS (SELECT coalesce(error_type, 'Unknown') AS error_type, message, count(*) AS n "
+    "FROM error_messages{w} GROUP BY 1, 2) SELECT error_type, message, n FROM mm "
+    "UNION ALL SELECT t.error_type, NULL, (t.n - coalesce((SELECT sum(mm.n) FROM mm "
+    "WHERE mm.error_type = t.error_type), 0))::bigint FROM (SELECT error_type, count(*) AS n "
+    "FROM e GROUP BY error_type) t")
+# the stored next call when the window is within the horizon it was looked for in, else the
+# plain look-up
+_WAIT = (f"CASE WHEN CAST(:retry_window_s AS float8) <= {HORIZON_S}::float8 THEN CASE WHEN "
+         "e.next_call <= e.timestamp + :retry_window_s THEN e.next_call END "
+         f"ELSE {NEXT_CALL} END - e.timestamp")
+
 ROLLED_AGGREGATIONS: dict[str, str] = {
     # -- summary --
     "rpt_profile": (f"WITH {FACTS} SELECT agent_name AS agent, i AS bucket, {_PROFILE} AS m "
@@ -74,6 +100,12 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "SELECT action AS tool, timed, total / timed AS avg_ms, min_ms, max_ms, "
         f"{_at_rank('0.5', 'ASC')} AS p50_ms, {_at_rank('0.95', 'DESC')} AS p95_ms, "
         f"{_at_rank('0.99', 'DESC')} AS p99_ms FROM s ORDER BY tool LIMIT :limit"),
+    # -- errors --
+    "rpt_error_facts": error_facts(f"SELECT {ERROR_COLUMNS} FROM error_facts{{w}}",
+                                   f"SELECT * FROM ({_MESSAGES}) g0 WHERE n > 0"),
+    "rpt_retries": retries(
+        f"SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, {_WAIT} AS wait_s "
+        "FROM error_facts e{w} AND action IS NOT NULL AND trace_id IS NOT NULL"),
     # -- cost --
     "rpt_cost_agents": (
         f"WITH {FACTS}, g AS (SELECT agent_name, i, model, sum(pt_sum)::bigint AS pt, "

@@ -21,10 +21,11 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 
 from __future__ import annotations
 
-from agentaudit.store import _pg_rollup
+from agentaudit.store import _pg_errors, _pg_rollup
 
-__all__ = ["HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
-           "RETENTION_TABLES", "ROLES", "ROLLUPS_MIGRATION", "TENANT_TABLES"]
+__all__ = ["DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION", "HOLD_MATCH", "INGEST_ROLE",
+           "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE", "RETENTION_TABLES", "ROLES",
+           "ROLLUPS_MIGRATION", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
 RETENTION_ROLE = "agentaudit_retention"
@@ -407,3 +408,13 @@ MIGRATIONS.append(("0006_report_rollups", _pg_rollup.MIGRATION
                    + _pg_rollup.grants(INGEST_ROLE, READER_ROLE)
                    + _row_security(_pg_rollup.TABLES)))
 ROLLUPS_MIGRATION = "0006_report_rollups"
+
+# Error facts (``_pg_errors``): what the errors report reads, kept by the sequencer beside the
+# rollups; the messages are erased with their payloads.
+MIGRATIONS.append(("0007_error_facts", _pg_errors.migration(HOLD_MATCH)
+                   + _pg_errors.grants(INGEST_ROLE, READER_ROLE)
+                   + _row_security(_pg_errors.TABLES)))
+ERROR_FACTS_MIGRATION = "0007_error_facts"
+# Migrations of derived tables only (the rows answer without them): a read-only store may
+# open a database that lacks a suffix of them, and then reads no rolled template.
+DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION)

@@ -24,7 +24,7 @@ from agentaudit.store import _pg_rollup
 from agentaudit.store import _pg_sql as sql
 from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_retention import PostgresRetention
-from agentaudit.store._pg_schema import MIGRATIONS, ROLLUPS_MIGRATION
+from agentaudit.store._pg_schema import DERIVED_MIGRATIONS, MIGRATIONS
 from agentaudit.store.base import (
     AppendResult,
     EventQuery,
@@ -95,8 +95,9 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             for name, value in {**_SESSION, "synchronous_commit": _SYNC[synchronous]}.items():
                 self._conn.execute("SELECT set_config(%s, %s, false)", (name, value))
             self._check_schema(create and not readonly, readonly)
-            # the report rollups (a store opened read-only may predate them)
-            self.use_rollups = ROLLUPS_MIGRATION in (sql.applied_migrations(self._conn) or ())
+            # the report rollups and error facts (a store opened read-only may predate them)
+            applied = sql.applied_migrations(self._conn) or set()
+            self.use_rollups = all(m in applied for m in DERIVED_MIGRATIONS)
             if readonly:
                 self._conn.execute("SET default_transaction_read_only = on")
             self.log_id = str(self._conn.execute(
@@ -119,7 +120,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             missing = [n for n, _ in MIGRATIONS if applied is None or n not in applied]
             if not missing:
                 return
-            if readonly and applied is not None and missing == [ROLLUPS_MIGRATION]:
+            if (readonly and applied is not None
+                    and missing == list(DERIVED_MIGRATIONS[-len(missing):])):
                 return  # a reader of a database that predates the rollups: rows answer
                 # (a writer must not: its events would be missing from them once migrated)
             if not may_migrate:

@@ -1,0 +1,251 @@
+"""Error facts of a PostgreSQL store: what the errors report reads, kept with the events.
+
+At ten million events a store holds about 400,000 errors. Read from the day partitions, each
+costs a heap row, a payload row (its message) and a probe of the trace for the next call of its
+tool (a retry?): 20 s for the errors report. So each tenant's sequencer also keeps, inside the
+batch transaction, beside the report rollups (``after_insert``):
+
+* ``error_facts`` — one row per error with the envelope columns the report groups by and
+  ``next_call``: the time of the first call of the same tool in the same trace after the error
+  (in time order, then seq), if it came within ``HORIZON_S``. Errors and their retries arrive
+  in any order: a new error looks for a later call among the stored events (its own batch's
+  included), and a new call moves ``next_call`` of the earlier errors it follows. A retry window
+  longer than the horizon is answered from the events, as the plain template does. Envelope
+  columns only: never erased.
+* ``error_messages`` — the error text of each error whose payload has one, partitioned by day
+  as ``event_payloads`` and erased with it by every path that erases payloads: a row trigger
+  deletes it when its payload is erased (``UPDATE``), ``agentaudit_truncate_payload_day``
+  empties its day and ``agentaudit_drop_payload_day`` drops it. Its partitions are made with
+  the payloads' (``agentaudit_ensure_days``).
+
+The rolled ``rpt_error_facts`` and ``rpt_retries`` (``_pg_rolled_reports``) read them; the plain
+templates stay the reference (tests/postgres/test_pg_error_facts.py).
+"""
+
+from __future__ import annotations
+
+__all__ = ["HORIZON_S", "MESSAGE", "TABLES", "after_insert_statements", "grants", "migration",
+           "rebuild_statements"]
+
+TABLES = ("error_facts", "error_messages")
+HORIZON_S = 86400.0  # how long after an error its next call is looked for at ingest
+
+_C = 'COLLATE "C"'
+# the message of payload row ``p``: ``_pg_sql.payload_json("error", "p")``, as the plain
+# template reads it (spelled out: _pg_sql imports the schema, which imports this module)
+MESSAGE = "(convert_from(p.payload, 'UTF8')::jsonb #>> '{error}')"
+_ERROR = "event_type = 'agent.error'"
+
+
+def _next_call(e: str) -> str:
+    """The time of the first call of error ``e``'s tool in its trace after it, within the
+    horizon (the plain ``rpt_retries`` lookup with the horizon as its window)."""
+    return (f"(SELECT c.timestamp FROM events c WHERE c.trace_id = {e}.trace_id "
+            f"AND c.tenant = {e}.tenant AND c.event_type = 'agent.tool_call' "
+            f"AND c.action = {e}.action AND (c.timestamp > {e}.timestamp "
+            f"OR (c.timestamp = {e}.timestamp AND c.seq > {e}.seq)) "
+            f"AND c.timestamp <= {e}.timestamp + {HORIZON_S}::float8 AND c.day >= {e}.day "
+            f"AND c.day <= floor(({e}.timestamp + {HORIZON_S}::float8) / 86400)::int "
+            "ORDER BY c.timestamp, c.seq LIMIT 1)")
+
+
+def _facts(source: str) -> str:
+    """Insert the errors of ``source`` (rows ``n``) into ``error_facts``."""
+    return ("INSERT INTO error_facts (tenant, seq, day, timestamp, event_id, agent_name, action, "
+            "error_type, trace_id, next_call) SELECT n.tenant, n.seq, n.day, n.timestamp, "
+            "n.event_id, n.agent_name, n.action, n.error_type, n.trace_id, "
+            f"CASE WHEN n.action IS NOT NULL AND n.trace_id IS NOT NULL THEN {_next_call('n')} "
+            f"END FROM {source} WHERE n.{_ERROR}")
+
+
+def _messages(source: str) -> str:
+    """Insert the messages of the errors of ``source`` (rows ``n``) into ``error_messages``."""
+    message = MESSAGE
+    return ("INSERT INTO error_messages (tenant, seq, day, timestamp, agent_name, error_type, "
+            f"message) SELECT n.tenant, n.seq, n.day, n.timestamp, n.agent_name, n.error_type, "
+            f"{message} FROM {source} JOIN event_payloads p ON p.tenant = n.tenant "
+            f"AND p.day = n.day AND p.seq = n.seq WHERE n.{_ERROR} AND {message} IS NOT NULL")
+
+
+# A new call is the next call of the earlier errors of its trace and tool it precedes the next
+# call of (within the horizon); the earliest of the batch's calls wins.
+_RETRIES = (
+    "UPDATE error_facts f SET next_call = m.ts FROM (SELECT x.tenant, x.seq, "
+    "min(c.timestamp) AS ts FROM {source} JOIN error_facts x ON x.tenant = c.tenant "
+    "AND x.trace_id = c.trace_id AND x.action = c.action AND (c.timestamp > x.timestamp "
+    "OR (c.timestamp = x.timestamp AND c.seq > x.seq)) "
+    f"AND c.timestamp <= x.timestamp + {HORIZON_S}::float8 "
+    "WHERE c.event_type = 'agent.tool_call' GROUP BY x.tenant, x.seq) m "
+    "WHERE f.tenant = m.tenant AND f.seq = m.seq AND (f.next_call IS NULL OR m.ts < f.next_call)")
+
+
+def after_insert_statements(source: str) -> tuple[str, ...]:
+    """The statements that fold the rows of ``source`` (a subquery; aliased ``n`` and ``c``
+    in turn) into the error facts: errors first (their next call among all stored rows), then
+    the calls (the errors they follow, the batch's own included: no change there)."""
+    return (_facts(source + " n"), _messages(source + " n"),
+            _RETRIES.format(source=source + " c"))
+
+
+def rebuild_statements() -> tuple[str, ...]:
+    """Recompute tenant ``%(tenant)s``'s error facts (inside ``_pg_rollup.rebuild``)."""
+    mine = "(SELECT * FROM events WHERE tenant = %(tenant)s)"
+    return ("DELETE FROM error_facts WHERE tenant = %(tenant)s",
+            "DELETE FROM error_messages WHERE tenant = %(tenant)s",
+            _facts(mine + " n"), _messages(mine + " n"))
+
+
+# The partition functions of 0002/0004, now with the messages' partitions (same signatures:
+# a collector of an older version that calls them keeps the partitions paired).
+_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION agentaudit_ensure_days(days integer[]) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+DECLARE d integer; made integer := 0; t text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('agentaudit.partitions', 0));
+    FOREACH d IN ARRAY days LOOP
+        FOREACH t IN ARRAY ARRAY['events', 'event_payloads', 'error_messages'] LOOP
+            IF to_regclass(format('%I', t || '_d' || d)) IS NULL THEN
+                EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%s) TO (%s)',
+                               t || '_d' || d, t, d, d + 1);
+                made := made + 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN made;
+END $fn$;
+CREATE OR REPLACE FUNCTION agentaudit_drop_payload_day(d integer, why text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+BEGIN
+    INSERT INTO payload_days_dropped (day, reason, dropped_at)
+        VALUES (d, why, extract(epoch FROM clock_timestamp()))
+        ON CONFLICT (day) DO NOTHING;
+    EXECUTE format('DROP TABLE IF EXISTS %I', 'error_messages_d' || d);
+    IF to_regclass(format('%I', 'event_payloads_d' || d)) IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('DROP TABLE %I', 'event_payloads_d' || d);
+    RETURN true;
+END $fn$;
+CREATE FUNCTION agentaudit_erase_error_message() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+BEGIN
+    DELETE FROM error_messages m
+        WHERE m.tenant = NEW.tenant AND m.day = NEW.day AND m.seq = NEW.seq;
+    RETURN NULL;
+END $fn$;
+CREATE TRIGGER event_payloads_erase_message AFTER UPDATE OF payload ON event_payloads
+    FOR EACH ROW WHEN (OLD.payload IS NOT NULL AND NEW.payload IS NULL)
+    EXECUTE FUNCTION agentaudit_erase_error_message();
+"""
+
+
+def _truncate_function(hold_match: str) -> str:
+    """``agentaudit_truncate_payload_day`` of 0004, which also empties the day's messages (the
+    erased rows it keeps have none: the trigger deleted them)."""
+    return """
+CREATE OR REPLACE FUNCTION agentaudit_truncate_payload_day(d integer, ids bigint[], why text,
+                                                           at double precision) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+DECLARE part text := 'event_payloads_d' || d; live bigint; due bigint;
+BEGIN
+    IF to_regclass(format('%I', part)) IS NULL THEN
+        RETURN false;
+    END IF;
+    -- SHARE: readers go on, writers of this day wait until the caller commits
+    EXECUTE format('LOCK TABLE %I IN SHARE MODE', part);
+    IF EXISTS (SELECT 1 FROM payload_days_dropped x WHERE x.day = d AND x.reason <> why) THEN
+        RETURN false;  -- the day's one reason is another's: erase row by row
+    END IF;
+    EXECUTE format('SELECT count(*) FROM %I WHERE payload IS NOT NULL', part) INTO live;
+    IF live <> cardinality(ids) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT unnest($1) AS id) i '
+                   'JOIN events e ON e.id = i.id AND e.day = $2 '
+                   'JOIN %I p ON p.tenant = e.tenant AND p.seq = e.seq AND p.day = e.day '
+                   'WHERE p.payload IS NOT NULL AND NOT EXISTS '
+                   '(SELECT 1 FROM legal_holds h WHERE HOLD_MATCH)', part)
+        INTO due USING ids, d;
+    IF due <> live THEN
+        RETURN false;
+    END IF;
+    INSERT INTO payload_days_dropped (day, reason, dropped_at) VALUES (d, why, at)
+        ON CONFLICT (day) DO NOTHING;
+    DROP TABLE IF EXISTS pg_temp.agentaudit_erased_rows;
+    EXECUTE format('CREATE TEMP TABLE agentaudit_erased_rows ON COMMIT DROP AS '
+                   'SELECT * FROM %I WHERE payload IS NULL', part);
+    EXECUTE format('TRUNCATE %I', part);
+    IF to_regclass(format('%I', 'error_messages_d' || d)) IS NOT NULL THEN
+        EXECUTE format('TRUNCATE %I', 'error_messages_d' || d);
+    END IF;
+    EXECUTE format('INSERT INTO %I SELECT * FROM pg_temp.agentaudit_erased_rows', part);
+    DROP TABLE pg_temp.agentaudit_erased_rows;
+    RETURN true;
+END $fn$;
+""".replace("HOLD_MATCH", hold_match)
+
+
+# Existing days get their messages' partition where their payloads' still exists.
+_EXISTING_DAYS = """
+DO $do$ DECLARE d integer; BEGIN
+    FOR d IN SELECT substr(c.relname, 17)::int FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'event_payloads'::regclass
+               AND c.relname ~ '^event_payloads_d-?[0-9]+$' LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF error_messages FOR VALUES FROM (%s) TO (%s)',
+                       'error_messages_d' || d, d, d + 1);
+    END LOOP;
+END $do$;
+"""
+
+
+def migration(hold_match: str) -> str:
+    """``0007_error_facts``: the tables, filled from the stored events, and the functions."""
+    return f"""
+CREATE TABLE error_facts (
+    tenant text {_C} NOT NULL,
+    seq bigint NOT NULL,
+    day integer NOT NULL,
+    timestamp double precision NOT NULL,
+    event_id text {_C} NOT NULL,
+    agent_name text {_C} NOT NULL,
+    action text {_C},
+    error_type text {_C},
+    trace_id text {_C},
+    next_call double precision,
+    PRIMARY KEY (tenant, seq)
+);
+CREATE INDEX ix_error_facts_time ON error_facts (tenant, timestamp);
+CREATE INDEX ix_error_facts_trace ON error_facts (tenant, trace_id, action)
+    WHERE trace_id IS NOT NULL AND action IS NOT NULL;
+CREATE TABLE error_messages (
+    tenant text {_C} NOT NULL,
+    seq bigint NOT NULL,
+    day integer NOT NULL,
+    timestamp double precision NOT NULL,
+    agent_name text {_C} NOT NULL,
+    error_type text {_C},
+    message text NOT NULL,
+    PRIMARY KEY (tenant, seq, day)
+) PARTITION BY RANGE (day);
+CREATE INDEX ix_error_messages_time ON error_messages (tenant, timestamp);
+{_EXISTING_DAYS}
+{_FUNCTIONS}
+{_truncate_function(hold_match)}
+{_facts("events n")};
+{_messages("events n")};
+ANALYZE error_facts;
+"""
+
+
+def grants(ingest: str, reader: str) -> str:
+    """The sequencer (ingest role) writes the facts, moving only ``next_call``; readers read
+    them (row security is added beside). The trigger and the retention functions erase
+    messages as the schema owner."""
+    return (f"REVOKE ALL ON error_facts, error_messages FROM PUBLIC; "
+            f"GRANT INSERT, UPDATE (next_call) ON error_facts TO {ingest}; "
+            f"GRANT INSERT ON error_messages TO {ingest}; "
+            f"GRANT SELECT ON error_facts, error_messages TO {ingest}, {reader}; "
+            "REVOKE ALL ON FUNCTION agentaudit_erase_error_message() FROM PUBLIC;")
+
