@@ -21,7 +21,7 @@ from agentaudit.store import open_store
 from agentaudit.store._pg_errors import HORIZON_S
 from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
-from reports.test_rollups import PERIODS, _events
+from reports.test_rollups import HOUR, PERIODS, _events
 
 DAY = 86400.0
 WHOLE = R.Period(T0 - 4 * DAY, T0 + 4 * DAY)
@@ -40,12 +40,25 @@ def _errors_workload(seed: int = 5) -> list[AuditEvent]:
             continue
         ev = msgspec.structs.replace(ev, error=rng.choice(MESSAGES))
         out.append(ev)
+        if rng.random() < 0.3:  # the tool fails again in this trace, up to hours later
+            out += [msgspec.structs.replace(ev, event_id=AuditEvent(
+                event_type="agent.error", agent_name="x").event_id,
+                timestamp=ev.timestamp + rng.random() * 3 * HOUR) for _ in range(rng.randint(1, 3))]
         wait = rng.choice([0.0, 0.05, 2.0, 250.0, 400.0, HORIZON_S - 1, HORIZON_S + 5])
         if rng.random() < 0.6:
             out.append(AuditEvent(event_type="agent.tool_call", agent_name=ev.agent_name,
                                   action=ev.action, trace_id=ev.trace_id,
                                   timestamp=ev.timestamp + wait, params={"retry": True}))
     return out
+
+
+def undo_0007(conn: Any) -> None:
+    """Make the database one from before migration 0007 (its functions keep their new text:
+    the migration replaces them)."""
+    conn.execute("DROP TRIGGER event_payloads_erase_message ON event_payloads; "
+                 "DROP FUNCTION agentaudit_erase_error_message(); "
+                 "DROP TABLE error_facts, error_messages, error_cells, error_groups; "
+                 "DELETE FROM schema_migrations WHERE name = '0007_error_facts'")
 
 
 def _stored(url: str, events: list[AuditEvent], batch: int = 200) -> PostgresStore:
@@ -110,6 +123,8 @@ def test_rolled_errors_report_equals_the_plain_one(errors: PostgresStore, name: 
     period = WHOLE if name == "whole" else PERIODS[name]
     rolled, plain = _errors_both(errors, period)
     assert rolled == plain
+    if name in ("whole", "ragged"):
+        assert rolled["repeated_failures"]
     if name == "whole":
         assert rolled["total_errors"] > 100
         retried = rolled["retries_without_backoff"]
@@ -125,6 +140,7 @@ def test_rolled_errors_report_for_one_agent_and_other_rules(errors: PostgresStor
                        min_backoff_s=3.0, retry_window_s=30.0)
     rolled, plain = _errors_both(errors, WHOLE, rules=rules)
     assert rolled == plain and rolled["retries_without_backoff"]
+    assert rolled["error_bursts"] and rolled["repeated_failures"]
 
 
 def test_a_window_beyond_the_horizon_reads_the_events(errors: PostgresStore) -> None:
@@ -218,10 +234,7 @@ def test_migration_fills_the_error_facts_of_an_older_database(errors: PostgresSt
     messages = _messages_of_live_payloads(errors)[0]
     errors.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER event_payloads_erase_message ON event_payloads; "
-                     "DROP FUNCTION agentaudit_erase_error_message(); "
-                     "DROP TABLE error_facts, error_messages; "
-                     "DELETE FROM schema_migrations WHERE name = '0007_error_facts'")
+        undo_0007(conn)
     old = open_store(pg_url, create=False, readonly=True)
     try:
         assert not old.use_rollups  # type: ignore[attr-defined]
@@ -253,9 +266,19 @@ def test_rebuild_recomputes_the_error_facts(errors: PostgresStore) -> None:
 
 
 def test_reports_read_the_error_facts(errors: PostgresStore) -> None:
-    """The rolled path really reads them: change one and the answer changes."""
-    before, _ = _errors_both(errors, WHOLE)
-    errors.connection.execute("UPDATE error_facts SET error_type = 'Planted' "
-                              "WHERE seq = (SELECT min(seq) FROM error_facts)")
+    """The rolled path really reads each table: change one and its part of the answer
+    changes (cells: the counts; facts: the retries; messages: the common errors)."""
+    conn = errors.connection
+    before = R.errors_report(errors, "default", WHOLE)
+    conn.execute("UPDATE error_cells SET errors = errors + 1000 "
+                 "WHERE ctid = (SELECT min(ctid) FROM error_cells)")
+    conn.execute("UPDATE error_facts SET next_call = timestamp WHERE next_call IS NULL "
+                 "AND action IS NOT NULL AND trace_id IS NOT NULL")
+    conn.execute("UPDATE error_messages SET message = 'planted'")
     after = R.errors_report(errors, "default", WHOLE)
-    assert after["error_types"].get("Planted") == 1 and after != before
+    assert after["total_errors"] == before["total_errors"] + 1000
+    assert sum(r["retries"] for r in after["retries_without_backoff"]) > sum(
+        r["retries"] for r in before["retries_without_backoff"])
+    assert "planted" in {m["message"] for m in after["most_common_errors"]}
+    errors.use_rollups = False
+    assert R.errors_report(errors, "default", WHOLE) == before

@@ -26,6 +26,8 @@ from reports.test_rollups import (
     assert_open_work_follows_closers,
 )
 
+from .test_pg_error_facts import undo_0007
+
 
 def _stored(url: str, events: list[AuditEvent], batch: int = 250) -> PostgresStore:
     store = open_store(url)
@@ -159,12 +161,9 @@ def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
     cells = mixed.connection.execute("SELECT count(*), sum(events) FROM rollup").fetchone()
     mixed.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute("DROP TRIGGER event_payloads_erase_message ON event_payloads; "
-                     "DROP FUNCTION agentaudit_erase_error_message(); "
-                     "DROP TABLE error_facts, error_messages; "
-                     "DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
-                     "DELETE FROM schema_migrations WHERE name IN ('0006_report_rollups', "
-                     "'0007_error_facts')")
+        undo_0007(conn)
+        conn.execute("DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
+                     "DELETE FROM schema_migrations WHERE name = '0006_report_rollups'")
     old = open_store(pg_url, create=False, readonly=True)
     try:
         assert not old.use_rollups  # type: ignore[attr-defined]

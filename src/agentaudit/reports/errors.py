@@ -48,21 +48,22 @@ _TYPE_ACTIONS = {
 }
 
 
+def _buckets(scope: Scope, rules: ErrorRules) -> float:
+    return max(1.0, scope.period.seconds / rules.burst_bucket_s)
+
+
 def _bursts(facts: list[dict[str, Any]], scope: Scope, rules: ErrorRules,
             total_errors: int) -> list[dict[str, Any]]:
-    buckets = max(1.0, scope.period.seconds / rules.burst_bucket_s)
-    threshold = max(rules.burst_min_errors, int(rules.burst_factor * total_errors / buckets) + 1)
-    found: dict[int, dict[str, Any]] = {}
+    threshold = max(rules.burst_min_errors,
+                    int(rules.burst_factor * total_errors / _buckets(scope, rules)) + 1)
+    types_of: dict[int, dict[str, int]] = {}
     for r in facts:
-        if r["kind"] != "bucket":
-            continue
-        b = found.setdefault(inum(r["k1"]), {
-            "start": iso_time(inum(r["k1"]) * rules.burst_bucket_s),
-            "seconds": rules.burst_bucket_s, "errors": 0, "error_types": {}})
-        b["errors"] += inum(r["n"])
-        b["error_types"][r["k2"]] = inum(r["n"])
-    out = sorted((b for b in found.values() if b["errors"] >= threshold),
-                 key=lambda b: (-b["errors"], b["start"]))[:10]
+        if r["kind"] == "bucket":
+            types_of.setdefault(inum(r["k1"]), {})[r["k2"]] = inum(r["n"])
+    found = ({"start": iso_time(k * rules.burst_bucket_s), "seconds": rules.burst_bucket_s,
+              "errors": n, "error_types": types}
+             for k, types in types_of.items() if (n := sum(types.values())) >= threshold)
+    out = sorted(found, key=lambda b: (-b["errors"], b["start"]))[:10]
     for b in out:
         b["error_types"] = dict(sorted(b["error_types"].items(), key=lambda kv: -kv[1]))
         b["threshold"] = threshold
@@ -168,8 +169,11 @@ def errors_report(store: Store, tenant: str, period: Period, agent: str | None =
     scope = Scope(store, tenant, period, agent)
     data: dict[str, Any] = {"report": "errors", "tenant": tenant, "agent": agent,
                             "period": period.to_dict()}
+    # burst_factor and buckets let a template drop the buckets below the threshold _bursts
+    # applies (the rolled PostgreSQL one does; the others return every bucket from min_errors)
     facts = scope.rows("rpt_error_facts", limit=1_000_000, bucket_s=rules.burst_bucket_s,
-                       min_errors=rules.burst_min_errors, min_failures=rules.repeated_failures)
+                       min_errors=rules.burst_min_errors, min_failures=rules.repeated_failures,
+                       burst_factor=rules.burst_factor, buckets=_buckets(scope, rules))
     data.update(_base(scope, facts))
     total = data["total_errors"]
     data["error_type_percentages"] = {k: rate(v, total) for k, v in data["error_types"].items()}

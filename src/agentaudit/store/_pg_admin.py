@@ -333,7 +333,8 @@ _GRANTS_0007 = [
     *[(READER_ROLE, t, "SELECT", True) for t in _pg_errors.TABLES],
     *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_errors.TABLES],
     *[(INGEST_ROLE, t, p, False) for t in _pg_errors.TABLES for p in ("DELETE", "TRUNCATE")],
-    (INGEST_ROLE, "error_messages", "UPDATE", False),
+    (INGEST_ROLE, "error_messages", "UPDATE", False), (INGEST_ROLE, "error_cells", "UPDATE", True),
+    (INGEST_ROLE, "error_groups", "UPDATE", True),
 ]
 _COLUMN_UPDATES_0007 = [(INGEST_ROLE, "error_facts", {"next_call"})]
 

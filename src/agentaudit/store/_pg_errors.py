@@ -12,6 +12,13 @@ batch transaction, beside the report rollups (``after_insert``):
   included), and a new call moves ``next_call`` of the earlier errors it follows. A retry window
   longer than the horizon is answered from the events, as the plain template does. Envelope
   columns only: never erased.
+* ``error_cells`` — per tenant, hour, agent, tool and error type: how many errors and the
+  last one's time (the report's counts by type, tool and agent: whole hours from the cells,
+  the period's ragged edges from ``error_facts``, as the report rollups do).
+* ``error_groups`` — per tenant, trace and tool: how many errors, the first's and the last's
+  time. A trace's tool failing repeatedly in a period failed as often overall: the report
+  reads only the groups that reach its threshold, counting a group's errors in the period
+  only when it straddles an edge (or for one agent).
 * ``error_messages`` — the error text of each error whose payload has one, partitioned by day
   as ``event_payloads`` and erased with it by every path that erases payloads: a row trigger
   deletes it when its payload is erased (``UPDATE``), ``agentaudit_truncate_payload_day``
@@ -27,7 +34,7 @@ from __future__ import annotations
 __all__ = ["HORIZON_S", "MESSAGE", "TABLES", "after_insert_statements", "grants", "migration",
            "rebuild_statements"]
 
-TABLES = ("error_facts", "error_messages")
+TABLES = ("error_facts", "error_messages", "error_cells", "error_groups")
 HORIZON_S = 86400.0  # how long after an error its next call is looked for at ingest
 
 _C = 'COLLATE "C"'
@@ -67,6 +74,29 @@ def _messages(source: str) -> str:
             f"AND p.day = n.day AND p.seq = n.seq WHERE n.{_ERROR} AND {message} IS NOT NULL")
 
 
+def _cells(source: str) -> str:
+    """Fold the errors of ``source`` (rows ``n``) into their hourly cells."""
+    return ("INSERT INTO error_cells (tenant, hour, agent_name, action, error_type, errors, "
+            "last_ts) SELECT n.tenant, floor(n.timestamp / 3600)::bigint, n.agent_name, "
+            "n.action, n.error_type, count(*), max(n.timestamp) "
+            f"FROM {source} WHERE n.{_ERROR} GROUP BY 1, 2, 3, 4, 5 "
+            "ON CONFLICT (tenant, hour, agent_name, action, error_type) DO UPDATE SET "
+            "errors = error_cells.errors + excluded.errors, "
+            "last_ts = greatest(error_cells.last_ts, excluded.last_ts)")
+
+
+def _groups(source: str) -> str:
+    """Count the errors of ``source`` (rows ``n``) per trace and tool."""
+    return ("INSERT INTO error_groups (tenant, trace_id, action, errors, first_ts, last_ts) "
+            "SELECT n.tenant, n.trace_id, n.action, count(*), min(n.timestamp), "
+            f"max(n.timestamp) FROM {source} WHERE n.{_ERROR} AND n.trace_id IS NOT NULL "
+            "AND n.action IS NOT NULL GROUP BY 1, 2, 3 "
+            "ON CONFLICT (tenant, trace_id, action) DO UPDATE SET "
+            "errors = error_groups.errors + excluded.errors, "
+            "first_ts = least(error_groups.first_ts, excluded.first_ts), "
+            "last_ts = greatest(error_groups.last_ts, excluded.last_ts)")
+
+
 # A new call is the next call of the earlier errors of its trace and tool it precedes the next
 # call of (within the horizon); the earliest of the batch's calls wins.
 _RETRIES = (
@@ -83,16 +113,16 @@ def after_insert_statements(source: str) -> tuple[str, ...]:
     """The statements that fold the rows of ``source`` (a subquery; aliased ``n`` and ``c``
     in turn) into the error facts: errors first (their next call among all stored rows), then
     the calls (the errors they follow, the batch's own included: no change there)."""
-    return (_facts(source + " n"), _messages(source + " n"),
-            _RETRIES.format(source=source + " c"))
+    return (_facts(source + " n"), _messages(source + " n"), _cells(source + " n"),
+            _groups(source + " n"), _RETRIES.format(source=source + " c"))
 
 
 def rebuild_statements() -> tuple[str, ...]:
     """Recompute tenant ``%(tenant)s``'s error facts (inside ``_pg_rollup.rebuild``)."""
     mine = "(SELECT * FROM events WHERE tenant = %(tenant)s)"
-    return ("DELETE FROM error_facts WHERE tenant = %(tenant)s",
-            "DELETE FROM error_messages WHERE tenant = %(tenant)s",
-            _facts(mine + " n"), _messages(mine + " n"))
+    return (*(f"DELETE FROM {t} WHERE tenant = %(tenant)s" for t in TABLES),
+            _facts(mine + " n"), _messages(mine + " n"), _cells(mine + " n"),
+            _groups(mine + " n"))
 
 
 # The partition functions of 0002/0004, now with the messages' partitions (same signatures:
@@ -230,11 +260,34 @@ CREATE TABLE error_messages (
     PRIMARY KEY (tenant, seq, day)
 ) PARTITION BY RANGE (day);
 CREATE INDEX ix_error_messages_time ON error_messages (tenant, timestamp);
+CREATE TABLE error_cells (
+    tenant text {_C} NOT NULL,
+    hour bigint NOT NULL,
+    agent_name text {_C} NOT NULL,
+    action text {_C},
+    error_type text {_C},
+    errors bigint NOT NULL,
+    last_ts double precision NOT NULL
+);
+CREATE UNIQUE INDEX ux_error_cells ON error_cells (tenant, hour, agent_name, action, error_type)
+    NULLS NOT DISTINCT;
+CREATE TABLE error_groups (
+    tenant text {_C} NOT NULL,
+    trace_id text {_C} NOT NULL,
+    action text {_C} NOT NULL,
+    errors bigint NOT NULL,
+    first_ts double precision NOT NULL,
+    last_ts double precision NOT NULL,
+    PRIMARY KEY (tenant, trace_id, action)
+);
+CREATE INDEX ix_error_groups_errors ON error_groups (tenant, errors);
 {_EXISTING_DAYS}
 {_FUNCTIONS}
 {_truncate_function(hold_match)}
 {_facts("events n")};
 {_messages("events n")};
+{_cells("events n")};
+{_groups("events n")};
 ANALYZE error_facts;
 """
 
@@ -243,9 +296,10 @@ def grants(ingest: str, reader: str) -> str:
     """The sequencer (ingest role) writes the facts, moving only ``next_call``; readers read
     them (row security is added beside). The trigger and the retention functions erase
     messages as the schema owner."""
-    return (f"REVOKE ALL ON error_facts, error_messages FROM PUBLIC; "
+    return (f"REVOKE ALL ON {', '.join(TABLES)} FROM PUBLIC; "
             f"GRANT INSERT, UPDATE (next_call) ON error_facts TO {ingest}; "
             f"GRANT INSERT ON error_messages TO {ingest}; "
-            f"GRANT SELECT ON error_facts, error_messages TO {ingest}, {reader}; "
+            f"GRANT INSERT, UPDATE ON error_cells, error_groups TO {ingest}; "
+            f"GRANT SELECT ON {', '.join(TABLES)} TO {ingest}, {reader}; "
             "REVOKE ALL ON FUNCTION agentaudit_erase_error_message() FROM PUBLIC;")
 

@@ -123,28 +123,7 @@ _TOOLS = {
 
 # -- errors --------------------------------------------------------------------------------------
 
-def error_facts(errors: str, messages: str) -> str:
-    """``rpt_error_facts`` over ``errors`` (a query of the period's errors as (action,
-    error_type, agent, ts, trace_id, bucket), coalesced as the report reads them) and
-    ``messages`` (a query of (error_type, message, n) over ``e``, those errors)."""
-    return (
-        f"WITH e AS MATERIALIZED ({errors}) "
-        "SELECT 'type' AS kind, error_type AS k1, NULL::text AS k2, count(*) AS n, "
-        "max(ts) AS last_ts FROM e GROUP BY error_type "
-        "UNION ALL SELECT 'tool_type', action, error_type, count(*), max(ts) FROM e "
-        "GROUP BY action, error_type "
-        "UNION ALL SELECT 'agent', agent, NULL, count(*), NULL FROM e GROUP BY agent "
-        "UNION ALL SELECT * FROM (SELECT 'message', error_type, message, n, "
-        f"NULL::float8 FROM ({messages}) g ORDER BY n DESC, 2, 3 NULLS FIRST LIMIT 10) m "
-        "UNION ALL SELECT 'bucket', bucket::text, error_type, count(*), NULL FROM e "
-        "WHERE bucket IN (SELECT bucket FROM e GROUP BY bucket HAVING count(*) >= :min_errors) "
-        "GROUP BY bucket, error_type "
-        "UNION ALL SELECT 'repeated', action, trace_id, count(*), NULL FROM e "
-        "WHERE action <> '' AND trace_id IS NOT NULL GROUP BY action, trace_id "
-        "HAVING count(*) >= :min_failures LIMIT :limit")
-
-
-ERROR_COLUMNS = ("coalesce(action, '') AS action, coalesce(error_type, 'Unknown') AS error_type, "
+_ERROR_COLUMNS = ("coalesce(action, '') AS action, coalesce(error_type, 'Unknown') AS error_type, "
                  "agent_name AS agent, timestamp AS ts, trace_id, "
                  "trunc(timestamp / :bucket_s)::bigint AS bucket")
 # the next call of error ``e``'s tool in its trace after it, within the retry window (and its
@@ -158,29 +137,45 @@ NEXT_CALL = (
     "ORDER BY c.timestamp, c.seq LIMIT 1)")
 
 
-def retries(waits: str) -> str:
+def retries(waits: str, materialized: bool) -> str:
     """``rpt_retries`` over ``waits``: the period's errors of a tool in a trace as (action,
-    error_id, ts, wait_s), wait_s the time to the next call of the tool within the window."""
+    error_id, ts, wait_s), wait_s the time to the next call of the tool within the window
+    (``materialized`` when computing it costs a look-up). Per tool in one pass: the evidence
+    is the earliest errors retried without backoff."""
+    how = "MATERIALIZED " if materialized else ""
     return (
-        f"WITH r AS MATERIALIZED ({waits}), "
-        "q AS (SELECT *, row_number() OVER (PARTITION BY action, wait_s < :min_backoff_s "
-        "ORDER BY ts) AS rn FROM r WHERE wait_s <= :retry_window_s) "
+        f"WITH r AS {how}({waits}) "
         "SELECT action AS tool, count(*) AS retries, "
         "sum((wait_s < :min_backoff_s)::int) AS without_backoff, avg(wait_s) AS avg_wait_s, "
-        "min(wait_s) AS min_wait_s, string_agg(CASE WHEN wait_s < :min_backoff_s "
-        "AND rn <= :ev THEN error_id END, ',' ORDER BY ts) AS evidence FROM q GROUP BY action "
+        "min(wait_s) AS min_wait_s, nullif(array_to_string((array_agg(error_id ORDER BY ts) "
+        "FILTER (WHERE wait_s < :min_backoff_s))[1:CAST(:ev AS int)], ','), '') AS evidence "
+        "FROM r WHERE wait_s <= :retry_window_s GROUP BY action "
         "ORDER BY without_backoff DESC, retries DESC, tool LIMIT :limit")
 
 
 _ERRORS = {
-    "rpt_error_facts": error_facts(
-        f"SELECT {ERROR_COLUMNS}, (SELECT {payload_json('error', 'p')} FROM event_payloads p "
-        f"WHERE {_SAME_ROW}) AS message FROM events e{{w}} AND event_type = 'agent.error'",
-        "SELECT error_type, message, count(*) AS n FROM e GROUP BY error_type, message"),
+    "rpt_error_facts": (
+        f"WITH e AS MATERIALIZED (SELECT {_ERROR_COLUMNS}, (SELECT {payload_json('error', 'p')} "
+        f"FROM event_payloads p WHERE {_SAME_ROW}) AS message FROM events e{{w}} "
+        "AND event_type = 'agent.error') "
+        "SELECT 'type' AS kind, error_type AS k1, NULL::text AS k2, count(*) AS n, "
+        "max(ts) AS last_ts FROM e GROUP BY error_type "
+        "UNION ALL SELECT 'tool_type', action, error_type, count(*), max(ts) FROM e "
+        "GROUP BY action, error_type "
+        "UNION ALL SELECT 'agent', agent, NULL, count(*), NULL FROM e GROUP BY agent "
+        "UNION ALL SELECT * FROM (SELECT 'message', error_type, message, count(*) AS n, "
+        "NULL::float8 FROM e GROUP BY error_type, message "
+        "ORDER BY n DESC, 2, 3 NULLS FIRST LIMIT 10) m "
+        "UNION ALL SELECT 'bucket', bucket::text, error_type, count(*), NULL FROM e "
+        "WHERE bucket IN (SELECT bucket FROM e GROUP BY bucket HAVING count(*) >= :min_errors) "
+        "GROUP BY bucket, error_type "
+        "UNION ALL SELECT 'repeated', action, trace_id, count(*), NULL FROM e "
+        "WHERE action <> '' AND trace_id IS NOT NULL GROUP BY action, trace_id "
+        "HAVING count(*) >= :min_failures LIMIT :limit"),
     "rpt_retries": retries(
         f"SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, {NEXT_CALL} - e.timestamp "
         "AS wait_s FROM events e{w} AND event_type = 'agent.error' AND action IS NOT NULL "
-        "AND trace_id IS NOT NULL"),
+        "AND trace_id IS NOT NULL", materialized=True),
 }
 
 # -- cost ----------------------------------------------------------------------------------------

@@ -17,16 +17,14 @@ from __future__ import annotations
 from agentaudit.store._pg_errors import HORIZON_S
 from agentaudit.store._pg_reports import (
     _MODEL_ROW,
-    ERROR_COLUMNS,
     NEXT_CALL,
     _evidence,
     _jarray,
     _jf,
     _ji,
-    error_facts,
     retries,
 )
-from agentaudit.store._pg_rollup import FACTS
+from agentaudit.store._pg_rollup import _AGENT, FACTS, SPLIT
 from agentaudit.store._pg_sql import register_rolled
 from agentaudit.store._rollup_shared import ERR, ESC, FINISH, HANDOFF, INV, count_where
 
@@ -60,14 +58,56 @@ _PROFILE = _jarray(
     _ji(_n(ESC)), _jf("min(first_ts)"), _jf("max(last_ts)"))
 
 # -- errors (``_pg_errors``) --
-# The (type, message) counts: those of the kept messages, and per type the rest of its errors
-# (no message, or erased) under a NULL message, as the plain template groups them.
+# The counts by type, tool and agent from the hourly cells of the period and its edge errors
+_ERROR_CELLS = (
+    f"{SPLIT}, c AS (SELECT r.agent_name, r.action, r.error_type, r.errors, r.last_ts FROM ru "
+    "JOIN error_cells r ON r.tenant = :tenant AND r.hour >= ru.a AND r.hour < ru.b "
+    f"AND ({_AGENT} IS NULL OR r.agent_name = {_AGENT}) "
+    "UNION ALL SELECT e.agent_name, e.action, e.error_type, 1, e.timestamp FROM rr "
+    "JOIN error_facts e ON e.tenant = :tenant AND e.timestamp >= rr.lo AND e.timestamp < rr.hi "
+    f"AND ({_AGENT} IS NULL OR e.agent_name = {_AGENT})), "
+    "x AS (SELECT coalesce(action, '') AS action, coalesce(error_type, 'Unknown') AS error_type, "
+    "agent_name AS agent, errors, last_ts FROM c)")
+# (type, message) counts: the kept messages', and per type the rest of its errors (without a
+# message, or erased) under a NULL message, as the plain template groups them
 _MESSAGES = (
-    "WITH mm AS (SELECT coalesce(error_type, 'Unknown') AS error_type, message, count(*) AS n "
-    "FROM error_messages{w} GROUP BY 1, 2) SELECT error_type, message, n FROM mm "
-    "UNION ALL SELECT t.error_type, NULL, (t.n - coalesce((SELECT sum(mm.n) FROM mm "
-    "WHERE mm.error_type = t.error_type), 0))::bigint FROM (SELECT error_type, count(*) AS n "
-    "FROM e GROUP BY error_type) t")
+    "mm AS (SELECT coalesce(error_type, 'Unknown') AS error_type, message, count(*) AS n "
+    "FROM error_messages{w} GROUP BY 1, 2), "
+    "types AS (SELECT error_type, sum(errors)::bigint AS n, max(last_ts) AS last_ts FROM x "
+    "GROUP BY error_type), "
+    "msg AS (SELECT error_type, message, n FROM mm UNION ALL SELECT t.error_type, NULL, "
+    "(t.n - coalesce((SELECT sum(mm.n) FROM mm WHERE mm.error_type = t.error_type), 0))::bigint "
+    "FROM types t)")
+# bursts: the (bucket, type) counts of the buckets with enough errors (the report's threshold,
+# ``errors._bursts``: at least :min_errors and more than :burst_factor times the mean)
+_BURSTS = (
+    "bk AS (SELECT bucket, error_type, n, sum(n) OVER (PARTITION BY bucket) AS total FROM "
+    "(SELECT trunc(timestamp / :bucket_s)::bigint AS bucket, "
+    "coalesce(error_type, 'Unknown') AS error_type, count(*) AS n FROM error_facts{w} "
+    "GROUP BY 1, 2) b)")
+# repeated failures: the groups that reach the threshold overall, counted in the period
+# (their count unless they straddle an edge or the report is one agent's)
+_REPEATED = (
+    "rep AS (SELECT g.action, g.trace_id, CASE WHEN CAST(:agent_name AS text) IS NULL "
+    "AND g.first_ts >= :since AND g.last_ts < :until THEN g.errors ELSE (SELECT count(*) "
+    "FROM error_facts f WHERE f.tenant = g.tenant AND f.trace_id = g.trace_id "
+    "AND f.action = g.action AND f.timestamp >= :since AND f.timestamp < :until "
+    f"AND ({_AGENT} IS NULL OR f.agent_name = {_AGENT})) END AS n FROM error_groups g "
+    "WHERE g.tenant = :tenant AND g.errors >= :min_failures AND g.action <> '' "
+    "AND g.last_ts >= :since AND g.first_ts < :until)")
+_ERROR_FACTS = (
+    f"WITH {_ERROR_CELLS}, {_MESSAGES}, {_BURSTS}, {_REPEATED} "
+    "SELECT 'type' AS kind, error_type AS k1, NULL::text AS k2, n, last_ts FROM types "
+    "UNION ALL SELECT 'tool_type', action, error_type, sum(errors)::bigint, max(last_ts) "
+    "FROM x GROUP BY action, error_type "
+    "UNION ALL SELECT 'agent', agent, NULL, sum(errors)::bigint, NULL FROM x GROUP BY agent "
+    "UNION ALL SELECT * FROM (SELECT 'message', error_type, message, n, NULL::float8 FROM msg "
+    "WHERE n > 0 ORDER BY n DESC, 2, 3 NULLS FIRST LIMIT 10) m "
+    "UNION ALL SELECT 'bucket', bucket::text, error_type, n, NULL FROM bk "
+    "WHERE total >= greatest(:min_errors, floor(CAST(:burst_factor AS float8) * "
+    "(SELECT sum(n) FROM types)::float8 / CAST(:buckets AS float8))::bigint + 1) "
+    "UNION ALL SELECT 'repeated', action, trace_id, n, NULL FROM rep "
+    "WHERE n >= :min_failures LIMIT :limit")
 # the stored next call when the window is within the horizon it was looked for in, else the
 # plain look-up
 _WAIT = (f"CASE WHEN CAST(:retry_window_s AS float8) <= {HORIZON_S}::float8 THEN CASE WHEN "
@@ -101,11 +141,11 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         f"{_at_rank('0.5', 'ASC')} AS p50_ms, {_at_rank('0.95', 'DESC')} AS p95_ms, "
         f"{_at_rank('0.99', 'DESC')} AS p99_ms FROM s ORDER BY tool LIMIT :limit"),
     # -- errors --
-    "rpt_error_facts": error_facts(f"SELECT {ERROR_COLUMNS} FROM error_facts{{w}}",
-                                   f"SELECT * FROM ({_MESSAGES}) g0 WHERE n > 0"),
+    "rpt_error_facts": _ERROR_FACTS,
     "rpt_retries": retries(
         f"SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, {_WAIT} AS wait_s "
-        "FROM error_facts e{w} AND action IS NOT NULL AND trace_id IS NOT NULL"),
+        "FROM error_facts e{w} AND action IS NOT NULL AND trace_id IS NOT NULL",
+        materialized=False),
     # -- cost --
     "rpt_cost_agents": (
         f"WITH {FACTS}, g AS (SELECT agent_name, i, model, sum(pt_sum)::bigint AS pt, "

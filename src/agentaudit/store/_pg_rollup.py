@@ -27,7 +27,7 @@ from typing import Any
 
 from agentaudit.store import _pg_errors
 
-__all__ = ["FACTS", "MIGRATION", "TABLES", "after_insert", "grants", "metered", "priced_tokens",
+__all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "grants", "metered", "priced_tokens",
            "rebuild", "recorded", "tokens"]
 
 TABLES = ("rollup", "closers", "open_work")
@@ -247,11 +247,14 @@ _AGENT = 'CAST(:agent_name AS text) COLLATE "C"'
 # Templates put it after ``WITH`` and aggregate ``f`` (KEYS, the measures, and ``i``, the
 # bucket); they read :rolled, :raw, :tenant and :agent_name. The edge rows name their days, so
 # only those partitions are read.
-FACTS = (
+# ``ru``: the whole hours of each bucket, ``rr``: its ragged edges
+SPLIT = (
     "ru(i, a, b) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::bigint, (x.v ->> 2)::bigint "
     "FROM jsonb_array_elements(CAST(:rolled AS jsonb)) AS x(v)), "
     "rr(i, lo, hi) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::float8, (x.v ->> 2)::float8 "
-    "FROM jsonb_array_elements(CAST(:raw AS jsonb)) AS x(v)), "
+    "FROM jsonb_array_elements(CAST(:raw AS jsonb)) AS x(v))")
+FACTS = (
+    f"{SPLIT}, "
     f"f AS (SELECT ru.i AS i, {', '.join('r.' + k for k in KEYS)}, "
     f"{', '.join('r.' + c for c in _MEASURES)} FROM ru JOIN rollup r "
     "ON r.tenant = :tenant AND r.hour >= ru.a AND r.hour < ru.b "
