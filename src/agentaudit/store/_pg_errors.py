@@ -249,6 +249,9 @@ CREATE TABLE error_facts (
 CREATE INDEX ix_error_facts_time ON error_facts (tenant, timestamp);
 CREATE INDEX ix_error_facts_trace ON error_facts (tenant, trace_id, action)
     WHERE trace_id IS NOT NULL AND action IS NOT NULL;
+CREATE INDEX ix_error_facts_retries ON error_facts (tenant, action, timestamp)
+    INCLUDE (event_id, next_call, agent_name, day)
+    WHERE trace_id IS NOT NULL AND action IS NOT NULL AND next_call IS NOT NULL;
 CREATE TABLE error_messages (
     tenant text {_C} NOT NULL,
     seq bigint NOT NULL,

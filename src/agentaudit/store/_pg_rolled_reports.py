@@ -108,11 +108,22 @@ _ERROR_FACTS = (
     "(SELECT sum(n) FROM types)::float8 / CAST(:buckets AS float8))::bigint + 1) "
     "UNION ALL SELECT 'repeated', action, trace_id, n, NULL FROM rep "
     "WHERE n >= :min_failures LIMIT :limit")
-# the stored next call when the window is within the horizon it was looked for in, else the
-# plain look-up
-_WAIT = (f"CASE WHEN CAST(:retry_window_s AS float8) <= {HORIZON_S}::float8 THEN CASE WHEN "
-         "e.next_call <= e.timestamp + :retry_window_s THEN e.next_call END "
-         f"ELSE {NEXT_CALL} END - e.timestamp")
+# Retries within the horizon: the errors with a next call, read in tool order from
+# ix_error_facts_retries (no sort); a longer window looks each error's next call up as the plain
+# template does. One-time filters on :retry_window_s run one branch only.
+_WINDOW = f"CAST(:retry_window_s AS float8) <= {HORIZON_S}::float8"
+_FACT_COLUMNS = "e.action, e.event_id AS error_id, e.timestamp AS ts"
+_KEPT_WAITS = (
+    f"SELECT {_FACT_COLUMNS}, CASE WHEN e.next_call <= e.timestamp + :retry_window_s "
+    "THEN e.next_call END - e.timestamp AS wait_s FROM error_facts e{w} "
+    f"AND action IS NOT NULL AND trace_id IS NOT NULL AND next_call IS NOT NULL AND {_WINDOW}")
+_LOOKED_UP_WAITS = (
+    f"SELECT {_FACT_COLUMNS}, {NEXT_CALL} - e.timestamp AS wait_s FROM error_facts e{{w}} "
+    f"AND action IS NOT NULL AND trace_id IS NOT NULL AND NOT ({_WINDOW})")
+_RETRIES = (
+    f"SELECT * FROM (({retries(_KEPT_WAITS, materialized=False)}) "
+    f"UNION ALL ({retries(_LOOKED_UP_WAITS, materialized=True)})) u "
+    "ORDER BY without_backoff DESC, retries DESC, tool LIMIT :limit")
 
 ROLLED_AGGREGATIONS: dict[str, str] = {
     # -- summary --
@@ -142,10 +153,7 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         f"{_at_rank('0.99', 'DESC')} AS p99_ms FROM s ORDER BY tool LIMIT :limit"),
     # -- errors --
     "rpt_error_facts": _ERROR_FACTS,
-    "rpt_retries": retries(
-        f"SELECT e.action, e.event_id AS error_id, e.timestamp AS ts, {_WAIT} AS wait_s "
-        "FROM error_facts e{w} AND action IS NOT NULL AND trace_id IS NOT NULL",
-        materialized=False),
+    "rpt_retries": _RETRIES,
     # -- cost --
     "rpt_cost_agents": (
         f"WITH {FACTS}, g AS (SELECT agent_name, i, model, sum(pt_sum)::bigint AS pt, "
