@@ -18,7 +18,8 @@ from agentaudit.events import AuditEvent
 from agentaudit.reports.errors import ErrorRules
 from agentaudit.retention import erase
 from agentaudit.store import open_store
-from agentaudit.store._pg_errors import HORIZON_S
+from agentaudit.store._pg_errors import HORIZON_S, MESSAGE
+from agentaudit.store._pg_sql import payload_json
 from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
 from reports.test_rollups import HOUR, PERIODS, _events
@@ -162,6 +163,7 @@ def test_next_call_is_kept_whatever_the_arrival_order(errors: PostgresStore) -> 
 
 
 def test_messages_are_those_of_the_stored_payloads(errors: PostgresStore) -> None:
+    assert payload_json("error", "p") == MESSAGE  # what the plain template reads
     kept, live = _messages_of_live_payloads(errors)
     assert kept == live and len(kept) > 100
     assert any(m == "" for *_k, m in kept)

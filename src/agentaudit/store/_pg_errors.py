@@ -67,11 +67,10 @@ def _facts(source: str) -> str:
 
 def _messages(source: str) -> str:
     """Insert the messages of the errors of ``source`` (rows ``n``) into ``error_messages``."""
-    message = MESSAGE
     return ("INSERT INTO error_messages (tenant, seq, day, timestamp, agent_name, error_type, "
             f"message) SELECT n.tenant, n.seq, n.day, n.timestamp, n.agent_name, n.error_type, "
-            f"{message} FROM {source} JOIN event_payloads p ON p.tenant = n.tenant "
-            f"AND p.day = n.day AND p.seq = n.seq WHERE n.{_ERROR} AND {message} IS NOT NULL")
+            f"{MESSAGE} FROM {source} JOIN event_payloads p ON p.tenant = n.tenant "
+            f"AND p.day = n.day AND p.seq = n.seq WHERE n.{_ERROR} AND {MESSAGE} IS NOT NULL")
 
 
 def _cells(source: str) -> str:
