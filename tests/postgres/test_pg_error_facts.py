@@ -53,10 +53,12 @@ def _errors_workload(seed: int = 5) -> list[AuditEvent]:
     return out
 
 
-def undo_0007(conn: Any) -> None:
-    """Make the database one from before migration 0007 (its functions keep their new text:
-    the migration replaces them)."""
-    conn.execute("DROP TRIGGER event_payloads_erase_message ON event_payloads; "
+def before_0007(conn: Any) -> None:
+    """Make the database one from before migrations 0007 and 0008 (the partition functions
+    keep their new text: the migration replaces them)."""
+    conn.execute("DROP TABLE interventions; "
+                 "DELETE FROM schema_migrations WHERE name = '0008_interventions'; "
+                 "DROP TRIGGER event_payloads_erase_message ON event_payloads; "
                  "DROP FUNCTION agentaudit_erase_error_message(); "
                  "DROP TABLE error_facts, error_messages, error_cells, error_groups; "
                  "DELETE FROM schema_migrations WHERE name = '0007_error_facts'")
@@ -236,7 +238,7 @@ def test_migration_fills_the_error_facts_of_an_older_database(errors: PostgresSt
     messages = _messages_of_live_payloads(errors)[0]
     errors.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        undo_0007(conn)
+        before_0007(conn)
     old = open_store(pg_url, create=False, readonly=True)
     try:
         assert not old.use_rollups  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
 from reports.test_rollups import (
     HOUR,
+    NOW,
     PERIODS,
     _all,
     _both,
@@ -26,7 +27,7 @@ from reports.test_rollups import (
     assert_open_work_follows_closers,
 )
 
-from .test_pg_error_facts import undo_0007
+from .test_pg_error_facts import before_0007
 
 
 def _stored(url: str, events: list[AuditEvent], batch: int = 250) -> PostgresStore:
@@ -161,7 +162,7 @@ def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
     cells = mixed.connection.execute("SELECT count(*), sum(events) FROM rollup").fetchone()
     mixed.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        undo_0007(conn)
+        before_0007(conn)
         conn.execute("DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
                      "DELETE FROM schema_migrations WHERE name = '0006_report_rollups'")
     old = open_store(pg_url, create=False, readonly=True)
@@ -219,3 +220,36 @@ def test_rebuild_recomputes_what_ingest_kept(mixed: PostgresStore) -> None:
         for was, now in zip(values, after["rollup"][key], strict=True):
             assert (was == now if not isinstance(was, float)
                     else math.isclose(was, now, rel_tol=1e-12)), key
+
+
+def test_the_approval_check_reads_the_interventions(pg_url: str) -> None:
+    """The rolled approval check finds approvals in ``interventions``: remove them there and
+    every listed call is unapproved; the rows still answer the same as before."""
+    events: list[AuditEvent] = []
+    for i in range(40):
+        trace, ts = f"refund-{i}", T0 + 600.0 * i
+        if i % 4:  # three in four are approved first, some by an earlier day's approval
+            events.append(AuditEvent(event_type="agent.human_intervention", agent_name="Human",
+                                     action="approval", trace_id=trace, params={"by": f"u{i % 3}"},
+                                     timestamp=ts - (3 * 86400.0 if i % 2 else 5.0)))
+        events.append(AuditEvent(event_type="agent.tool_call", agent_name="Billing",
+                                 action="process_refund", trace_id=trace, timestamp=ts,
+                                 params={"amount": 500}))
+    store = _stored(pg_url, events, batch=7)
+    period = R.Period(T0 - 4 * 86400.0, T0 + 86400.0)
+
+    def approval() -> dict[str, Any]:
+        report = R.compliance_report(store, "default", period, now=NOW)
+        return next(c for c in report["checks"] if c["name"] == "tool_approval")
+
+    try:
+        before = approval()
+        assert before["details"]["approved"] == 30 and before["value"] == 10
+        assert set(before["details"]["approvers"]) == {"u0", "u1", "u2"}
+        store.connection.execute("DELETE FROM interventions")
+        after = approval()
+        assert after["details"]["approved"] == 0 and after["value"] == 40
+        store.use_rollups = False
+        assert approval() == before
+    finally:
+        store.close()

@@ -1,8 +1,7 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
 ``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
-migrations ``0004_retention``, ``0005_alerts``, ``0006_report_rollups`` and ``0007_error_facts``
-added: their row
-security, column grants and who may run the retention functions)."""
+migrations ``0004_retention`` to ``0008_interventions`` added: their row security, column grants
+and who may run the retention functions, and whether the derived tables hold every event)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentaudit.store import _pg_errors, _pg_rollup
+from agentaudit.store import _pg_errors, _pg_interventions, _pg_rollup
 from agentaudit.store._pg_schema import (
     ERROR_FACTS_MIGRATION,
     INGEST_ROLE,
+    INTERVENTIONS_MIGRATION,
     MIGRATIONS,
     READER_ROLE,
     RETENTION_ROLE,
@@ -362,15 +362,47 @@ def _error_fact_problems(conn: Any) -> list[str]:
     return wrong
 
 
-def _check_rollups(conn: Any, error_facts: bool = True) -> Check:
-    """``0006_report_rollups`` (and ``0007_error_facts`` with ``error_facts``): tenant-scoped,
-    written only by the ingest role, complete."""
-    tables = _pg_rollup.TABLES + (_pg_errors.TABLES if error_facts else ())
+# ``0008_interventions``: inserted by the sequencer, never changed
+_GRANTS_0008 = [
+    *[(role, "interventions", p, False) for role in (READER_ROLE, "PUBLIC")
+      for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
+    ("PUBLIC", "interventions", "SELECT", False), (READER_ROLE, "interventions", "SELECT", True),
+    (INGEST_ROLE, "interventions", "INSERT", True),
+    *[(INGEST_ROLE, "interventions", p, False) for p in ("UPDATE", "DELETE", "TRUNCATE")],
+]
+
+
+def _intervention_problems(conn: Any) -> list[str]:
+    """Grants, row security and completeness of ``interventions`` (``_pg_interventions``)."""
+    wrong = _row_security_problems(conn, _pg_interventions.TABLES)
+    wrong += _policy_problems(conn, {"interventions": "tenant_readers"})
+    wrong += _privilege_problems(conn, _GRANTS_0008)
+    for tenant, logged, kept in conn.execute(
+            "SELECT s.tenant, (SELECT count(*) FROM events e WHERE e.tenant = s.tenant "
+            "AND e.event_type = 'agent.human_intervention' AND e.trace_id IS NOT NULL), "
+            "(SELECT count(*) FROM interventions i WHERE i.tenant = s.tenant) "
+            "FROM log_state s ORDER BY s.tenant"):
+        if logged != kept:
+            wrong.append(f"the interventions of tenant {tenant} hold {kept}, its log {logged}: "
+                         "they were written by a collector that does not keep them (upgrade "
+                         "every collector before `db migrate`; then `agentaudit db migrate "
+                         "--rebuild-rollups`)")
+    return wrong
+
+
+def _check_rollups(conn: Any, applied: set[str]) -> Check:
+    """``0006_report_rollups`` and, when applied, ``0007_error_facts`` and
+    ``0008_interventions``: tenant-scoped, written only by the ingest role, complete."""
+    tables = (_pg_rollup.TABLES
+              + (_pg_errors.TABLES if ERROR_FACTS_MIGRATION in applied else ())
+              + (_pg_interventions.TABLES if INTERVENTIONS_MIGRATION in applied else ()))
     wrong = _row_security_problems(conn, _pg_rollup.TABLES)
     wrong += _policy_problems(conn, {t: "tenant_readers" for t in _pg_rollup.TABLES})
     wrong += _privilege_problems(conn, _GRANTS_0006)
-    if error_facts:
+    if ERROR_FACTS_MIGRATION in applied:
         wrong += _error_fact_problems(conn)
+    if INTERVENTIONS_MIGRATION in applied:
+        wrong += _intervention_problems(conn)
     # every event is in the cells once: a collector that does not keep them (a version from
     # before 0006, still running after the migration) leaves its events out
     for tenant, logged, rolled in conn.execute(
@@ -403,5 +435,5 @@ def check_database(conn: Any, days_ahead: int = 2, now: float | None = None) -> 
     if "0005_alerts" in schema.data["applied"]:
         out.append(_check_alerts(conn))
     if ROLLUPS_MIGRATION in schema.data["applied"]:
-        out.append(_check_rollups(conn, ERROR_FACTS_MIGRATION in schema.data["applied"]))
+        out.append(_check_rollups(conn, set(schema.data["applied"])))
     return out

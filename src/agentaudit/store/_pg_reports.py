@@ -269,6 +269,29 @@ _NUM = "'^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$'"
 _J = "convert_from(c.payload, 'UTF8')::jsonb"
 
 
+def tool_approval(interventions: str) -> str:
+    """``cmp_tool_approval`` with the approvals looked up in ``interventions``: a table ``h``
+    and the condition that its rows are the human interventions of call ``c``'s trace."""
+    return (
+        "WITH c0 AS MATERIALIZED (SELECT event_id, trace_id, tenant, timestamp, seq, (SELECT "
+        "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
+        f"FROM event_payloads p WHERE {_SAME_ROW}) AS amt FROM events e{{w}} "
+        f"AND event_type = 'agent.tool_call' AND {_in_json('action', 'tools')}), "
+        "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' OR coalesce(CASE "
+        f"WHEN amt IS NULL THEN NULL WHEN amt ~ {_NUM} THEN amt::float8 ELSE 0 END "
+        ">= :min_amount, true)), "
+        f"a AS (SELECT c.event_id, c.timestamp, c.seq, (SELECT (SELECT "
+        f"{payload_json('params.by', 'p')} FROM event_payloads p WHERE p.tenant = h.tenant "
+        f"AND p.day = h.day AND p.seq = h.seq) FROM {interventions} "
+        f"AND {_in_json('h.action', 'kinds')} "
+        "AND (h.timestamp < c.timestamp OR (h.timestamp = c.timestamp AND h.seq < c.seq)) "
+        "ORDER BY h.timestamp DESC, h.seq DESC LIMIT 1) AS approver FROM c), "
+        "r AS (SELECT *, row_number() OVER (PARTITION BY approver IS NULL "
+        "ORDER BY timestamp, seq) AS rn FROM a) "
+        f"SELECT approver, count(*) AS calls, {_evidence('event_id', 'approver IS NULL')} "
+        "FROM r GROUP BY approver ORDER BY calls DESC, approver NULLS FIRST LIMIT :limit")
+
+
 _COMPLIANCE = {
     "cmp_totals": (
         "SELECT (SELECT count(*) FROM events{w}) AS events, "
@@ -283,25 +306,9 @@ _COMPLIANCE = {
     "cmp_error_ids": (
         "SELECT event_id FROM events{w} AND event_type = 'agent.error' "
         "ORDER BY timestamp DESC, seq DESC LIMIT :limit"),
-    "cmp_tool_approval": (
-        "WITH c0 AS MATERIALIZED (SELECT event_id, trace_id, tenant, timestamp, seq, (SELECT "
-        "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
-        f"FROM event_payloads p WHERE {_SAME_ROW}) AS amt FROM events e{{w}} "
-        f"AND event_type = 'agent.tool_call' AND {_in_json('action', 'tools')}), "
-        "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' OR coalesce(CASE "
-        f"WHEN amt IS NULL THEN NULL WHEN amt ~ {_NUM} THEN amt::float8 ELSE 0 END "
-        ">= :min_amount, true)), "
-        f"a AS (SELECT c.event_id, c.timestamp, c.seq, (SELECT (SELECT "
-        f"{payload_json('params.by', 'p')} FROM event_payloads p WHERE p.tenant = h.tenant "
-        "AND p.day = h.day AND p.seq = h.seq) FROM events h WHERE h.trace_id = c.trace_id "
-        "AND h.tenant = c.tenant "
-        f"AND h.event_type = 'agent.human_intervention' AND {_in_json('h.action', 'kinds')} "
-        "AND (h.timestamp < c.timestamp OR (h.timestamp = c.timestamp AND h.seq < c.seq)) "
-        "ORDER BY h.timestamp DESC, h.seq DESC LIMIT 1) AS approver FROM c), "
-        "r AS (SELECT *, row_number() OVER (PARTITION BY approver IS NULL "
-        "ORDER BY timestamp, seq) AS rn FROM a) "
-        f"SELECT approver, count(*) AS calls, {_evidence('event_id', 'approver IS NULL')} "
-        "FROM r GROUP BY approver ORDER BY calls DESC, approver NULLS FIRST LIMIT :limit"),
+    "cmp_tool_approval": tool_approval(
+        "events h WHERE h.trace_id = c.trace_id AND h.tenant = c.tenant "
+        "AND h.event_type = 'agent.human_intervention'"),
     "cmp_data_access": (
         "WITH t AS (SELECT event_id, timestamp, seq, action, (SELECT p.payload "
         f"FROM event_payloads p WHERE {_SAME_ROW}) AS payload FROM events e{{w}} "

@@ -23,6 +23,7 @@ from agentaudit.store._pg_reports import (
     _jf,
     _ji,
     retries,
+    tool_approval,
 )
 from agentaudit.store._pg_rollup import _AGENT, FACTS, SPLIT
 from agentaudit.store._pg_sql import register_rolled
@@ -164,6 +165,10 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "ORDER BY model NULLS FIRST) || ']' AS m FROM g GROUP BY agent_name, i "
         "ORDER BY agent_name, i LIMIT :limit"),
     # -- compliance --
+    # the latest approval before each listed call: one probe of ``interventions`` (by trace
+    # and time) instead of one per day partition (``_pg_interventions``)
+    "cmp_tool_approval": tool_approval(
+        "interventions h WHERE h.trace_id = c.trace_id AND h.tenant = c.tenant"),
     "cmp_totals": (
         f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS events, {_n(ERR)} AS errors, "
         f"{_n('root')} AS traces, {_n(ESC)} AS escalations FROM f LIMIT :limit"),
