@@ -110,6 +110,11 @@ _BREAKAGES = [
      "row-level security off on interventions"),
     ("GRANT UPDATE ON interventions TO agentaudit_ingest", "rollups",
      "agentaudit_ingest has UPDATE on interventions"),
+    ("GRANT DELETE ON call_tags TO agentaudit_ingest", "rollups",
+     "agentaudit_ingest has DELETE on call_tags"),
+    ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'call_tags_d' || "
+     "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
+     "payload days without a call_tags partition"),
     ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'error_messages_d' || "
      "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
      "payload days without an error_messages partition"),

@@ -56,10 +56,10 @@ def _errors_workload(seed: int = 5) -> list[AuditEvent]:
 def before_0007(conn: Any) -> None:
     """Make the database one from before migrations 0007 and 0008 (the partition functions
     keep their new text: the migration replaces them)."""
-    conn.execute("DROP TABLE interventions; "
-                 "DELETE FROM schema_migrations WHERE name = '0008_interventions'; "
-                 "DROP TRIGGER event_payloads_erase_message ON event_payloads; "
-                 "DROP FUNCTION agentaudit_erase_error_message(); "
+    conn.execute("DROP TABLE interventions, call_tags; DROP INDEX ix_events_calls; "
+                 "DELETE FROM schema_migrations WHERE name = '0008_compliance_facts'; "
+                 "DROP TRIGGER event_payloads_erase_facts ON event_payloads; "
+                 "DROP FUNCTION agentaudit_erase_payload_facts(); "
                  "DROP TABLE error_facts, error_messages, error_cells, error_groups; "
                  "DELETE FROM schema_migrations WHERE name = '0007_error_facts'")
 

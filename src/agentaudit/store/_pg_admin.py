@@ -1,6 +1,6 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
 ``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
-migrations ``0004_retention`` to ``0008_interventions`` added: their row security, column grants
+migrations ``0004_retention`` to ``0008_compliance_facts`` added: their row security, column grants
 and who may run the retention functions, and whether the derived tables hold every event)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentaudit.store import _pg_errors, _pg_interventions, _pg_rollup
+from agentaudit.store import _pg_compliance_facts, _pg_errors, _pg_rollup
 from agentaudit.store._pg_schema import (
+    COMPLIANCE_FACTS_MIGRATION,
     ERROR_FACTS_MIGRATION,
     INGEST_ROLE,
-    INTERVENTIONS_MIGRATION,
     MIGRATIONS,
     READER_ROLE,
     RETENTION_ROLE,
@@ -362,20 +362,25 @@ def _error_fact_problems(conn: Any) -> list[str]:
     return wrong
 
 
-# ``0008_interventions``: inserted by the sequencer, never changed
+# ``0008_compliance_facts``: inserted by the sequencer, never changed by it (call tags go with
+# their payloads through the owner's functions)
 _GRANTS_0008 = [
-    *[(role, "interventions", p, False) for role in (READER_ROLE, "PUBLIC")
+    *[(role, t, p, False) for t in _pg_compliance_facts.TABLES for role in (READER_ROLE, "PUBLIC")
       for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
-    ("PUBLIC", "interventions", "SELECT", False), (READER_ROLE, "interventions", "SELECT", True),
-    (INGEST_ROLE, "interventions", "INSERT", True),
-    *[(INGEST_ROLE, "interventions", p, False) for p in ("UPDATE", "DELETE", "TRUNCATE")],
+    *[("PUBLIC", t, "SELECT", False) for t in _pg_compliance_facts.TABLES],
+    *[(READER_ROLE, t, "SELECT", True) for t in _pg_compliance_facts.TABLES],
+    *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_compliance_facts.TABLES],
+    *[(INGEST_ROLE, t, p, False) for t in _pg_compliance_facts.TABLES
+      for p in ("UPDATE", "DELETE", "TRUNCATE")],
 ]
 
 
-def _intervention_problems(conn: Any) -> list[str]:
-    """Grants, row security and completeness of ``interventions`` (``_pg_interventions``)."""
-    wrong = _row_security_problems(conn, _pg_interventions.TABLES)
-    wrong += _policy_problems(conn, {"interventions": "tenant_readers"})
+def _compliance_fact_problems(conn: Any) -> list[str]:
+    """Grants, row security and completeness of the compliance facts
+    (``_pg_compliance_facts``)."""
+    tables = _pg_compliance_facts.TABLES
+    wrong = _row_security_problems(conn, tables)
+    wrong += _policy_problems(conn, {t: "tenant_readers" for t in tables})
     wrong += _privilege_problems(conn, _GRANTS_0008)
     for tenant, logged, kept in conn.execute(
             "SELECT s.tenant, (SELECT count(*) FROM events e WHERE e.tenant = s.tenant "
@@ -387,22 +392,26 @@ def _intervention_problems(conn: Any) -> list[str]:
                          "they were written by a collector that does not keep them (upgrade "
                          "every collector before `db migrate`; then `agentaudit db migrate "
                          "--rebuild-rollups`)")
+    unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, "call_tags")
+    if unpaired:
+        wrong.append(f"payload days without a call_tags partition: {sorted(unpaired)} "
+                     "(run `agentaudit db migrate`)")
     return wrong
 
 
 def _check_rollups(conn: Any, applied: set[str]) -> Check:
     """``0006_report_rollups`` and, when applied, ``0007_error_facts`` and
-    ``0008_interventions``: tenant-scoped, written only by the ingest role, complete."""
+    ``0008_compliance_facts``: tenant-scoped, written only by the ingest role, complete."""
     tables = (_pg_rollup.TABLES
               + (_pg_errors.TABLES if ERROR_FACTS_MIGRATION in applied else ())
-              + (_pg_interventions.TABLES if INTERVENTIONS_MIGRATION in applied else ()))
+              + (_pg_compliance_facts.TABLES if COMPLIANCE_FACTS_MIGRATION in applied else ()))
     wrong = _row_security_problems(conn, _pg_rollup.TABLES)
     wrong += _policy_problems(conn, {t: "tenant_readers" for t in _pg_rollup.TABLES})
     wrong += _privilege_problems(conn, _GRANTS_0006)
     if ERROR_FACTS_MIGRATION in applied:
         wrong += _error_fact_problems(conn)
-    if INTERVENTIONS_MIGRATION in applied:
-        wrong += _intervention_problems(conn)
+    if COMPLIANCE_FACTS_MIGRATION in applied:
+        wrong += _compliance_fact_problems(conn)
     # every event is in the cells once: a collector that does not keep them (a version from
     # before 0006, still running after the migration) leaves its events out
     for tenant, logged, rolled in conn.execute(

@@ -20,10 +20,8 @@ batch transaction, beside the report rollups (``after_insert``):
   reads only the groups that reach its threshold, counting a group's errors in the period
   only when it straddles an edge (or for one agent).
 * ``error_messages`` — the error text of each error whose payload has one, partitioned by day
-  as ``event_payloads`` and erased with it by every path that erases payloads: a row trigger
-  deletes it when its payload is erased (``UPDATE``), ``agentaudit_truncate_payload_day``
-  empties its day and ``agentaudit_drop_payload_day`` drops it. Its partitions are made with
-  the payloads' (``agentaudit_ensure_days``).
+  as ``event_payloads`` and erased with it by every path that erases payloads
+  (``_pg_payload_facts``).
 
 The rolled ``rpt_error_facts`` and ``rpt_retries`` (``_pg_rolled_reports``) read them; the plain
 templates stay the reference (tests/postgres/test_pg_error_facts.py).
@@ -31,10 +29,13 @@ templates stay the reference (tests/postgres/test_pg_error_facts.py).
 
 from __future__ import annotations
 
+from agentaudit.store import _pg_payload_facts
+
 __all__ = ["HORIZON_S", "MESSAGE", "TABLES", "after_insert_statements", "grants", "migration",
            "rebuild_statements"]
 
 TABLES = ("error_facts", "error_messages", "error_cells", "error_groups")
+DAY_TABLES = ("error_messages",)  # partitioned by day with the payloads, erased with them
 HORIZON_S = 86400.0  # how long after an error its next call is looked for at ingest
 
 _C = 'COLLATE "C"'
@@ -124,111 +125,6 @@ def rebuild_statements() -> tuple[str, ...]:
             _groups(mine + " n"))
 
 
-# The partition functions of 0002/0004, now with the messages' partitions (same signatures:
-# a collector of an older version that calls them keeps the partitions paired).
-_FUNCTIONS = """
-CREATE OR REPLACE FUNCTION agentaudit_ensure_days(days integer[]) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
-DECLARE d integer; made integer := 0; t text;
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('agentaudit.partitions', 0));
-    FOREACH d IN ARRAY days LOOP
-        FOREACH t IN ARRAY ARRAY['events', 'event_payloads', 'error_messages'] LOOP
-            IF to_regclass(format('%I', t || '_d' || d)) IS NULL THEN
-                EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%s) TO (%s)',
-                               t || '_d' || d, t, d, d + 1);
-                made := made + 1;
-            END IF;
-        END LOOP;
-    END LOOP;
-    RETURN made;
-END $fn$;
-CREATE OR REPLACE FUNCTION agentaudit_drop_payload_day(d integer, why text) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
-BEGIN
-    INSERT INTO payload_days_dropped (day, reason, dropped_at)
-        VALUES (d, why, extract(epoch FROM clock_timestamp()))
-        ON CONFLICT (day) DO NOTHING;
-    EXECUTE format('DROP TABLE IF EXISTS %I', 'error_messages_d' || d);
-    IF to_regclass(format('%I', 'event_payloads_d' || d)) IS NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE format('DROP TABLE %I', 'event_payloads_d' || d);
-    RETURN true;
-END $fn$;
-CREATE FUNCTION agentaudit_erase_error_message() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
-BEGIN
-    DELETE FROM error_messages m
-        WHERE m.tenant = NEW.tenant AND m.day = NEW.day AND m.seq = NEW.seq;
-    RETURN NULL;
-END $fn$;
-CREATE TRIGGER event_payloads_erase_message AFTER UPDATE OF payload ON event_payloads
-    FOR EACH ROW WHEN (OLD.payload IS NOT NULL AND NEW.payload IS NULL)
-    EXECUTE FUNCTION agentaudit_erase_error_message();
-"""
-
-
-def _truncate_function(hold_match: str) -> str:
-    """``agentaudit_truncate_payload_day`` of 0004, which also empties the day's messages (the
-    erased rows it keeps have none: the trigger deleted them)."""
-    return """
-CREATE OR REPLACE FUNCTION agentaudit_truncate_payload_day(d integer, ids bigint[], why text,
-                                                           at double precision) RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
-DECLARE part text := 'event_payloads_d' || d; live bigint; due bigint;
-BEGIN
-    IF to_regclass(format('%I', part)) IS NULL THEN
-        RETURN false;
-    END IF;
-    -- SHARE: readers go on, writers of this day wait until the caller commits
-    EXECUTE format('LOCK TABLE %I IN SHARE MODE', part);
-    IF EXISTS (SELECT 1 FROM payload_days_dropped x WHERE x.day = d AND x.reason <> why) THEN
-        RETURN false;  -- the day's one reason is another's: erase row by row
-    END IF;
-    EXECUTE format('SELECT count(*) FROM %I WHERE payload IS NOT NULL', part) INTO live;
-    IF live <> cardinality(ids) THEN
-        RETURN false;
-    END IF;
-    EXECUTE format('SELECT count(*) FROM (SELECT DISTINCT unnest($1) AS id) i '
-                   'JOIN events e ON e.id = i.id AND e.day = $2 '
-                   'JOIN %I p ON p.tenant = e.tenant AND p.seq = e.seq AND p.day = e.day '
-                   'WHERE p.payload IS NOT NULL AND NOT EXISTS '
-                   '(SELECT 1 FROM legal_holds h WHERE HOLD_MATCH)', part)
-        INTO due USING ids, d;
-    IF due <> live THEN
-        RETURN false;
-    END IF;
-    INSERT INTO payload_days_dropped (day, reason, dropped_at) VALUES (d, why, at)
-        ON CONFLICT (day) DO NOTHING;
-    DROP TABLE IF EXISTS pg_temp.agentaudit_erased_rows;
-    EXECUTE format('CREATE TEMP TABLE agentaudit_erased_rows ON COMMIT DROP AS '
-                   'SELECT * FROM %I WHERE payload IS NULL', part);
-    EXECUTE format('TRUNCATE %I', part);
-    IF to_regclass(format('%I', 'error_messages_d' || d)) IS NOT NULL THEN
-        EXECUTE format('TRUNCATE %I', 'error_messages_d' || d);
-    END IF;
-    EXECUTE format('INSERT INTO %I SELECT * FROM pg_temp.agentaudit_erased_rows', part);
-    DROP TABLE pg_temp.agentaudit_erased_rows;
-    RETURN true;
-END $fn$;
-""".replace("HOLD_MATCH", hold_match)
-
-
-# Existing days get their messages' partition where their payloads' still exists.
-_EXISTING_DAYS = """
-DO $do$ DECLARE d integer; BEGIN
-    FOR d IN SELECT substr(c.relname, 17)::int FROM pg_inherits i
-             JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'event_payloads'::regclass
-               AND c.relname ~ '^event_payloads_d-?[0-9]+$' LOOP
-        EXECUTE format('CREATE TABLE %I PARTITION OF error_messages FOR VALUES FROM (%s) TO (%s)',
-                       'error_messages_d' || d, d, d + 1);
-    END LOOP;
-END $do$;
-"""
-
-
 def migration(hold_match: str) -> str:
     """``0007_error_facts``: the tables, filled from the stored events, and the functions."""
     return f"""
@@ -283,9 +179,11 @@ CREATE TABLE error_groups (
     PRIMARY KEY (tenant, trace_id, action)
 );
 CREATE INDEX ix_error_groups_errors ON error_groups (tenant, errors);
-{_EXISTING_DAYS}
-{_FUNCTIONS}
-{_truncate_function(hold_match)}
+{_pg_payload_facts.partitions_of_payload_days("error_messages")}
+{_pg_payload_facts.functions(hold_match, DAY_TABLES)}
+CREATE TRIGGER event_payloads_erase_facts AFTER UPDATE OF payload ON event_payloads
+    FOR EACH ROW WHEN (OLD.payload IS NOT NULL AND NEW.payload IS NULL)
+    EXECUTE FUNCTION agentaudit_erase_payload_facts();
 {_facts("events n")};
 {_messages("events n")};
 {_cells("events n")};
@@ -303,5 +201,5 @@ def grants(ingest: str, reader: str) -> str:
             f"GRANT INSERT ON error_messages TO {ingest}; "
             f"GRANT INSERT, UPDATE ON error_cells, error_groups TO {ingest}; "
             f"GRANT SELECT ON {', '.join(TABLES)} TO {ingest}, {reader}; "
-            "REVOKE ALL ON FUNCTION agentaudit_erase_error_message() FROM PUBLIC;")
+            "REVOKE ALL ON FUNCTION agentaudit_erase_payload_facts() FROM PUBLIC;")
 

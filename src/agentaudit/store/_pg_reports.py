@@ -292,6 +292,25 @@ def tool_approval(interventions: str) -> str:
         "FROM r GROUP BY approver ORDER BY calls DESC, approver NULLS FIRST LIMIT :limit")
 
 
+def data_access(calls: str) -> str:
+    """``cmp_data_access`` over ``calls``: tool calls of the period (at least the listed and the
+    tagged ones) as (event_id, timestamp, seq, action, payload)."""
+    return (
+        f"WITH t AS ({calls}), "
+        f"c AS (SELECT event_id, timestamp, seq, payload FROM t WHERE ({_in_json('action', 'tools')} "
+        "OR (position(convert_to(CAST(:tag_needle AS text), 'UTF8') IN payload) > 0 "
+        "AND lower(convert_from(payload, 'UTF8')::jsonb -> 'tags' ->> CAST(:tag AS text)) "
+        "IN ('true', '1', 'yes')))), "
+        "m AS (SELECT event_id, timestamp, seq, (SELECT string_agg(r.value, ',' ORDER BY r.ord) "
+        "FROM jsonb_array_elements_text(CAST(:required AS jsonb)) WITH ORDINALITY "
+        f"AS r(value, ord) WHERE coalesce({_J} -> 'params' ->> r.value, "
+        f"{_J} -> 'tags' ->> r.value, '') = '') AS missing FROM c), "
+        "r AS (SELECT *, row_number() OVER (PARTITION BY missing IS NULL "
+        "ORDER BY timestamp, seq) AS rn FROM m) "
+        f"SELECT missing, count(*) AS calls, {_evidence('event_id', 'missing IS NOT NULL')} "
+        "FROM r GROUP BY missing ORDER BY calls DESC, missing NULLS FIRST LIMIT :limit")
+
+
 _COMPLIANCE = {
     "cmp_totals": (
         "SELECT (SELECT count(*) FROM events{w}) AS events, "
@@ -309,22 +328,9 @@ _COMPLIANCE = {
     "cmp_tool_approval": tool_approval(
         "events h WHERE h.trace_id = c.trace_id AND h.tenant = c.tenant "
         "AND h.event_type = 'agent.human_intervention'"),
-    "cmp_data_access": (
-        "WITH t AS (SELECT event_id, timestamp, seq, action, (SELECT p.payload "
-        f"FROM event_payloads p WHERE {_SAME_ROW}) AS payload FROM events e{{w}} "
-        "AND event_type = 'agent.tool_call'), "
-        f"c AS (SELECT event_id, timestamp, seq, payload FROM t WHERE ({_in_json('action', 'tools')} "
-        "OR (position(convert_to(CAST(:tag_needle AS text), 'UTF8') IN payload) > 0 "
-        "AND lower(convert_from(payload, 'UTF8')::jsonb -> 'tags' ->> CAST(:tag AS text)) "
-        "IN ('true', '1', 'yes')))), "
-        "m AS (SELECT event_id, timestamp, seq, (SELECT string_agg(r.value, ',' ORDER BY r.ord) "
-        "FROM jsonb_array_elements_text(CAST(:required AS jsonb)) WITH ORDINALITY "
-        f"AS r(value, ord) WHERE coalesce({_J} -> 'params' ->> r.value, "
-        f"{_J} -> 'tags' ->> r.value, '') = '') AS missing FROM c), "
-        "r AS (SELECT *, row_number() OVER (PARTITION BY missing IS NULL "
-        "ORDER BY timestamp, seq) AS rn FROM m) "
-        f"SELECT missing, count(*) AS calls, {_evidence('event_id', 'missing IS NOT NULL')} "
-        "FROM r GROUP BY missing ORDER BY calls DESC, missing NULLS FIRST LIMIT :limit"),
+    "cmp_data_access": data_access(
+        f"SELECT event_id, timestamp, seq, action, (SELECT p.payload FROM event_payloads p "
+        f"WHERE {_SAME_ROW}) AS payload FROM events e{{w}} AND event_type = 'agent.tool_call'"),
     "cmp_token_days": _per_agent_bucket(
         f"SELECT e.agent_name AS agent, {_BUCKET_OF} AS i, sum({_TOKENS})::bigint AS tokens "
         f"FROM events e{{w}} AND {_SCAN} GROUP BY 1, 2", "g.tokens", "NULL").replace(

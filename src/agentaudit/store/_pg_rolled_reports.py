@@ -17,11 +17,14 @@ from __future__ import annotations
 from agentaudit.store._pg_errors import HORIZON_S
 from agentaudit.store._pg_reports import (
     _MODEL_ROW,
+    _SAME_ROW,
     NEXT_CALL,
     _evidence,
+    _in_json,
     _jarray,
     _jf,
     _ji,
+    data_access,
     retries,
     tool_approval,
 )
@@ -166,9 +169,17 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "ORDER BY agent_name, i LIMIT :limit"),
     # -- compliance --
     # the latest approval before each listed call: one probe of ``interventions`` (by trace
-    # and time) instead of one per day partition (``_pg_interventions``)
+    # and time) instead of one per day partition (``_pg_compliance_facts``)
     "cmp_tool_approval": tool_approval(
         "interventions h WHERE h.trace_id = c.trace_id AND h.tenant = c.tenant"),
+    # the listed calls (ix_events_calls) and the tagged ones (call_tags) with their payloads;
+    # the plain template's condition then picks from them the calls it picks from all
+    "cmp_data_access": data_access(
+        f"SELECT e.event_id, e.timestamp, e.seq, e.action, (SELECT p.payload "
+        f"FROM event_payloads p WHERE {_SAME_ROW}) AS payload FROM (SELECT tenant, day, seq "
+        f"FROM events e{{w}} AND event_type = 'agent.tool_call' AND {_in_json('action', 'tools')} "
+        "UNION SELECT tenant, day, seq FROM call_tags{w} AND tag = CAST(:tag AS text)) k "
+        "JOIN events e ON e.tenant = k.tenant AND e.day = k.day AND e.seq = k.seq"),
     "cmp_totals": (
         f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS events, {_n(ERR)} AS errors, "
         f"{_n('root')} AS traces, {_n(ESC)} AS escalations FROM f LIMIT :limit"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agentaudit.store import _pg_errors, _pg_interventions
+from agentaudit.store import _pg_compliance_facts, _pg_errors
 
 __all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "grants", "metered", "priced_tokens",
            "rebuild", "recorded", "tokens"]
@@ -211,13 +211,13 @@ _NEW = ("(SELECT e.* FROM unnest(%(tenants)s::text[], %(lo)s::bigint[], %(hi)s::
         "AND e.day = ANY(%(days)s::int[]))")
 _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
                  _close(_NEW + " c"), *_pg_errors.after_insert_statements(_NEW),
-                 *_pg_interventions.after_insert_statements(_NEW))
+                 *_pg_compliance_facts.after_insert_statements(_NEW))
 
 
 def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int]) -> None:
     """Inside the batch transaction, after its rows are written: fold the rows of ``spans``
     (tenant -> first and last seq of the batch) stored in ``days`` into the rollups, the
-    error facts (``_pg_errors``) and the interventions (``_pg_interventions``)."""
+    error facts (``_pg_errors``) and the compliance facts (``_pg_compliance_facts``)."""
     params = {"tenants": list(spans), "lo": [lo for lo, _ in spans.values()],
               "hi": [hi for _, hi in spans.values()], "days": sorted(set(days))}
     for statement in _AFTER_INSERT:
@@ -228,7 +228,7 @@ def rebuild(conn: Any, tenant: str) -> None:
     """Recompute a tenant's rollups from its events, in one transaction holding the tenant's
     sequencer lock (no batch of it commits meanwhile): after events were written by a
     collector that did not keep them (``agentaudit db migrate --rebuild-rollups``), its
-    error facts (``_pg_errors``) and its interventions (``_pg_interventions``)."""
+    error facts (``_pg_errors``) and its compliance facts (``_pg_compliance_facts``)."""
     mine = "(SELECT * FROM events WHERE tenant = %(tenant)s)"
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -238,7 +238,7 @@ def rebuild(conn: Any, tenant: str) -> None:
                          {"tenant": tenant})
         for statement in (_fill(mine + " n"), _closers(mine + " n"), _openers(mine + " n"),
                           *_pg_errors.rebuild_statements(),
-                          *_pg_interventions.rebuild_statements()):
+                          *_pg_compliance_facts.rebuild_statements()):
             conn.execute(statement, {"tenant": tenant})
 
 

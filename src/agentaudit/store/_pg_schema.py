@@ -21,10 +21,11 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 
 from __future__ import annotations
 
-from agentaudit.store import _pg_errors, _pg_interventions, _pg_rollup
+from agentaudit.store import _pg_compliance_facts, _pg_errors, _pg_rollup
 
-__all__ = ["DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION", "HOLD_MATCH", "INGEST_ROLE",
-           "INTERVENTIONS_MIGRATION", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE", "RETENTION_TABLES", "ROLES",
+__all__ = ["COMPLIANCE_FACTS_MIGRATION", "DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION",
+           "HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
+           "RETENTION_TABLES", "ROLES",
            "ROLLUPS_MIGRATION", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
@@ -415,11 +416,12 @@ MIGRATIONS.append(("0007_error_facts", _pg_errors.migration(HOLD_MATCH)
                    + _pg_errors.grants(INGEST_ROLE, READER_ROLE)
                    + _row_security(_pg_errors.TABLES)))
 ERROR_FACTS_MIGRATION = "0007_error_facts"
-# The human interventions by trace (``_pg_interventions``): what the tool-approval check reads.
-MIGRATIONS.append(("0008_interventions", _pg_interventions.migration()
-                   + _pg_interventions.grants(INGEST_ROLE, READER_ROLE)
-                   + _row_security(_pg_interventions.TABLES)))
-INTERVENTIONS_MIGRATION = "0008_interventions"
+# What the compliance checks read (``_pg_compliance_facts``): interventions by trace, the tool
+# calls' true tags (erased with the payloads), tool calls by tool.
+MIGRATIONS.append(("0008_compliance_facts", _pg_compliance_facts.migration(HOLD_MATCH)
+                   + _pg_compliance_facts.grants(INGEST_ROLE, READER_ROLE)
+                   + _row_security(_pg_compliance_facts.TABLES)))
+COMPLIANCE_FACTS_MIGRATION = "0008_compliance_facts"
 # Migrations of derived tables only (the rows answer without them): a read-only store may
 # open a database that lacks a suffix of them, and then reads no rolled template.
-DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, INTERVENTIONS_MIGRATION)
+DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION)
