@@ -59,9 +59,11 @@ def _tags(source: str) -> str:
         f"AND lower(t.value) IN {_TRUE}")
 
 
-def after_insert_statements(source: str) -> tuple[str, ...]:
-    """Fold the rows of ``source`` (a subquery, aliased ``n``) into the compliance facts."""
-    return (_interventions(source + " n"), _tags(source + " n"))
+def after_insert_statements(source: str, tagged: str) -> tuple[str, ...]:
+    """Fold the rows of ``source`` (a subquery, aliased ``n``) into the compliance facts; the
+    tags are read from the rows of ``tagged`` only (the batch's tool calls with a ``tags``
+    field, which the collector knows without reading a payload)."""
+    return (_interventions(source + " n"), _tags(tagged + " n"))
 
 
 def rebuild_statements() -> tuple[str, ...]:

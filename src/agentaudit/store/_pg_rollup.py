@@ -209,17 +209,23 @@ def grants(ingest: str, reader: str) -> str:
 _NEW = ("(SELECT e.* FROM unnest(%(tenants)s::text[], %(lo)s::bigint[], %(hi)s::bigint[]) "
         "AS s(t, lo, hi) JOIN events e ON e.tenant = s.t AND e.seq >= s.lo AND e.seq <= s.hi "
         "AND e.day = ANY(%(days)s::int[]))")
+# The batch's tool calls that carry tags (as (tenant, seq)): only their payloads are read.
+_TAGGED = ("(SELECT e.* FROM unnest(%(tag_tenants)s::text[], %(tag_seqs)s::bigint[]) AS s(t, q) "
+           "JOIN events e ON e.tenant = s.t AND e.seq = s.q AND e.day = ANY(%(days)s::int[]))")
 _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
                  _close(_NEW + " c"), *_pg_errors.after_insert_statements(_NEW),
-                 *_pg_compliance_facts.after_insert_statements(_NEW))
+                 *_pg_compliance_facts.after_insert_statements(_NEW, _TAGGED))
 
 
-def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int]) -> None:
+def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int],
+                 tagged: Sequence[tuple[str, int]] = ()) -> None:
     """Inside the batch transaction, after its rows are written: fold the rows of ``spans``
     (tenant -> first and last seq of the batch) stored in ``days`` into the rollups, the
-    error facts (``_pg_errors``) and the compliance facts (``_pg_compliance_facts``)."""
+    error facts (``_pg_errors``) and the compliance facts (``_pg_compliance_facts``; ``tagged``:
+    the (tenant, seq) of the batch's tool calls with a ``tags`` field)."""
     params = {"tenants": list(spans), "lo": [lo for lo, _ in spans.values()],
-              "hi": [hi for _, hi in spans.values()], "days": sorted(set(days))}
+              "hi": [hi for _, hi in spans.values()], "days": sorted(set(days)),
+              "tag_tenants": [t for t, _ in tagged], "tag_seqs": [q for _, q in tagged]}
     for statement in _AFTER_INSERT:
         cur.execute(statement, params)
 
