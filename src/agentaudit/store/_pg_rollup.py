@@ -27,8 +27,8 @@ from typing import Any
 
 from agentaudit.store import _pg_compliance_facts, _pg_errors
 
-__all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "grants", "metered", "priced_tokens",
-           "rebuild", "recorded", "tokens"]
+__all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "grants", "metered",
+           "priced_tokens", "rebuild", "recorded", "tokens"]
 
 TABLES = ("rollup", "closers", "open_work")
 
