@@ -93,6 +93,23 @@ def test_data_access_by_tag(writer: Writer) -> None:
     store.close()
 
 
+def test_data_access_by_a_tag_json_would_escape(writer: Writer) -> None:
+    """A tag named with non-ASCII letters is found (payloads keep UTF-8 as is: the cheap
+    pre-test must not look for an escaped name)."""
+    trace = dict(trace_id="7" * 32)
+    tagged = writer.add("tool_call", "A", T0, action="lire", **trace,
+                        params={"purpose": "audit"}, tags={"données_personnelles": "oui",
+                                                           "accès": "true"})
+    writer.add("tool_call", "A", T0 + 1, action="lire", **trace, tags={"accès": "non"})
+    store = writer.close()
+    policy = parse_policy({"checks": {"data_access_logging": {"tag": "accès"}}})
+    c = _check(compliance_report(store, "default", Period(T0, T0 + 10), now=NOW, policy=policy),
+               "data_access_logging")
+    assert (c["value"], c["evidence"]) == (1, [tagged])
+    assert c["details"] == {"calls": 1, "missing_fields": {"resource": 1}}
+    store.close()
+
+
 def test_token_budget(scenario: Scenario, whole: Period) -> None:
     ok = _check(_run(scenario, whole), "token_budget")
     assert (ok["passed"], ok["status"], ok["value"]) == (True, "pass", 0.0005)

@@ -89,9 +89,15 @@ def _approval(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
                    tools=cfg["tools"])
 
 
+def _key_needle(key: str) -> str:
+    """How ``key`` appears as an object key in a stored payload (compact JSON, UTF-8 as is):
+    the cheap test a template makes before parsing the payload."""
+    return json.dumps(key, ensure_ascii=False) + ":"
+
+
 def _data_access(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
     found = scope.rows("cmp_data_access", limit=1000, tools=json.dumps(cfg["tools"]),
-                       tag=cfg["tag"], tag_needle=json.dumps(cfg["tag"]) + ":",
+                       tag=cfg["tag"], tag_needle=_key_needle(cfg["tag"]),
                        required=json.dumps(cfg["required"]), ev=ev)
     calls = sum(inum(r["calls"]) for r in found)
     bad = [r for r in found if r["missing"] is not None]
