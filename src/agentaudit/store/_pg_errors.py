@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from agentaudit.store import _pg_payload_facts
 
-__all__ = ["HORIZON_S", "MESSAGE", "TABLES", "after_insert_statements", "grants", "migration",
+__all__ = ["HORIZON_S", "MESSAGE", "next_call", "TABLES", "after_insert_statements", "grants", "migration",
            "rebuild_statements"]
 
 TABLES = ("error_facts", "error_messages", "error_cells", "error_groups")
@@ -39,21 +39,22 @@ DAY_TABLES = ("error_messages",)  # partitioned by day with the payloads, erased
 HORIZON_S = 86400.0  # how long after an error its next call is looked for at ingest
 
 _C = 'COLLATE "C"'
-# the message of payload row ``p``: ``_pg_sql.payload_json("error", "p")``, as the plain
-# template reads it (spelled out: _pg_sql imports the schema, which imports this module)
-MESSAGE = "(convert_from(p.payload, 'UTF8')::jsonb #>> '{error}')"
+# the message of payload row ``p``, as the plain template reads it
+MESSAGE = _pg_payload_facts.payload_json("error", "p")
 _ERROR = "event_type = 'agent.error'"
 
 
-def _next_call(e: str) -> str:
-    """The time of the first call of error ``e``'s tool in its trace after it, within the
-    horizon (the plain ``rpt_retries`` lookup with the horizon as its window)."""
+def next_call(e: str, window: str) -> str:
+    """The time of the first call of error ``e``'s tool in its trace after it (in time order,
+    then seq) within ``window`` seconds, and within the days of that window: the plain
+    ``rpt_retries`` look-up (window ``:retry_window_s``) and the one kept at ingest (the
+    horizon)."""
     return (f"(SELECT c.timestamp FROM events c WHERE c.trace_id = {e}.trace_id "
             f"AND c.tenant = {e}.tenant AND c.event_type = 'agent.tool_call' "
             f"AND c.action = {e}.action AND (c.timestamp > {e}.timestamp "
             f"OR (c.timestamp = {e}.timestamp AND c.seq > {e}.seq)) "
-            f"AND c.timestamp <= {e}.timestamp + {HORIZON_S}::float8 AND c.day >= {e}.day "
-            f"AND c.day <= floor(({e}.timestamp + {HORIZON_S}::float8) / 86400)::int "
+            f"AND c.timestamp <= {e}.timestamp + {window} AND c.day >= {e}.day "
+            f"AND c.day <= floor(({e}.timestamp + {window}) / 86400)::int "
             "ORDER BY c.timestamp, c.seq LIMIT 1)")
 
 
@@ -62,7 +63,7 @@ def _facts(source: str) -> str:
     return ("INSERT INTO error_facts (tenant, seq, day, timestamp, event_id, agent_name, action, "
             "error_type, trace_id, next_call) SELECT n.tenant, n.seq, n.day, n.timestamp, "
             "n.event_id, n.agent_name, n.action, n.error_type, n.trace_id, "
-            f"CASE WHEN n.action IS NOT NULL AND n.trace_id IS NOT NULL THEN {_next_call('n')} "
+            f"CASE WHEN n.action IS NOT NULL AND n.trace_id IS NOT NULL THEN {next_call('n', f'{HORIZON_S}::float8')} "
             f"END FROM {source} WHERE n.{_ERROR}")
 
 

@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["functions", "partitions_of_payload_days"]
+__all__ = ["functions", "partitions_of_payload_days", "payload_json"]
+
+
+def payload_json(path: str, alias: str = "") -> str:
+    """``json_extract(payload, '$.a.b')`` of SQLite as text (``alias.payload`` when given)."""
+    col = f"{alias}.payload" if alias else "payload"
+    keys = ",".join(path.split("."))
+    return f"(convert_from({col}, 'UTF8')::jsonb #>> '{{{keys}}}')"
 
 
 def _array(tables: Sequence[str]) -> str:

@@ -10,6 +10,7 @@ its ``.0``), and ties are broken by the group key, which is the order SQLite gro
 
 from __future__ import annotations
 
+from agentaudit.store._pg_errors import next_call
 from agentaudit.store._pg_rollup import metered, priced_tokens, recorded, tokens
 from agentaudit.store._pg_sql import SAME_ROW, payload_json, payload_of, register_aggregations
 
@@ -128,13 +129,7 @@ _ERROR_COLUMNS = ("coalesce(action, '') AS action, coalesce(error_type, 'Unknown
                  "trunc(timestamp / :bucket_s)::bigint AS bucket")
 # the next call of error ``e``'s tool in its trace after it, within the retry window (and its
 # days: a later one would be filtered out anyway)
-NEXT_CALL = (
-    "(SELECT c.timestamp FROM events c WHERE c.trace_id = e.trace_id "
-    "AND c.tenant = e.tenant AND c.event_type = 'agent.tool_call' AND c.action = e.action "
-    "AND (c.timestamp > e.timestamp OR (c.timestamp = e.timestamp AND c.seq > e.seq)) "
-    "AND c.timestamp <= e.timestamp + :retry_window_s AND c.day >= e.day "
-    "AND c.day <= floor((e.timestamp + :retry_window_s) / 86400)::int "
-    "ORDER BY c.timestamp, c.seq LIMIT 1)")
+NEXT_CALL = next_call("e", ":retry_window_s")
 
 
 def retries(waits: str, materialized: bool) -> str:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from agentaudit.exceptions import StoreError
+from agentaudit.store._pg_payload_facts import payload_json
 from agentaudit.store._pg_schema import MIGRATIONS
 from agentaudit.store._rollup_shared import FAR, split
 from agentaudit.store.base import EventQuery, parse_cursor
@@ -116,12 +117,6 @@ def where_clause(q: EventQuery) -> tuple[str, dict[str, Any]]:
 
 
 # -- named aggregations --------------------------------------------------------------------------
-
-def payload_json(path: str, alias: str = "") -> str:
-    """``json_extract(payload, '$.a.b')`` of SQLite as text (``alias.payload`` when given)."""
-    col = f"{alias}.payload" if alias else "payload"
-    keys = ",".join(path.split("."))
-    return f"(convert_from({col}, 'UTF8')::jsonb #>> '{{{keys}}}')"
 
 
 # the payload row ``p`` of the envelope row ``e`` (the day names its partition)
