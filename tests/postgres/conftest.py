@@ -1,9 +1,11 @@
-"""Helpers of the PostgreSQL tests: login roles of the agentaudit groups, events."""
+"""Helpers of the PostgreSQL tests: login roles of the agentaudit groups, events, a database
+from before the derived migrations."""
 
 from __future__ import annotations
 
 import itertools
 import os
+from typing import Any
 
 import psycopg
 
@@ -32,3 +34,14 @@ def events(n: int, tenant: str = "default", start: float = T0,
     return [AuditEvent(event_type="agent.tool_call", agent_name="A", tenant=tenant,
                        timestamp=start + i * step, action="t", params={"i": i},
                        user_id=f"user-{i % 3}") for i in range(n)]
+
+
+def before_0007(conn: Any) -> None:
+    """Make the database one from before migrations 0007 and 0008 (the partition functions
+    keep their new text: the migration replaces them)."""
+    conn.execute("DROP TABLE interventions, call_tags; DROP INDEX ix_events_calls; "
+                 "DELETE FROM schema_migrations WHERE name = '0008_compliance_facts'; "
+                 "DROP TRIGGER event_payloads_erase_facts ON event_payloads; "
+                 "DROP FUNCTION agentaudit_erase_payload_facts(); "
+                 "DROP TABLE error_facts, error_messages, error_cells, error_groups; "
+                 "DELETE FROM schema_migrations WHERE name = '0007_error_facts'")

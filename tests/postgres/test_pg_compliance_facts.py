@@ -12,6 +12,7 @@ from agentaudit.retention import erase
 from agentaudit.store import open_store
 from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
+from reports.test_rollups import rolled_and_plain
 
 DAY = 86400.0
 TAGS = ["data_access", "données", "pii"]
@@ -37,13 +38,8 @@ def _data_access(store: PostgresStore, tag: str, tools: list[str], since: float,
     params = {"tools": json.dumps(tools), "tag": tag,
               "tag_needle": json.dumps(tag, ensure_ascii=False) + ":",  # as compliance.py
               "required": json.dumps(["purpose", "resource"]), "ev": 5}
-    rolled = store.aggregate("cmp_data_access", "default", since, until, None, 1000, **params)
-    store.use_rollups = False
-    try:
-        plain = store.aggregate("cmp_data_access", "default", since, until, None, 1000, **params)
-    finally:
-        store.use_rollups = True
-    return rolled, plain
+    return rolled_and_plain(store, lambda: store.aggregate(
+        "cmp_data_access", "default", since, until, None, 1000, **params))
 
 
 def _kept_and_live(store: PostgresStore) -> tuple[list[Any], list[Any]]:

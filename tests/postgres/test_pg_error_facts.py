@@ -22,7 +22,10 @@ from agentaudit.store._pg_errors import HORIZON_S, MESSAGE
 from agentaudit.store._pg_sql import payload_json
 from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
-from reports.test_rollups import HOUR, PERIODS, _events
+from reports.test_rollups import HOUR, PERIODS, _events, rolled_and_plain
+
+from .conftest import before_0007
+from .test_pg_rollups import _stored
 
 DAY = 86400.0
 WHOLE = R.Period(T0 - 4 * DAY, T0 + 4 * DAY)
@@ -53,45 +56,20 @@ def _errors_workload(seed: int = 5) -> list[AuditEvent]:
     return out
 
 
-def before_0007(conn: Any) -> None:
-    """Make the database one from before migrations 0007 and 0008 (the partition functions
-    keep their new text: the migration replaces them)."""
-    conn.execute("DROP TABLE interventions, call_tags; DROP INDEX ix_events_calls; "
-                 "DELETE FROM schema_migrations WHERE name = '0008_compliance_facts'; "
-                 "DROP TRIGGER event_payloads_erase_facts ON event_payloads; "
-                 "DROP FUNCTION agentaudit_erase_payload_facts(); "
-                 "DROP TABLE error_facts, error_messages, error_cells, error_groups; "
-                 "DELETE FROM schema_migrations WHERE name = '0007_error_facts'")
-
-
-def _stored(url: str, events: list[AuditEvent], batch: int = 200) -> PostgresStore:
-    store = open_store(url)
-    assert isinstance(store, PostgresStore)
-    for i in range(0, len(events), batch):
-        store.append_batch(events[i:i + batch])
-    return store
-
-
 @pytest.fixture
 def errors(pg_url: str) -> Iterator[PostgresStore]:
     """The workload in shuffled batches: retries often arrive before the errors they follow."""
     events = _errors_workload()
     random.Random(9).shuffle(events)
-    store = _stored(pg_url, events)
+    store = _stored(pg_url, events, batch=200)
     yield store
     store.close()
 
 
 def _errors_both(store: PostgresStore, period: R.Period, agent: str | None = None,
                  rules: ErrorRules | None = None) -> tuple[Any, Any]:
-    assert store.use_rollups
-    rolled = R.errors_report(store, "default", period, agent, rules)
-    store.use_rollups = False
-    try:
-        plain = R.errors_report(store, "default", period, agent, rules)
-    finally:
-        store.use_rollups = True
-    return rolled, plain
+    return rolled_and_plain(store, lambda: R.errors_report(store, "default", period, agent,
+                                                           rules))
 
 
 def _expected_next_calls(store: PostgresStore) -> dict[int, float | None]:
@@ -181,7 +159,7 @@ def _day_alone(url: str, day: float) -> tuple[PostgresStore, str]:
                         error_type="PaymentError"),
              AuditEvent(event_type="agent.tool_call", agent_name="Billing", action="charge",
                         trace_id=trace, timestamp=day + 103.0)]
-    return _stored(url, [*_errors_workload(), *alone]), trace
+    return _stored(url, [*_errors_workload(), *alone], batch=200), trace
 
 
 def test_every_erasure_path_erases_the_messages(pg_url: str) -> None:

@@ -27,7 +27,7 @@ from reports.test_rollups import (
     assert_open_work_follows_closers,
 )
 
-from .test_pg_error_facts import before_0007
+from .conftest import before_0007
 
 
 def _stored(url: str, events: list[AuditEvent], batch: int = 250) -> PostgresStore:

@@ -8,8 +8,9 @@ import json
 import math
 import random
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +26,7 @@ from agentaudit.store.sqlite import SQLiteStore
 from reports.store_builder import T0
 
 NOW = T0 + 40 * 3600.0
+T = TypeVar("T")
 HOUR = 3600.0
 
 
@@ -38,16 +40,21 @@ def _all(store: SQLiteStore, period: Period, agent: str | None = None) -> dict[s
     }
 
 
-def _both(store: SQLiteStore, period: Period, agent: str | None = None
-          ) -> tuple[dict[str, Any], dict[str, Any]]:
+def rolled_and_plain(store: Any, answer: Callable[[], T]) -> tuple[T, T]:
+    """``answer()`` from the rollups, then from the rows (the store keeps its rollups)."""
     assert store.use_rollups
-    rolled = _all(store, period, agent)
+    rolled = answer()
     store.use_rollups = False
     try:
-        plain = _all(store, period, agent)
+        plain = answer()
     finally:
         store.use_rollups = True
     return rolled, plain
+
+
+def _both(store: SQLiteStore, period: Period, agent: str | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    return rolled_and_plain(store, lambda: _all(store, period, agent))
 
 
 def _events(rng: random.Random, n: int, start: float, span: float) -> list[AuditEvent]:
