@@ -248,6 +248,14 @@ def _column_problems(conn: Any, spec: list[tuple[str, str, set[str]]]) -> list[s
     return wrong
 
 
+def _tenant_table_problems(conn: Any, tables: tuple[str, ...],
+                           grants: list[tuple[str, str, str, bool]]) -> list[str]:
+    """Row security, tenant-scoped reader policies and ``grants`` of ``tables``."""
+    wrong = _row_security_problems(conn, tables)
+    wrong += _policy_problems(conn, {t: "tenant_readers" for t in tables})
+    return wrong + _privilege_problems(conn, grants)
+
+
 def _policy_problems(conn: Any, tables: dict[str, str]) -> list[str]:
     """A policy that applies to readers (or PUBLIC) on these tables must restrict rows to the
     reader's tenants (its condition names ``tables[t]``); permissive policies add up, so one
@@ -272,9 +280,7 @@ def _summary(wrong: list[str], ok: str) -> str:
 def _check_retention(conn: Any) -> Check:
     """``0004_retention``: legal holds and erasure records are tenant-scoped and written only
     by the retention role, which may change payload columns only and alone empties a day."""
-    wrong = _row_security_problems(conn, RETENTION_TABLES)
-    wrong += _policy_problems(conn, {t: "tenant_readers" for t in RETENTION_TABLES})
-    wrong += _privilege_problems(conn, _GRANTS_0004)
+    wrong = _tenant_table_problems(conn, RETENTION_TABLES, _GRANTS_0004)
     wrong += _column_problems(conn, _COLUMN_UPDATES_0004)
     for signature, role in _FUNCTIONS_0004.items():
         wrong += _function_problems(conn, signature, role)
@@ -311,40 +317,36 @@ def _check_alerts(conn: Any) -> Check:
 
 # ``0006_report_rollups``: only the sequencer (ingest role) writes the rollups; it updates cells
 # and deletes open work as closers arrive, and nothing else is ever changed or removed
-_GRANTS_0006 = [
-    *[(role, t, p, False) for t in _pg_rollup.TABLES for role in (READER_ROLE, "PUBLIC")
-      for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
-    *[("PUBLIC", t, "SELECT", False) for t in _pg_rollup.TABLES],
-    *[(READER_ROLE, t, "SELECT", True) for t in _pg_rollup.TABLES],
-    *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_rollup.TABLES],
-    *[(INGEST_ROLE, t, "TRUNCATE", False) for t in _pg_rollup.TABLES],
-    (INGEST_ROLE, "rollup", "UPDATE", True), (INGEST_ROLE, "rollup", "DELETE", False),
-    (INGEST_ROLE, "closers", "UPDATE", False), (INGEST_ROLE, "closers", "DELETE", False),
-    (INGEST_ROLE, "open_work", "UPDATE", False), (INGEST_ROLE, "open_work", "DELETE", True),
-]
+def _sequencer_grants(ingest_may: dict[str, tuple[str, ...]]
+                      ) -> list[tuple[str, str, str, bool]]:
+    """The privileges of tables only the sequencer writes: readers read them, nobody else
+    does; the ingest role inserts and may UPDATE or DELETE only where ``ingest_may`` says."""
+    tables = list(ingest_may)
+    return [
+        *[(role, t, p, False) for t in tables for role in (READER_ROLE, "PUBLIC")
+          for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
+        *[("PUBLIC", t, "SELECT", False) for t in tables],
+        *[(READER_ROLE, t, "SELECT", True) for t in tables],
+        *[(INGEST_ROLE, t, "INSERT", True) for t in tables],
+        *[(INGEST_ROLE, t, "TRUNCATE", False) for t in tables],
+        *[(INGEST_ROLE, t, p, p in may) for t, may in ingest_may.items()
+          for p in ("UPDATE", "DELETE")],
+    ]
+
+
+_GRANTS_0006 = _sequencer_grants({"rollup": ("UPDATE",), "closers": (), "open_work": ("DELETE",)})
 
 
 # ``0007_error_facts``: the sequencer inserts facts and moves their next call; messages are
 # only inserted by it (the retention functions and the erasure trigger remove them as owner)
-_GRANTS_0007 = [
-    *[(role, t, p, False) for t in _pg_errors.TABLES for role in (READER_ROLE, "PUBLIC")
-      for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
-    *[("PUBLIC", t, "SELECT", False) for t in _pg_errors.TABLES],
-    *[(READER_ROLE, t, "SELECT", True) for t in _pg_errors.TABLES],
-    *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_errors.TABLES],
-    *[(INGEST_ROLE, t, p, False) for t in _pg_errors.TABLES for p in ("DELETE", "TRUNCATE")],
-    (INGEST_ROLE, "error_messages", "UPDATE", False), (INGEST_ROLE, "error_cells", "UPDATE", True),
-    (INGEST_ROLE, "error_groups", "UPDATE", True),
-]
+_GRANTS_0007 = _sequencer_grants({"error_facts": ("UPDATE",), "error_messages": (),
+                                  "error_cells": ("UPDATE",), "error_groups": ("UPDATE",)})
 _COLUMN_UPDATES_0007 = [(INGEST_ROLE, "error_facts", {"next_call"})]
 
 
 def _error_fact_problems(conn: Any) -> list[str]:
     """Grants, row security and completeness of the error facts (``_pg_errors``)."""
-    tables = _pg_errors.TABLES
-    wrong = _row_security_problems(conn, tables)
-    wrong += _policy_problems(conn, {t: "tenant_readers" for t in tables})
-    wrong += _privilege_problems(conn, _GRANTS_0007)
+    wrong = _tenant_table_problems(conn, _pg_errors.TABLES, _GRANTS_0007)
     wrong += _column_problems(conn, _COLUMN_UPDATES_0007)
     for tenant, counted, kept in conn.execute(
             "SELECT r.tenant, sum(r.events), (SELECT count(*) FROM error_facts f "
@@ -364,24 +366,13 @@ def _error_fact_problems(conn: Any) -> list[str]:
 
 # ``0008_compliance_facts``: inserted by the sequencer, never changed by it (call tags go with
 # their payloads through the owner's functions)
-_GRANTS_0008 = [
-    *[(role, t, p, False) for t in _pg_compliance_facts.TABLES for role in (READER_ROLE, "PUBLIC")
-      for p in ("INSERT", "UPDATE", "DELETE", "TRUNCATE")],
-    *[("PUBLIC", t, "SELECT", False) for t in _pg_compliance_facts.TABLES],
-    *[(READER_ROLE, t, "SELECT", True) for t in _pg_compliance_facts.TABLES],
-    *[(INGEST_ROLE, t, "INSERT", True) for t in _pg_compliance_facts.TABLES],
-    *[(INGEST_ROLE, t, p, False) for t in _pg_compliance_facts.TABLES
-      for p in ("UPDATE", "DELETE", "TRUNCATE")],
-]
+_GRANTS_0008 = _sequencer_grants({t: () for t in _pg_compliance_facts.TABLES})
 
 
 def _compliance_fact_problems(conn: Any) -> list[str]:
     """Grants, row security and completeness of the compliance facts
     (``_pg_compliance_facts``)."""
-    tables = _pg_compliance_facts.TABLES
-    wrong = _row_security_problems(conn, tables)
-    wrong += _policy_problems(conn, {t: "tenant_readers" for t in tables})
-    wrong += _privilege_problems(conn, _GRANTS_0008)
+    wrong = _tenant_table_problems(conn, _pg_compliance_facts.TABLES, _GRANTS_0008)
     for tenant, logged, kept in conn.execute(
             "SELECT s.tenant, (SELECT count(*) FROM events e WHERE e.tenant = s.tenant "
             "AND e.event_type = 'agent.human_intervention' AND e.trace_id IS NOT NULL), "
@@ -405,9 +396,7 @@ def _check_rollups(conn: Any, applied: set[str]) -> Check:
     tables = (_pg_rollup.TABLES
               + (_pg_errors.TABLES if ERROR_FACTS_MIGRATION in applied else ())
               + (_pg_compliance_facts.TABLES if COMPLIANCE_FACTS_MIGRATION in applied else ()))
-    wrong = _row_security_problems(conn, _pg_rollup.TABLES)
-    wrong += _policy_problems(conn, {t: "tenant_readers" for t in _pg_rollup.TABLES})
-    wrong += _privilege_problems(conn, _GRANTS_0006)
+    wrong = _tenant_table_problems(conn, _pg_rollup.TABLES, _GRANTS_0006)
     if ERROR_FACTS_MIGRATION in applied:
         wrong += _error_fact_problems(conn)
     if COMPLIANCE_FACTS_MIGRATION in applied:
