@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import psycopg
 import pytest
@@ -184,49 +185,44 @@ def test_check_finds_events_missing_from_the_rollup(pg_url: str,
             "SELECT sum(events) FROM rollup").fetchone()[0] == 23
 
 
-def test_check_finds_errors_missing_from_the_error_facts(
-        pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Errors written by a collector that keeps the rollups but not the error facts (a version
-    from before 0007) are named, and the rebuild puts them back."""
+def _errors(n: int) -> list[Any]:
     from agentaudit.events import AuditEvent
+
+    return [AuditEvent(event_type="agent.error", agent_name="A", action="t", trace_id="tr",
+                       error="boom", error_type="E", timestamp=1_790_000_000.0 + i)
+            for i in range(n)]
+
+
+def _approvals(n: int) -> list[Any]:
+    from agentaudit.events import AuditEvent
+
+    return [AuditEvent(event_type="agent.human_intervention", agent_name="Human",
+                       action="approval", trace_id=f"tr-{i}", params={"by": "alice"},
+                       timestamp=1_790_000_000.0 + i) for i in range(n)]
+
+
+@pytest.mark.parametrize(("table", "batch", "kept", "message"), [
+    ("error_facts", _errors(5), 3, "the error facts of tenant default hold 3 errors, its rollup 5"),
+    ("interventions", _approvals(4), 1, "the interventions of tenant default hold 1, its log 4"),
+], ids=["error facts (before 0007)", "interventions (before 0008)"])
+def test_check_finds_what_an_older_collector_left_out(
+        pg_url: str, capsys: pytest.CaptureFixture[str], table: str, batch: list[Any],
+        kept: int, message: str) -> None:
+    """Events written by a collector that keeps the rollups but not these facts (a version
+    from before their migration) are named, and the rebuild puts them back."""
     from agentaudit.store import open_store
 
-    errors = [AuditEvent(event_type="agent.error", agent_name="A", action="t", trace_id="tr",
-                         error="boom", error_type="E", timestamp=1_790_000_000.0 + i)
-              for i in range(5)]
     with open_store(pg_url) as s:
-        s.append_batch(errors)
-        # as that collector: its two errors are in the cells, not in the facts
-        s.connection.execute("DELETE FROM error_facts WHERE seq >= 3")  # type: ignore[attr-defined]
+        s.append_batch(batch)
+        # as that collector: its last events are in the log, not in the facts
+        s.connection.execute(f"DELETE FROM {table} WHERE seq >= {kept}")  # type: ignore[attr-defined]
     capsys.readouterr()
     assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 1
     failed = {c["name"]: c["detail"] for c in json.loads(capsys.readouterr().out)["checks"]
               if not c["ok"]}
-    assert "the error facts of tenant default hold 3 errors, its rollup 5" in failed["rollups"]
+    assert message in failed["rollups"]
     assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
     assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
     with open_store(pg_url) as s:
         assert s.connection.execute(  # type: ignore[attr-defined]
-            "SELECT count(*) FROM error_facts").fetchone()[0] == 5
-
-
-def test_check_finds_interventions_missing_from_their_table(
-        pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Interventions written by a collector that does not keep them (a version from before
-    0008) are named, and the rebuild puts them back."""
-    from agentaudit.events import AuditEvent
-    from agentaudit.store import open_store
-
-    asked = [AuditEvent(event_type="agent.human_intervention", agent_name="Human",
-                        action="approval", trace_id=f"tr-{i}", params={"by": "alice"},
-                        timestamp=1_790_000_000.0 + i) for i in range(4)]
-    with open_store(pg_url) as s:
-        s.append_batch(asked)
-        s.connection.execute("DELETE FROM interventions WHERE seq >= 1")  # type: ignore[attr-defined]
-    capsys.readouterr()
-    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 1
-    failed = {c["name"]: c["detail"] for c in json.loads(capsys.readouterr().out)["checks"]
-              if not c["ok"]}
-    assert "the interventions of tenant default hold 1, its log 4" in failed["rollups"]
-    assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
-    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
+            f"SELECT count(*) FROM {table}").fetchone()[0] == len(batch)
