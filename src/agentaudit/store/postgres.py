@@ -207,12 +207,13 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
                 [(t, size, frontier) for t, (size, frontier) in states.items()])
             if self.use_rollups:
                 spans: dict[str, tuple[int, int]] = {}
-                for r in rows:
+                tagged: list[tuple[str, int]] = []
+                for r, ev in zip(rows, fresh, strict=True):
                     lo, hi = spans.get(r[0], (r[1], r[1]))
                     spans[r[0]] = (min(lo, r[1]), max(hi, r[1]))
-                # a payload has "tags" exactly when its event has tags (encode_payload)
-                tagged = [(r[0], r[1]) for r, ev in zip(rows, fresh, strict=True)
-                          if ev.tags is not None and ev.event_type == "agent.tool_call"]
+                    # a payload has "tags" exactly when its event has tags (encode_payload)
+                    if ev.tags is not None and ev.event_type == "agent.tool_call":
+                        tagged.append((r[0], r[1]))
                 _pg_rollup.after_insert(cur, spans, days, tagged)
             if self._log.tiles:
                 cur.executemany("INSERT INTO merkle_tiles (tenant, idx, hash) VALUES (%s, %s, %s) "
