@@ -37,9 +37,11 @@ def events(n: int, tenant: str = "default", start: float = T0,
 
 
 def before_0007(conn: Any) -> None:
-    """Make the database one from before migrations 0007 and 0008 (the partition functions
+    """Make the database one from before migrations 0007 to 0009 (the partition functions
     keep their new text: the migration replaces them)."""
-    conn.execute("DROP TABLE interventions, call_tags; DROP INDEX ix_events_calls; "
+    conn.execute("DROP INDEX ix_events_sample; "
+                 "DELETE FROM schema_migrations WHERE name = '0009_sample_index'; "
+                 "DROP TABLE interventions, call_tags; DROP INDEX ix_events_calls; "
                  "DELETE FROM schema_migrations WHERE name = '0008_compliance_facts'; "
                  "DROP TRIGGER event_payloads_erase_facts ON event_payloads; "
                  "DROP FUNCTION agentaudit_erase_payload_facts(); "

@@ -113,3 +113,58 @@ def test_every_erasure_path_erases_the_tags(pg_url: str) -> None:
         assert rolled == plain and rolled
     finally:
         store.close()
+
+
+def _sample(store: PostgresStore, stride: int, since: float, until: float) -> list[Any]:
+    """The PII scan's batches of the period at ``stride``, walked as compliance.py walks them."""
+    out: list[Any] = []
+    after_ts, after_seq = -1.0, -1
+    while True:
+        batch = store.aggregate("cmp_payloads", "default", max(since, after_ts), until, None, 7,
+                                after_ts=after_ts, after_seq=after_seq, stride=stride)
+        out += [(r["event_id"], r["text"]) for r in batch]
+        if len(batch) < 7:
+            return out
+        after_ts, after_seq = batch[-1]["timestamp"], batch[-1]["seq"]
+
+
+def test_pii_sample_walks_the_sample_index_and_takes_every_stride_th_row(pg_url: str) -> None:
+    """A stride that is a multiple of SAMPLE_STEP reads ix_events_sample (migration 0009); any
+    stride samples the rows whose id it divides, with a payload, in time order."""
+    from agentaudit.store import _pg_sql
+    from agentaudit.store.base import SAMPLE_STEP
+
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        events = _calls(T0, 700)
+        for i in range(0, len(events), 61):
+            store.append_batch(events[i:i + 61])
+        conn = store.connection
+        erase(store, "default", reason="test", trace="t-0")
+        erased = {e.event_id for e in events if e.trace_id == "t-0"}
+        since, until = T0 + 100.0, T0 + 60.0 * 650
+        for stride in (1, 3, SAMPLE_STEP, 2 * SAMPLE_STEP):
+            want = conn.execute(
+                "SELECT e.event_id FROM events e JOIN event_payloads p ON p.tenant = e.tenant "
+                "AND p.day = e.day AND p.seq = e.seq WHERE e.id %% %s = 0 "
+                "AND p.payload IS NOT NULL AND e.timestamp >= %s AND e.timestamp < %s "
+                "ORDER BY e.timestamp, e.seq", (stride, since, until)).fetchall()
+            got = _sample(store, stride, since, until)
+            assert [g[0] for g in got] == [w[0] for w in want], stride
+            assert not erased & {g[0] for g in got}
+            assert all('"user_id"' not in g[1] and '"params"' in g[1] for g in got)
+        assert len(_sample(store, 2 * SAMPLE_STEP, since, until)) >= 3
+        sql, params = _pg_sql.aggregation(
+            "cmp_payloads", "default", since, until, None, 7,
+            {"after_ts": -1.0, "after_seq": -1, "stride": 2 * SAMPLE_STEP})
+        with conn.transaction():
+            for k, v in _pg_sql.PLANNER_SETTINGS["cmp_payloads"].items():
+                conn.execute("SELECT set_config(%s, %s, true)", (k, v))
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))
+        parts = {r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'ix_events_sample'::regclass")}
+        assert parts and any(f" {name} " in plan for name in parts), plan
+    finally:
+        store.close()

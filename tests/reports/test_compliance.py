@@ -192,3 +192,14 @@ def test_empty_period_is_compliant(scenario: Scenario) -> None:
     r = compliance_report(scenario.store, "default", Period(T0 - 7200, T0 - 3600), now=NOW)
     assert r["compliant"] is True
     assert all(c["evidence"] == [] for c in r["checks"])
+
+
+def test_sample_stride_rounds_large_strides_to_the_sample_step() -> None:
+    from agentaudit.store.base import SAMPLE_STEP, sample_stride
+
+    assert [sample_stride(n, 10) for n in (0, 10, 11, 40, 640, 641)] == [1, 1, 2, 4, 64, 128]
+    assert sample_stride(10_000_000, 10_000) == 1024 and 1024 % SAMPLE_STEP == 0
+    # never more rows than the cap, never a sample smaller than needed by a whole step
+    for rows in range(0, 5000, 37):
+        s = sample_stride(rows, 30)
+        assert -(-rows // s) <= 30 and (s <= SAMPLE_STEP or s - SAMPLE_STEP < -(-rows // 30))

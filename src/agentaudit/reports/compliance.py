@@ -9,7 +9,6 @@ text in batches selected in SQL, at most ``max_rows`` of them (sampled evenly ov
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import Counter
 from dataclasses import replace
@@ -19,6 +18,7 @@ from agentaudit.query import iso_time
 from agentaudit.reports._sql import Scope, inum, rate
 from agentaudit.reports.period import Period, buckets_json, day_bounds
 from agentaudit.reports.policy import Policy, default_policy
+from agentaudit.store.base import sample_stride
 
 if TYPE_CHECKING:
     from agentaudit.store import Store
@@ -192,7 +192,7 @@ def _pii(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
     may_find = finding_filter(cfg["detectors"])  # skips most clean payloads cheaply
     total_rows = inum(scope.one("cmp_payload_rows").get("rows"))
     cap = max(1, int(cfg["max_rows"]))
-    stride = max(1, math.ceil(total_rows / cap))
+    stride = sample_stride(total_rows, cap)
     after_ts, after_seq, scanned = -1.0, -1, 0
     by_detector: Counter[str] = Counter()
     flagged: list[str] = []

@@ -306,6 +306,7 @@ def data_access(calls: str) -> str:
         "FROM r GROUP BY missing ORDER BY calls DESC, missing NULLS FIRST LIMIT :limit")
 
 
+
 _COMPLIANCE = {
     "cmp_totals": (
         "SELECT (SELECT count(*) FROM events{w}) AS events, "
@@ -361,15 +362,15 @@ _COMPLIANCE = {
     # The payload text without its "user_id" member (the payload is compact JSON).
     # The sample is picked from the (tenant, timestamp, seq) INCLUDE (id, day) index alone
     # (an index-only scan that stops at LIMIT); only the picked rows are read from the tables.
+    # the next :limit sampled rows with their payloads (one look-up each); ``{sample}`` adds
+    # ``id % SAMPLE_STEP = 0`` when the stride is a multiple of it (``_pg_sql.aggregation``):
+    # the literal predicate lets the planner walk ix_events_sample, a SAMPLE_STEP-th of the rows
     "cmp_payloads": (
-        "WITH s AS MATERIALIZED (SELECT tenant, day, seq, timestamp FROM events e{w} "
-        "AND (timestamp, seq) > (CAST(:after_ts AS float8), CAST(:after_seq AS bigint)) "
-        f"AND id % :stride = 0 AND EXISTS (SELECT 1 FROM event_payloads p WHERE {_SAME_ROW} "
-        "AND p.payload IS NOT NULL) ORDER BY timestamp, seq LIMIT :limit) "
-        "SELECT e.event_id, s.timestamp, s.seq, (SELECT regexp_replace(convert_from(p.payload, "
-        "'UTF8'), '\"user_id\":\"([^\"\\\\]|\\\\.)*\",?', '') FROM event_payloads p "
-        f"WHERE {_SAME_ROW}) AS text FROM s JOIN events e ON e.tenant = s.tenant "
-        "AND e.day = s.day AND e.seq = s.seq ORDER BY s.timestamp, s.seq"),
+        "SELECT e.event_id, e.timestamp, e.seq, regexp_replace(convert_from(p.payload, 'UTF8'), "
+        "'\"user_id\":\"([^\"\\\\]|\\\\.)*\",?', '') AS text FROM events e CROSS JOIN LATERAL "
+        f"(SELECT p.payload FROM event_payloads p WHERE {_SAME_ROW} AND p.payload IS NOT NULL) "
+        "p{w}{sample} AND (timestamp, seq) > (CAST(:after_ts AS float8), "
+        "CAST(:after_seq AS bigint)) AND id % :stride = 0 ORDER BY timestamp, seq LIMIT :limit"),
     "cmp_payload_rows": "SELECT count(*) AS rows FROM events{w} LIMIT :limit",
 }
 

@@ -22,11 +22,12 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 from __future__ import annotations
 
 from agentaudit.store import _pg_compliance_facts, _pg_errors, _pg_rollup
+from agentaudit.store.base import SAMPLE_STEP
 
 __all__ = ["COMPLIANCE_FACTS_MIGRATION", "DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION",
            "HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
-           "RETENTION_TABLES", "ROLES",
-           "ROLLUPS_MIGRATION", "TENANT_TABLES"]
+           "RETENTION_TABLES", "ROLES", "ROLLED_MIGRATIONS", "ROLLUPS_MIGRATION",
+           "SAMPLE_INDEX_MIGRATION", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
 RETENTION_ROLE = "agentaudit_retention"
@@ -422,6 +423,17 @@ MIGRATIONS.append(("0008_compliance_facts", _pg_compliance_facts.migration(HOLD_
                    + _pg_compliance_facts.grants(INGEST_ROLE, READER_ROLE)
                    + _row_security(_pg_compliance_facts.TABLES)))
 COMPLIANCE_FACTS_MIGRATION = "0008_compliance_facts"
-# Migrations of derived tables only (the rows answer without them): a read-only store may
-# open a database that lacks a suffix of them, and then reads no rolled template.
-DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION)
+# The rows the compliance report's PII scan samples from, when its stride is a multiple of
+# SAMPLE_STEP (``base.sample_stride``, template ``cmp_payloads``): a SAMPLE_STEP-th of the
+# period's index to walk instead of all of it (4.6 -> 0.5 s at 10 million events).
+MIGRATIONS.append(("0009_sample_index", f"""
+CREATE INDEX ix_events_sample ON events (tenant, timestamp, seq)
+    INCLUDE (id, day, agent_name, event_id) WHERE id % {SAMPLE_STEP} = 0;
+"""))
+SAMPLE_INDEX_MIGRATION = "0009_sample_index"
+# Migrations of derived tables and indexes only (the rows answer without them): a read-only
+# store may open a database that lacks a suffix of them, and then reads no rolled template.
+DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION,
+                      SAMPLE_INDEX_MIGRATION)
+# those the rolled templates read (the sample index serves a plain one)
+ROLLED_MIGRATIONS = DERIVED_MIGRATIONS[:3]

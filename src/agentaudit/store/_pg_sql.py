@@ -18,7 +18,7 @@ from agentaudit.exceptions import StoreError
 from agentaudit.store._pg_payload_facts import payload_json
 from agentaudit.store._pg_schema import MIGRATIONS
 from agentaudit.store._rollup_shared import FAR, split
-from agentaudit.store.base import EventQuery, parse_cursor
+from agentaudit.store.base import SAMPLE_STEP, EventQuery, parse_cursor
 from agentaudit.store.rows import SECONDS_PER_DAY
 
 __all__ = ["aggregation", "applied_migrations", "day_of", "migrate", "register_aggregations",
@@ -263,4 +263,11 @@ def aggregation(name: str, tenant: str, since: float | None, until: float | None
         params["rolled"], params["raw"] = split(bounds)
         params["since"] = -FAR if since is None else since
         params["until"] = FAR if until is None else until
-    return to_psycopg(template.replace("{w}", where)), params
+    return to_psycopg(template.replace("{w}", where).replace("{sample}", _sample(params))), params
+
+
+def _sample(params: dict[str, Any]) -> str:
+    """``{sample}`` of a template: the predicate of ix_events_sample when the rows it samples
+    (``id % :stride = 0``) are among those the index holds (``base.SAMPLE_STEP``)."""
+    stride = int(params.get("stride") or 1)
+    return f" AND id % {SAMPLE_STEP} = 0" if stride % SAMPLE_STEP == 0 else ""

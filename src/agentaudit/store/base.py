@@ -10,7 +10,19 @@ from typing import Any
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 
-__all__ = ["AppendResult", "EventQuery", "Page", "Store", "StoreInfo"]
+__all__ = ["SAMPLE_STEP", "AppendResult", "EventQuery", "Page", "Store", "StoreInfo", "sample_stride"]
+
+# A sample of a period's rows is those whose ``id`` is a multiple of a stride (the compliance
+# report's PII scan, aggregation ``cmp_payloads``). A stride above SAMPLE_STEP is rounded up to a
+# multiple of it: a backend may index the rows whose id is a multiple of SAMPLE_STEP and find a
+# sample there instead of walking every row of the period (PostgreSQL's ix_events_sample).
+SAMPLE_STEP = 64
+
+
+def sample_stride(rows: int, cap: int) -> int:
+    """The stride that samples at most ``cap`` of ``rows`` rows evenly (1: all of them)."""
+    stride = max(1, -(-rows // max(1, cap)))
+    return stride if stride <= SAMPLE_STEP else -(-stride // SAMPLE_STEP) * SAMPLE_STEP
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from agentaudit.store import _pg_rollup
 from agentaudit.store import _pg_sql as sql
 from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_retention import PostgresRetention
-from agentaudit.store._pg_schema import DERIVED_MIGRATIONS, MIGRATIONS
+from agentaudit.store._pg_schema import DERIVED_MIGRATIONS, MIGRATIONS, ROLLED_MIGRATIONS
 from agentaudit.store.base import (
     AppendResult,
     EventQuery,
@@ -97,7 +97,7 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             self._check_schema(create and not readonly, readonly)
             # the report rollups and error facts (a store opened read-only may predate them)
             applied = sql.applied_migrations(self._conn) or set()
-            self.use_rollups = all(m in applied for m in DERIVED_MIGRATIONS)
+            self.use_rollups = all(m in applied for m in ROLLED_MIGRATIONS)
             if readonly:
                 self._conn.execute("SET default_transaction_read_only = on")
             self.log_id = str(self._conn.execute(
