@@ -186,11 +186,11 @@ def _error_rate(scope: Scope, cfg: dict[str, Any], ev: int, totals: dict[str, An
                    events=events, errors=errors)
 
 
-def _pii(scope: Scope, cfg: dict[str, Any], ev: int) -> dict[str, Any]:
+def _pii(scope: Scope, cfg: dict[str, Any], ev: int, totals: dict[str, Any]) -> dict[str, Any]:
     from agentaudit.redact import finding_filter, scan
 
     may_find = finding_filter(cfg["detectors"])  # skips most clean payloads cheaply
-    total_rows = inum(scope.one("cmp_payload_rows").get("rows"))
+    total_rows = inum(totals.get("events"))
     cap = max(1, int(cfg["max_rows"]))
     stride = sample_stride(total_rows, cap)
     after_ts, after_seq, scanned = -1.0, -1, 0
@@ -234,8 +234,8 @@ def compliance_report(store: Store, tenant: str, period: Period, agent: str | No
     scope = Scope(store, tenant, period, agent)
     ev = policy.evidence
     enabled = policy.enabled()
-    totals = scope.one("cmp_totals") if {"human_escalation_rate", "error_rate"} & set(
-        enabled) else {}
+    totals = scope.one("cmp_totals") if {"human_escalation_rate", "error_rate",
+                                          "pii_scan"} & set(enabled) else {}
     run = {
         "human_escalation_rate": lambda c: _escalation(scope, c, ev, totals),
         "tool_approval": lambda c: _approval(scope, c, ev),
@@ -243,7 +243,7 @@ def compliance_report(store: Store, tenant: str, period: Period, agent: str | No
         "token_budget": lambda c: _token_budget(scope, c, ev),
         "invocation_completion": lambda c: _completion(scope, c, ev, now),
         "error_rate": lambda c: _error_rate(scope, c, ev, totals),
-        "pii_scan": lambda c: _pii(scope, c, ev),
+        "pii_scan": lambda c: _pii(scope, c, ev, totals),
     }
     checks = [run[name](policy.checks[name]) for name in enabled]
     failed = [c for c in checks if not c["passed"]]

@@ -197,8 +197,6 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "AND (CAST(:agent_name AS text) IS NULL OR agent_name = CAST(:agent_name AS text))) "
         f"SELECT kind, count(*) AS count, {_evidence('event_id')} FROM r GROUP BY kind "
         "ORDER BY kind LIMIT :limit"),
-    "cmp_payload_rows": (
-        f"WITH {FACTS} SELECT coalesce(sum(events), 0)::bigint AS rows FROM f LIMIT :limit"),
 }
 
 register_rolled(ROLLED_AGGREGATIONS)

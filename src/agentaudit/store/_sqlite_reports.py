@@ -338,7 +338,6 @@ _COMPLIANCE = {
         "AS text FROM events{w} AND (timestamp > :after_ts OR (timestamp = :after_ts "
         "AND seq > :after_seq)) AND payload IS NOT NULL AND id % :stride = 0 "
         "ORDER BY timestamp, seq LIMIT :limit"),
-    "cmp_payload_rows": "SELECT count(*) AS rows FROM events{w} LIMIT :limit",
 }
 
 REPORT_AGGREGATIONS: dict[str, str] = {**_SUMMARY, **_TOOLS, **_ERRORS, **_COST, **_AGENT,

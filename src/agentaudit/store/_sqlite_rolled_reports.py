@@ -122,8 +122,6 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         "AND (:agent_name IS NULL OR agent_name = :agent_name)) "
         f"SELECT kind, count(*) AS count, {_evidence('event_id')} FROM r GROUP BY kind "
         "LIMIT :limit"),
-    "cmp_payload_rows": (
-        f"WITH {FACTS} SELECT coalesce(sum(events), 0) AS rows FROM f LIMIT :limit"),
     "cmp_tool_approval": _indexed("cmp_tool_approval", "ix_events_tool_calls"),
     # (tokens imply metered: the partial index's condition changes nothing)
     "cmp_token_traces": _indexed("cmp_token_traces", "ix_events_cost_trace").replace(

@@ -407,7 +407,9 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             with self._conn.transaction():
                 for name, value in settings.items():
                     self._conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-                cur = self._conn.execute(query, bound)  # type: ignore[arg-type]
+                # a template asking for a generic plan is planned once per connection
+                cur = self._conn.execute(query, bound,  # type: ignore[arg-type]
+                                         prepare=True if "plan_cache_mode" in settings else None)
                 names = [d.name for d in cur.description or ()]
                 return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         except psycopg.Error as e:
