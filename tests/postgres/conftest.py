@@ -37,9 +37,16 @@ def events(n: int, tenant: str = "default", start: float = T0,
 
 
 def before_0007(conn: Any) -> None:
-    """Make the database one from before migrations 0007 to 0009 (the partition functions
+    """Make the database one from before migrations 0007 to 0011 (the partition functions
     keep their new text: the migration replaces them)."""
-    conn.execute("DROP INDEX ix_events_sample; "
+    conn.execute("DROP TABLE cost_models, cost_groups, cost_users; "
+                 "DROP TRIGGER event_payloads_erase_user_cost ON event_payloads; "
+                 "DROP FUNCTION agentaudit_erase_user_cost(), agentaudit_add_arrays, "
+                 "agentaudit_slot_array; "
+                 "DELETE FROM schema_migrations WHERE name = '0011_cost_facts'; "
+                 "DROP TABLE rollup_day; "
+                 "DELETE FROM schema_migrations WHERE name = '0010_rollup_days'; "
+                 "DROP INDEX ix_events_sample; "
                  "DELETE FROM schema_migrations WHERE name = '0009_sample_index'; "
                  "DROP TABLE interventions, call_tags; DROP INDEX ix_events_calls; "
                  "DELETE FROM schema_migrations WHERE name = '0008_compliance_facts'; "

@@ -176,13 +176,37 @@ def test_check_finds_events_missing_from_the_rollup(pg_url: str,
               if not c["ok"]}
     assert "rollups" in failed and "roles" not in failed  # (no partitions made ahead here)
     assert "the rollup of tenant default counts 20 events, its log 23" in failed["rollups"]
+    assert "the rollup_day of tenant default counts 20 events, its log 23" in failed["rollups"]
     # the remedy the message names
     assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
     assert "report rollups rebuilt for 1 tenants: default" in capsys.readouterr().out
     assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
     with open_store(pg_url) as s:
-        assert s.connection.execute(  # type: ignore[attr-defined]
-            "SELECT sum(events) FROM rollup").fetchone()[0] == 23
+        for table in ("rollup", "rollup_day"):
+            assert s.connection.execute(  # type: ignore[attr-defined]
+                f"SELECT sum(events) FROM {table}").fetchone()[0] == 23
+
+
+def test_check_finds_events_missing_from_the_day_cells(
+        pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A collector from before 0010 keeps the hourly cells but not the day cells: named."""
+    from agentaudit.store import open_store
+
+    from .conftest import events
+
+    with open_store(pg_url) as s:
+        s.append_batch(events(6))
+        s.connection.execute(  # type: ignore[attr-defined]
+            "UPDATE rollup_day SET events = events - 2 WHERE ctid = "
+            "(SELECT min(ctid) FROM rollup_day WHERE events >= 2)")
+    capsys.readouterr()
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 1
+    failed = {c["name"]: c["detail"] for c in json.loads(capsys.readouterr().out)["checks"]
+              if not c["ok"]}
+    assert "the rollup_day of tenant default counts 4 events, its log 6" in failed["rollups"]
+    assert "the rollup of tenant" not in failed["rollups"]
+    assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0
 
 
 def _errors(n: int) -> list[Any]:
@@ -226,3 +250,28 @@ def test_check_finds_what_an_older_collector_left_out(
     with open_store(pg_url) as s:
         assert s.connection.execute(  # type: ignore[attr-defined]
             f"SELECT count(*) FROM {table}").fetchone()[0] == len(batch)
+
+
+def test_check_finds_metered_events_missing_from_the_cost_facts(
+        pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A collector from before 0011 keeps the rollups but not the cost facts: named, and the
+    rebuild puts them back."""
+    from agentaudit.events import AuditEvent
+    from agentaudit.store import open_store
+
+    calls = [AuditEvent(event_type="agent.llm_response", agent_name="A", model="m",
+                        trace_id=f"tr-{i % 2}", task_id="job", prompt_tokens=5,
+                        timestamp=1_790_000_000.0 + i) for i in range(5)]
+    with open_store(pg_url) as s:
+        s.append_batch(calls)
+        s.connection.execute(  # type: ignore[attr-defined]
+            "DELETE FROM cost_groups WHERE dim = 'trace' AND key = 'tr-1'")
+    capsys.readouterr()
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 1
+    failed = {c["name"]: c["detail"] for c in json.loads(capsys.readouterr().out)["checks"]
+              if not c["ok"]}
+    assert ("the cost facts of tenant default count 3 metered events by trace, its rollup 5"
+            in failed["rollups"])
+    assert "by task" not in failed["rollups"]
+    assert main(["db", "migrate", "--db", pg_url, "--rebuild-rollups"]) == 0
+    assert main(["db", "check", "--db", pg_url, "--format", "json"]) == 0

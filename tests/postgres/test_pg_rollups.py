@@ -4,6 +4,7 @@ whichever collector wrote them; an older database gets them filled by the migrat
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,13 @@ def _stored(url: str, events: list[AuditEvent], batch: int = 250) -> PostgresSto
     for i in range(0, len(events), batch):
         store.append_batch(events[i:i + batch])
     return store
+
+
+def _day_cells(store: PostgresStore) -> dict[Any, Any]:
+    """The day cells, float sums rounded (their order of addition differs by path)."""
+    rows = store.connection.execute("SELECT * FROM rollup_day").fetchall()
+    return {tuple(r[:7]): tuple(round(v, 6) if isinstance(v, float) else v for v in r[7:])
+            for r in rows}
 
 
 @pytest.fixture
@@ -101,6 +109,43 @@ def test_reports_read_the_rollup(mixed: PostgresStore) -> None:
     assert R.summary_report(mixed, "default", period)["total_events"] == before
 
 
+def test_reports_read_the_day_cells(mixed: PostgresStore) -> None:
+    """A period's whole UTC days are read from ``rollup_day`` (migration 0010), its other
+    whole hours from ``rollup``: change a cell of either and the answer changes."""
+    from agentaudit.store._pg_rollup import split_days
+
+    period = PERIODS["whole"]
+    days = json.loads(split_days(json.dumps([[0, int(period.since // 3600),
+                                              int(period.until // 3600)]]))[0])
+    assert len(days) == 1 and days[0][2] - days[0][1] == 1  # the scenario holds a whole day
+    before = R.summary_report(mixed, "default", period)["total_events"]
+    conn = mixed.connection
+    conn.execute("UPDATE rollup_day SET events = events + 1000 WHERE ctid = (SELECT min(ctid) "
+                 "FROM rollup_day WHERE day = %s)", (days[0][1],))
+    assert R.summary_report(mixed, "default", period)["total_events"] == before + 1000
+    conn.execute("UPDATE rollup SET events = events + 7 WHERE ctid = (SELECT min(ctid) "
+                 "FROM rollup WHERE hour >= %s AND hour < %s)", (days[0][1] * 24, days[0][2] * 24))
+    assert R.summary_report(mixed, "default", period)["total_events"] == before + 1000
+    conn.execute("UPDATE rollup SET events = events + 7 WHERE ctid = (SELECT min(ctid) "
+                 "FROM rollup WHERE hour >= %s AND hour < %s)",
+                 (int(period.since // 3600) + 1, days[0][1] * 24))
+    assert R.summary_report(mixed, "default", period)["total_events"] == before + 1007
+
+
+def test_split_days_covers_the_hours_once() -> None:
+    from agentaudit.store._pg_rollup import split_days
+
+    rng = random.Random(3)
+    for _ in range(500):
+        a = rng.randrange(1, 500)
+        b = a + rng.randrange(1, 200)
+        days, hours = (json.loads(x) for x in split_days(json.dumps([[4, a, b]])))
+        covered = [h for _, d0, d1 in days for h in range(d0 * 24, d1 * 24)]
+        covered += [h for _, h0, h1 in hours for h in range(h0, h1)]
+        assert sorted(covered) == list(range(a, b)), (a, b)
+        assert all(i == 4 for i, _, _ in days + hours) and len(hours) <= 2
+
+
 def test_sqlite_and_postgresql_rollups_agree(pg_url: str, tmp_path: Any) -> None:
     """The same events in the same batches give the same rolled reports on both backends."""
     rng = random.Random(7)
@@ -148,8 +193,10 @@ def test_concurrent_collectors_keep_the_rollups_exact(pg_url: str) -> None:
     assert not errors
     store = open_store(pg_url)
     try:
-        total = store.connection.execute("SELECT sum(events) FROM rollup").fetchone()[0]  # type: ignore[attr-defined]
-        assert total == len(events)
+        for table in ("rollup", "rollup_day"):
+            total = store.connection.execute(  # type: ignore[attr-defined]
+                f"SELECT sum(events) FROM {table}").fetchone()[0]
+            assert total == len(events), table
         rolled, plain = _both(store, PERIODS["whole"])  # type: ignore[arg-type]
         assert rolled == plain
     finally:
@@ -159,7 +206,9 @@ def test_concurrent_collectors_keep_the_rollups_exact(pg_url: str) -> None:
 def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
                                                           pg_url: str) -> None:
     expected = _all(mixed, PERIODS["ragged"])  # type: ignore[arg-type]
+    whole = _all(mixed, PERIODS["whole"])  # type: ignore[arg-type]
     cells = mixed.connection.execute("SELECT count(*), sum(events) FROM rollup").fetchone()
+    day_cells = _day_cells(mixed)
     mixed.close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
         before_0007(conn)
@@ -176,7 +225,10 @@ def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
         assert store.use_rollups  # type: ignore[attr-defined]
         assert store.connection.execute(  # type: ignore[attr-defined]
             "SELECT count(*), sum(events) FROM rollup").fetchone() == cells
+        # the day cells summed from the hourly ones are those ingest kept
+        assert _day_cells(store) == day_cells  # type: ignore[arg-type]
         assert _all(store, PERIODS["ragged"]) == expected  # type: ignore[arg-type]
+        assert _all(store, PERIODS["whole"]) == whole  # type: ignore[arg-type]
     finally:
         store.close()
 
@@ -205,16 +257,19 @@ def test_rebuild_recomputes_what_ingest_kept(mixed: PostgresStore) -> None:
 
     def state() -> dict[str, Any]:
         cells = {tuple(r[:7]): r[7:] for r in conn.execute("SELECT * FROM rollup")}
-        return {"rollup": cells, **{t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(),
-                                              key=repr) for t in ("closers", "open_work")}}
+        return {"rollup": cells, "days": _day_cells(mixed),
+                **{t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                   for t in ("closers", "open_work")}}
 
     before = state()
     assert all(before.values())
     conn.execute("DELETE FROM rollup WHERE ctid = (SELECT min(ctid) FROM rollup)")
     conn.execute("DELETE FROM open_work WHERE ctid = (SELECT min(ctid) FROM open_work)")
+    conn.execute("DELETE FROM rollup_day WHERE ctid = (SELECT min(ctid) FROM rollup_day)")
     rebuild(conn, "default")
     after = state()
     assert after["closers"] == before["closers"] and after["open_work"] == before["open_work"]
+    assert after["days"] == before["days"] and len(before["days"]) > 10
     assert after["rollup"].keys() == before["rollup"].keys()
     for key, values in before["rollup"].items():
         for was, now in zip(values, after["rollup"][key], strict=True):

@@ -9,15 +9,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentaudit.store import _pg_compliance_facts, _pg_errors, _pg_rollup
+from agentaudit.store import _pg_compliance_facts, _pg_cost_facts, _pg_errors, _pg_rollup
 from agentaudit.store._pg_schema import (
     COMPLIANCE_FACTS_MIGRATION,
+    COST_FACTS_MIGRATION,
     ERROR_FACTS_MIGRATION,
     INGEST_ROLE,
     MIGRATIONS,
     READER_ROLE,
     RETENTION_ROLE,
     RETENTION_TABLES,
+    ROLLUP_DAYS_MIGRATION,
     ROLLUPS_MIGRATION,
     TENANT_TABLES,
 )
@@ -390,27 +392,65 @@ def _compliance_fact_problems(conn: Any) -> list[str]:
     return wrong
 
 
+# ``0010_rollup_days``: the day cells, kept as the hourly ones are
+_GRANTS_0010 = _sequencer_grants({"rollup_day": ("UPDATE",)})
+# ``0011_cost_facts``: slots are inserted once; groups and user cells grow (an erased user's
+# cell shrinks through the owner's trigger)
+_GRANTS_0011 = _sequencer_grants({"cost_models": (), "cost_groups": ("UPDATE",),
+                                  "cost_users": ("UPDATE",)})
+
+
+def _cost_fact_problems(conn: Any) -> list[str]:
+    """Grants, row security and completeness of the cost facts (``_pg_cost_facts``): each
+    dimension's groups count every metered event of the rollup once."""
+    wrong = _tenant_table_problems(conn, _pg_cost_facts.TABLES, _GRANTS_0011)
+    for tenant, dim, metered, kept in conn.execute(
+            "SELECT s.tenant, d.dim, coalesce((SELECT sum(r.metered) FROM rollup r "
+            "WHERE r.tenant = s.tenant), 0), coalesce((SELECT sum(g.calls) FROM cost_groups g "
+            "WHERE g.tenant = s.tenant AND g.dim = d.dim), 0) FROM log_state s "
+            "CROSS JOIN unnest(%s::text[]) AS d(dim) ORDER BY 1, 2", (list(_pg_cost_facts.DIMS),)):
+        if metered != kept:
+            wrong.append(f"the cost facts of tenant {tenant} count {kept} metered events by "
+                         f"{dim}, its rollup {metered}: events were written by a collector that "
+                         "does not keep them (upgrade every collector before `db migrate`; "
+                         "then `agentaudit db migrate --rebuild-rollups`)")
+    unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, "cost_users")
+    if unpaired:
+        wrong.append(f"payload days without a cost_users partition: {sorted(unpaired)} "
+                     "(run `agentaudit db migrate`)")
+    return wrong
+
+
 def _check_rollups(conn: Any, applied: set[str]) -> Check:
-    """``0006_report_rollups`` and, when applied, ``0007_error_facts`` and
-    ``0008_compliance_facts``: tenant-scoped, written only by the ingest role, complete."""
+    """``0006_report_rollups`` and, when applied, ``0007_error_facts``,
+    ``0008_compliance_facts``, ``0010_rollup_days`` and ``0011_cost_facts``: tenant-scoped,
+    written only by the ingest role, complete."""
+    days = ROLLUP_DAYS_MIGRATION in applied
     tables = (_pg_rollup.TABLES
               + (_pg_errors.TABLES if ERROR_FACTS_MIGRATION in applied else ())
-              + (_pg_compliance_facts.TABLES if COMPLIANCE_FACTS_MIGRATION in applied else ()))
+              + (_pg_compliance_facts.TABLES if COMPLIANCE_FACTS_MIGRATION in applied else ())
+              + (("rollup_day",) if days else ())
+              + (_pg_cost_facts.TABLES if COST_FACTS_MIGRATION in applied else ()))
     wrong = _tenant_table_problems(conn, _pg_rollup.TABLES, _GRANTS_0006)
     if ERROR_FACTS_MIGRATION in applied:
         wrong += _error_fact_problems(conn)
     if COMPLIANCE_FACTS_MIGRATION in applied:
         wrong += _compliance_fact_problems(conn)
+    if days:
+        wrong += _tenant_table_problems(conn, ("rollup_day",), _GRANTS_0010)
+    if COST_FACTS_MIGRATION in applied:
+        wrong += _cost_fact_problems(conn)
     # every event is in the cells once: a collector that does not keep them (a version from
-    # before 0006, still running after the migration) leaves its events out
-    for tenant, logged, rolled in conn.execute(
-            "SELECT s.tenant, s.size, coalesce((SELECT sum(r.events) FROM rollup r "
-            "WHERE r.tenant = s.tenant), 0) FROM log_state s ORDER BY s.tenant"):
-        if logged != rolled:
-            wrong.append(f"the rollup of tenant {tenant} counts {rolled} events, its log "
-                         f"{logged}: events were written by a collector that does not keep the "
-                         "rollups (upgrade every collector before `db migrate`; then "
-                         "`agentaudit db migrate --rebuild-rollups`)")
+    # before 0006 or 0010, still running after the migration) leaves its events out
+    for table in ("rollup", "rollup_day") if days else ("rollup",):
+        for tenant, logged, rolled in conn.execute(
+                f"SELECT s.tenant, s.size, coalesce((SELECT sum(r.events) FROM {table} r "
+                "WHERE r.tenant = s.tenant), 0) FROM log_state s ORDER BY s.tenant"):
+            if logged != rolled:
+                wrong.append(f"the {table} of tenant {tenant} counts {rolled} events, its log "
+                             f"{logged}: events were written by a collector that does not "
+                             "keep the rollups (upgrade every collector before `db migrate`; "
+                             "then `agentaudit db migrate --rebuild-rollups`)")
     return Check("rollups", not wrong, _summary(
         wrong, f"row-level security on {', '.join(tables)}; only {INGEST_ROLE} writes them"),
         {"problems": wrong})

@@ -3,12 +3,14 @@
 Some report checks need a few values of a payload (an error's message, a tool call's tags) for
 many events; reading each payload row is a look-up into one of many day partitions. So the
 sequencer copies those values at ingest into tables partitioned by day like
-``event_payloads`` (``_pg_errors.DAY_TABLES``, ``_pg_compliance_facts.DAY_TABLES``). A value
+``event_payloads`` (``_pg_errors.DAY_TABLES``, ``_pg_compliance_facts.DAY_TABLES``,
+``_pg_cost_facts.DAY_TABLES``). A value
 taken from a payload must go when the payload goes, by every path that erases payloads:
 
 * erasure row by row (``UPDATE event_payloads SET payload = NULL``): the row trigger
   ``event_payloads_erase_facts`` deletes the event's facts (``agentaudit_erase_payload_facts``,
-  run as the schema owner: the retention role needs no right on these tables);
+  run as the schema owner: the retention role needs no right on these tables) from the tables
+  keyed by event; ``cost_users``, whose cells sum many events, has its own trigger;
 * a whole day emptied (``agentaudit_truncate_payload_day``): the day's fact partitions are
   emptied too (the erased rows it keeps have no facts left: the trigger deleted them);
 * a day of payloads dropped (``agentaudit_drop_payload_day``): its fact partitions are dropped.
@@ -51,9 +53,13 @@ END $do$;
 """
 
 
-def functions(hold_match: str, day_tables: Sequence[str]) -> str:
-    """The partition and erasure functions for the payload facts in ``day_tables``."""
+def functions(hold_match: str, day_tables: Sequence[str],
+              row_tables: Sequence[str] | None = None) -> str:
+    """The partition and erasure functions for the payload facts in ``day_tables``; an erased
+    payload row deletes its event's rows (by tenant, day and seq) from ``row_tables`` (all of
+    them unless given)."""
     facts = _array(day_tables)
+    rows = facts if row_tables is None else _array(row_tables)
     return f"""
 CREATE OR REPLACE FUNCTION agentaudit_ensure_days(days integer[]) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
@@ -91,7 +97,7 @@ CREATE OR REPLACE FUNCTION agentaudit_erase_payload_facts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY {facts} LOOP
+    FOREACH t IN ARRAY {rows} LOOP
         EXECUTE format('DELETE FROM %I WHERE tenant = $1 AND day = $2 AND seq = $3', t)
             USING NEW.tenant, NEW.day, NEW.seq;
     END LOOP;

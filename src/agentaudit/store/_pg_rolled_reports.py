@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from agentaudit.store._pg_errors import HORIZON_S
 from agentaudit.store._pg_reports import (
+    _COST,
     _MODEL_ROW,
     _SAME_ROW,
     NEXT_CALL,
@@ -167,6 +168,10 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
         f"SELECT agent_name AS agent, i AS bucket, '[' || string_agg({_MODEL_ROW}, ',' "
         "ORDER BY model NULLS FIRST) || ']' AS m FROM g GROUP BY agent_name, i "
         "ORDER BY agent_name, i LIMIT :limit"),
+    # without an agent, answered from the cost facts by ``_pg_cost_rank.rank`` (which reads
+    # the split of the period this registration makes ``_pg_sql.aggregation`` add); one
+    # agent's ranking reads the events
+    "rpt_cost_top": _COST["rpt_cost_top"],
     # -- compliance --
     # the latest approval before each listed call: one probe of ``interventions`` (by trace
     # and time) instead of one per day partition (``_pg_compliance_facts``)

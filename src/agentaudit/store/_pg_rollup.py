@@ -22,42 +22,19 @@ What differs here:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from agentaudit.store import _pg_compliance_facts, _pg_errors
+from agentaudit.store import _pg_compliance_facts, _pg_cost_facts, _pg_errors
+from agentaudit.store._pg_measures import metered, priced_tokens, recorded, tokens
 
-__all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "grants", "metered",
-           "priced_tokens", "rebuild", "recorded", "tokens"]
+__all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "day_migration", "grants",
+           "metered", "priced_tokens", "rebuild", "recorded", "split_days", "tokens"]
 
 TABLES = ("rollup", "closers", "open_work")
 
 _C = 'COLLATE "C"'
-
-
-def tokens(a: str = "") -> str:
-    """An event's tokens (columns prefixed by ``a``, e.g. ``"e."``)."""
-    return (f"coalesce({a}token_count, coalesce({a}prompt_tokens, 0) + "
-            f"coalesce({a}completion_tokens, 0))")
-
-
-def metered(a: str = "") -> str:
-    """Whether an event carries tokens or a cost."""
-    return (f"({a}prompt_tokens IS NOT NULL OR {a}completion_tokens IS NOT NULL "
-            f"OR {a}token_count IS NOT NULL OR {a}cost_usd IS NOT NULL)")
-
-
-def priced_tokens(a: str = "") -> tuple[str, str]:
-    """The (prompt, completion) tokens a price applies to."""
-    return (f"coalesce({a}prompt_tokens, CASE WHEN {a}completion_tokens IS NULL "
-            f"THEN {a}token_count END, 0)", f"coalesce({a}completion_tokens, 0)")
-
-
-def recorded(a: str = "") -> tuple[str, str]:
-    """A recorded cost as (whole dollars, pico-dollars beyond them), with the float operations
-    of SQLite's ``dollars`` and ``pico_rest`` (trunc, as SQLite's CAST)."""
-    return (f"trunc({a}cost_usd)::bigint",
-            f"trunc(({a}cost_usd - trunc({a}cost_usd)) * 1e12::float8 + 0.5::float8)::bigint")
 
 
 _TOKENS, _METERED = tokens(), metered()
@@ -94,19 +71,29 @@ _MERGE = {"sum": "rollup.{c} + excluded.{c}",
           "min": "least(rollup.{c}, excluded.{c})",
           "max": "greatest(rollup.{c}, excluded.{c})"}
 _CELL = f"tenant, hour, {', '.join(KEYS)}"
+# the day cells (``rollup_day``, migration 0010): the same, per UTC day (floor(hour / 24))
+_DAY = "floor(timestamp / 86400)::bigint"
+_DAY_CELL = f"tenant, day, {', '.join(KEYS)}"
 
 
-def _fill(source: str) -> str:
+def _fill(source: str, table: str = "rollup", unit: str = _HOUR, cell: str = _CELL) -> str:
     """Fold the events of ``source`` (a table or subquery; unqualified columns) into their
-    cells."""
+    cells of ``table`` (the hourly ``rollup``, or ``rollup_day`` with ``unit`` and ``cell``
+    of a day)."""
+    time_column = cell.split(", ")[1]
     return (
-        f"INSERT INTO rollup ({_CELL}, {', '.join(_MEASURES)}) "
-        f"SELECT tenant, {_HOUR} AS hour, agent_name, event_type, {_ACTION} AS action, model, "
-        f"{_ROOT} AS root, "
+        f"INSERT INTO {table} ({cell}, {', '.join(_MEASURES)}) "
+        f"SELECT tenant, {unit} AS {time_column}, agent_name, event_type, {_ACTION} AS action, "
+        f"model, {_ROOT} AS root, "
         + ", ".join(_AGG[how].format(x=expr) for _, expr, how in _MEASURES.values())
         + f" FROM {source} GROUP BY 1, 2, 3, 4, 5, 6, 7 "
-        f"ON CONFLICT ({_CELL}) DO UPDATE SET "
-        + ", ".join(f"{c} = " + _MERGE[how].format(c=c) for c, (_, _, how) in _MEASURES.items()))
+        f"ON CONFLICT ({cell}) DO UPDATE SET "
+        + ", ".join(f"{c} = " + _MERGE[how].format(c=c).replace("rollup.", f"{table}.")
+                    for c, (_, _, how) in _MEASURES.items()))
+
+
+def _fill_days(source: str) -> str:
+    return _fill(source, "rollup_day", _DAY, _DAY_CELL)
 
 
 # The events that may close an opener, and whether closer ``c`` closes opener ``o`` (an
@@ -196,6 +183,33 @@ CREATE INDEX ix_events_latency ON events (tenant, action, duration_ms)
 """
 
 
+def day_migration(ingest: str, reader: str) -> str:
+    """``0010_rollup_days``: the day cells, summed from the hourly ones; the sequencer (ingest
+    role) writes them, readers read them (row security is added beside)."""
+    combine = {"sum": "sum({c})", "nsum": "sum({c})", "min": "min({c})", "max": "max({c})"}
+    return f"""
+CREATE TABLE rollup_day (
+    tenant text {_C} NOT NULL,
+    day bigint NOT NULL,
+    agent_name text {_C} NOT NULL,
+    event_type text {_C} NOT NULL,
+    action text {_C},
+    model text {_C},
+    root boolean NOT NULL,
+    {_MEASURE_COLUMNS}
+);
+CREATE UNIQUE INDEX ux_rollup_day_cell ON rollup_day ({_DAY_CELL}) NULLS NOT DISTINCT;
+INSERT INTO rollup_day ({_DAY_CELL}, {', '.join(_MEASURES)})
+    SELECT tenant, floor(hour / 24.0)::bigint, {', '.join(KEYS)}, """ + ", ".join(
+        combine[how].format(c=c) for c, (_, _, how) in _MEASURES.items()) + f"""
+    FROM rollup GROUP BY 1, 2, 3, 4, 5, 6, 7;
+ANALYZE rollup_day;
+REVOKE ALL ON rollup_day FROM PUBLIC;
+GRANT INSERT, UPDATE ON rollup_day TO {ingest};
+GRANT SELECT ON rollup_day TO {ingest}, {reader};
+"""
+
+
 def grants(ingest: str, reader: str) -> str:
     """Privileges of the rollup tables: the sequencer (ingest role, of which the retention role
     is a member) writes them, readers read them (row security is added beside)."""
@@ -214,7 +228,8 @@ _TAGGED = ("(SELECT e.* FROM unnest(%(tag_tenants)s::text[], %(tag_seqs)s::bigin
            "JOIN events e ON e.tenant = s.t AND e.seq = s.q AND e.day = ANY(%(days)s::int[]))")
 _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
                  _close(_NEW + " c"), *_pg_errors.after_insert_statements(_NEW),
-                 *_pg_compliance_facts.after_insert_statements(_NEW, _TAGGED))
+                 *_pg_compliance_facts.after_insert_statements(_NEW, _TAGGED),
+                 _fill_days(_NEW + " n"), *_pg_cost_facts.after_insert_statements(_NEW))
 
 
 def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int],
@@ -239,16 +254,37 @@ def rebuild(conn: Any, tenant: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                      ("agentaudit.log:" + tenant,))
-        for table in TABLES:
+        for table in (*TABLES, "rollup_day"):
             conn.execute(f"DELETE FROM {table} WHERE tenant = %(tenant)s",  # type: ignore[arg-type]
                          {"tenant": tenant})
-        for statement in (_fill(mine + " n"), _closers(mine + " n"), _openers(mine + " n"),
+        for statement in (_fill(mine + " n"), _fill_days(mine + " n"), _closers(mine + " n"),
+                          _openers(mine + " n"),
                           *_pg_errors.rebuild_statements(),
-                          *_pg_compliance_facts.rebuild_statements()):
+                          *_pg_compliance_facts.rebuild_statements(),
+                          *_pg_cost_facts.rebuild_statements()):
             conn.execute(statement, {"tenant": tenant})
 
 
 # -- reading: a period as whole hours plus ragged edges (``_rollup_shared.split``) --------------
+
+def split_days(rolled: str) -> tuple[str, str]:
+    """``:rolled_days`` and ``:rolled_hours``: the whole hours of ``:rolled`` (``[bucket, first
+    hour, end hour]``) as the whole days among them (``[bucket, first day, end day]``, read
+    from ``rollup_day``) and the hours left at either end (read from ``rollup``)."""
+    days: list[list[int]] = []
+    hours: list[list[int]] = []
+    for i, a, b in json.loads(rolled):
+        first, end = -(-a // 24), b // 24
+        if first >= end:
+            hours.append([i, a, b])
+            continue
+        days.append([i, first, end])
+        if a < first * 24:
+            hours.append([i, a, first * 24])
+        if end * 24 < b:
+            hours.append([i, end * 24, b])
+    return json.dumps(days), json.dumps(hours)
+
 
 _ONE = ", ".join(f"{expr} AS {col}" for col, (_, expr, _) in _MEASURES.items())
 _AGENT = 'CAST(:agent_name AS text) COLLATE "C"'
@@ -261,11 +297,20 @@ SPLIT = (
     "FROM jsonb_array_elements(CAST(:rolled AS jsonb)) AS x(v)), "
     "rr(i, lo, hi) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::float8, (x.v ->> 2)::float8 "
     "FROM jsonb_array_elements(CAST(:raw AS jsonb)) AS x(v))")
+# ``rd``: the whole days of each bucket's whole hours (``rollup_day``), ``rh``: the rest of
+# them (``split_days``)
+_CELLS = f"{', '.join('r.' + k for k in KEYS)}, {', '.join('r.' + c for c in _MEASURES)}"
 FACTS = (
     f"{SPLIT}, "
-    f"f AS (SELECT ru.i AS i, {', '.join('r.' + k for k in KEYS)}, "
-    f"{', '.join('r.' + c for c in _MEASURES)} FROM ru JOIN rollup r "
-    "ON r.tenant = :tenant AND r.hour >= ru.a AND r.hour < ru.b "
+    "rd(i, a, b) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::bigint, (x.v ->> 2)::bigint "
+    "FROM jsonb_array_elements(CAST(:rolled_days AS jsonb)) AS x(v)), "
+    "rh(i, a, b) AS (SELECT (x.v ->> 0)::bigint, (x.v ->> 1)::bigint, (x.v ->> 2)::bigint "
+    "FROM jsonb_array_elements(CAST(:rolled_hours AS jsonb)) AS x(v)), "
+    f"f AS (SELECT rd.i AS i, {_CELLS} FROM rd JOIN rollup_day r "
+    "ON r.tenant = :tenant AND r.day >= rd.a AND r.day < rd.b "
+    f"AND ({_AGENT} IS NULL OR r.agent_name = {_AGENT}) "
+    f"UNION ALL SELECT rh.i, {_CELLS} FROM rh JOIN rollup r "
+    "ON r.tenant = :tenant AND r.hour >= rh.a AND r.hour < rh.b "
     f"AND ({_AGENT} IS NULL OR r.agent_name = {_AGENT}) "
     f"UNION ALL SELECT rr.i, agent_name, event_type, {_ACTION}, model, {_ROOT}, {_ONE} "
     "FROM rr JOIN events e ON e.tenant = :tenant AND e.timestamp >= rr.lo "

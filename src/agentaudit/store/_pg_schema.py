@@ -21,13 +21,13 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 
 from __future__ import annotations
 
-from agentaudit.store import _pg_compliance_facts, _pg_errors, _pg_rollup
+from agentaudit.store import _pg_compliance_facts, _pg_cost_facts, _pg_errors, _pg_rollup
 from agentaudit.store.base import SAMPLE_STEP
 
-__all__ = ["COMPLIANCE_FACTS_MIGRATION", "DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION",
+__all__ = ["COMPLIANCE_FACTS_MIGRATION", "COST_FACTS_MIGRATION", "DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION",
            "HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE", "RETENTION_ROLE",
-           "RETENTION_TABLES", "ROLES", "ROLLED_MIGRATIONS", "ROLLUPS_MIGRATION",
-           "SAMPLE_INDEX_MIGRATION", "TENANT_TABLES"]
+           "RETENTION_TABLES", "ROLES", "ROLLED_MIGRATIONS", "ROLLUP_DAYS_MIGRATION",
+           "ROLLUPS_MIGRATION", "SAMPLE_INDEX_MIGRATION", "TENANT_TABLES"]
 
 INGEST_ROLE = "agentaudit_ingest"
 RETENTION_ROLE = "agentaudit_retention"
@@ -431,9 +431,23 @@ CREATE INDEX ix_events_sample ON events (tenant, timestamp, seq)
     INCLUDE (id, day, agent_name, event_id) WHERE id % {SAMPLE_STEP} = 0;
 """))
 SAMPLE_INDEX_MIGRATION = "0009_sample_index"
+# Day cells of the rollups (``_pg_rollup``): a period's whole days are read from a 24th of the
+# rows the hourly cells take.
+MIGRATIONS.append(("0010_rollup_days", _pg_rollup.day_migration(INGEST_ROLE, READER_ROLE)
+                   + _row_security(("rollup_day",))))
+ROLLUP_DAYS_MIGRATION = "0010_rollup_days"
+# What the cost rankings read (``_pg_cost_facts``): per trace and task the token sums by model
+# slot, per user, day and model the same (erased with the payloads).
+_PAYLOAD_ROW_TABLES = _pg_errors.DAY_TABLES + _pg_compliance_facts.DAY_TABLES
+MIGRATIONS.append(("0011_cost_facts", _pg_cost_facts.migration(
+    HOLD_MATCH, _PAYLOAD_ROW_TABLES, _PAYLOAD_ROW_TABLES)
+    + _pg_cost_facts.grants(INGEST_ROLE, READER_ROLE)
+    + _row_security(_pg_cost_facts.TABLES)))
+COST_FACTS_MIGRATION = "0011_cost_facts"
 # Migrations of derived tables and indexes only (the rows answer without them): a read-only
 # store may open a database that lacks a suffix of them, and then reads no rolled template.
 DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION,
-                      SAMPLE_INDEX_MIGRATION)
+                      SAMPLE_INDEX_MIGRATION, ROLLUP_DAYS_MIGRATION, COST_FACTS_MIGRATION)
 # those the rolled templates read (the sample index serves a plain one)
-ROLLED_MIGRATIONS = DERIVED_MIGRATIONS[:3]
+ROLLED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION,
+                     ROLLUP_DAYS_MIGRATION, COST_FACTS_MIGRATION)

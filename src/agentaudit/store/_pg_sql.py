@@ -16,6 +16,7 @@ from typing import Any
 
 from agentaudit.exceptions import StoreError
 from agentaudit.store._pg_payload_facts import payload_json
+from agentaudit.store._pg_rollup import split_days
 from agentaudit.store._pg_schema import MIGRATIONS
 from agentaudit.store._rollup_shared import FAR, split
 from agentaudit.store.base import SAMPLE_STEP, EventQuery, parse_cursor
@@ -261,6 +262,7 @@ def aggregation(name: str, tenant: str, since: float | None, until: float | None
         bounds = (json.loads(params["bounds"]) if params.get("bounds") is not None
                   else [[since, until]])
         params["rolled"], params["raw"] = split(bounds)
+        params["rolled_days"], params["rolled_hours"] = split_days(params["rolled"])
         params["since"] = -FAR if since is None else since
         params["until"] = FAR if until is None else until
     return to_psycopg(template.replace("{w}", where).replace("{sample}", _sample(params))), params

@@ -20,7 +20,7 @@ import psycopg
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
-from agentaudit.store import _pg_rollup
+from agentaudit.store import _pg_cost_rank, _pg_rollup
 from agentaudit.store import _pg_sql as sql
 from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_retention import PostgresRetention
@@ -407,6 +407,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             with self._conn.transaction():
                 for name, value in settings.items():
                     self._conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                if sql_name == "rpt_cost_top" and self.use_rollups and agent is None:
+                    return _pg_cost_rank.rank(self._conn, bound)  # from the cost facts
                 # a template asking for a generic plan is planned once per connection
                 cur = self._conn.execute(query, bound,  # type: ignore[arg-type]
                                          prepare=True if "plan_cache_mode" in settings else None)

@@ -1,0 +1,213 @@
+"""What the cost report's rankings read on PostgreSQL, kept with the events.
+
+The cost report ranks the period's tasks, users and traces by a cost that depends on the price
+table given at report time: an event of a priced model costs its tokens times the model's
+prices, any other metered event the cost it recorded. So no total can be kept per trace; what
+can be kept is what the cost is linear in. Per tenant, the sequencer keeps:
+
+* ``cost_models`` — a slot (1, 2, ...) for each model (or none) its metered events name.
+* ``cost_groups`` — per trace and per task (``dim``; the events without one form the NULL
+  key), over all time: the first and last metered event's time, the metered events, and per
+  model slot the priced prompt tokens, the completion tokens and the recorded cost in
+  pico-dollars (``numeric[]``, one element per slot: sums never overflow). A group whose
+  events all lie in the period costs ``Σ slot: tokens × prices`` (one row, no grouping: 540,000
+  traces ranked in about half a second at 10 million events); a group straddling an edge of
+  the period (found through its span: few) is summed from its events.
+* ``cost_users`` — per user, day and model the same sums, partitioned by day with the
+  payloads (``user_id`` is payload: erasable). Dropping or emptying a day of payloads drops or
+  empties its cells (``_pg_payload_facts``); erasing a payload row by row subtracts its event
+  from its cell (trigger ``event_payloads_erase_user_cost``). A day whose cells all lie in the
+  period is read from them, any other day of the period from its events. The events with no
+  user (none given, or erased) are the rollups' metered totals less the users'.
+
+Migration ``0011_cost_facts``; ``rank`` answers ``rpt_cost_top`` from them (the plain template
+in ``_pg_reports`` stays the reference: tests/postgres/test_pg_cost_facts.py).
+"""
+
+from __future__ import annotations
+
+from agentaudit.store import _pg_payload_facts
+from agentaudit.store._pg_measures import metered, priced_tokens, recorded
+
+__all__ = ["DAY_TABLES", "TABLES", "after_insert_statements", "grants", "migration",
+           "rebuild_statements"]
+
+TABLES = ("cost_models", "cost_groups", "cost_users")
+DAY_TABLES = ("cost_users",)  # partitioned by day with the payloads, erased with them
+DIMS = ("trace", "task")  # the cost_groups kept: (dim, the events' column)
+_C = 'COLLATE "C"'
+
+(_PT, _CT), _METERED = priced_tokens("n."), metered("n.")
+_DOLLARS, _PICO_REST = recorded("n.")
+# an event's recorded cost in pico-dollars (0 when none): what the plain template sums
+_REC = f"coalesce({_DOLLARS}::numeric * 1000000000000 + {_PICO_REST}, 0)"
+
+
+def _metered(source: str) -> str:
+    """The metered events of ``source`` (rows ``n``) with their model's slot and sums."""
+    return (f"SELECT n.tenant, n.day, n.seq, n.trace_id, n.task_id, n.model, n.timestamp, "
+            f"m.slot, ({_PT})::numeric AS pt, ({_CT})::numeric AS ct, {_REC} AS rec "
+            f"FROM {source} JOIN cost_models m ON m.tenant = n.tenant "
+            f"AND m.model IS NOT DISTINCT FROM n.model WHERE {_METERED}")
+
+
+def _slots(source: str) -> str:
+    """Give each model of ``source``'s metered events (rows ``n``) that has none a slot; the
+    tenant's sequencer lock orders these inserts."""
+    return (
+        "INSERT INTO cost_models (tenant, model, slot) SELECT x.tenant, x.model, "
+        "(SELECT coalesce(max(c.slot), 0) FROM cost_models c WHERE c.tenant = x.tenant) "
+        "+ row_number() OVER (PARTITION BY x.tenant ORDER BY x.model NULLS FIRST) "
+        f"FROM (SELECT DISTINCT n.tenant, n.model FROM {source} WHERE {_METERED} "
+        "AND NOT EXISTS (SELECT 1 FROM cost_models c WHERE c.tenant = n.tenant "
+        "AND c.model IS NOT DISTINCT FROM n.model)) x")
+
+
+def _dense(column: str) -> str:
+    """The per-slot sums of ``column`` among rows (slot, column) as an array indexed by slot
+    (0 where a slot has none)."""
+    return f"agentaudit_slot_array(array_agg(slot), array_agg({column}))"
+
+
+def _groups(source: str, dim: str, key: str) -> str:
+    """Fold ``source``'s metered events into their ``dim`` groups (by column ``key``)."""
+    extra = ("max(s.task) AS task_id" if dim == "trace" else "NULL::text AS task_id")
+    return (
+        "INSERT INTO cost_groups (tenant, dim, key, first_ts, last_ts, calls, task_id, pt, ct, "
+        f"rec) SELECT s.tenant, '{dim}', s.key, min(s.f), max(s.l), sum(s.n), {extra}, "
+        f"{_dense('s.pt')}, {_dense('s.ct')}, {_dense('s.rec')} FROM (SELECT tenant, {key} AS key, "
+        "slot, min(timestamp) AS f, max(timestamp) AS l, count(*) AS n, max(task_id) AS task, "
+        f"sum(pt) AS pt, sum(ct) AS ct, sum(rec) AS rec FROM ({_metered(source)}) x "
+        "GROUP BY 1, 2, 3) s GROUP BY s.tenant, s.key "
+        "ON CONFLICT (tenant, dim, key) DO UPDATE SET "
+        "first_ts = least(cost_groups.first_ts, excluded.first_ts), "
+        "last_ts = greatest(cost_groups.last_ts, excluded.last_ts), "
+        "calls = cost_groups.calls + excluded.calls, "
+        "task_id = greatest(cost_groups.task_id, excluded.task_id), "
+        + ", ".join(f"{c} = agentaudit_add_arrays(cost_groups.{c}, excluded.{c})"
+                    for c in ("pt", "ct", "rec")))
+
+
+def _users(source: str) -> str:
+    """Fold ``source``'s metered events with a user into their (day, user, model) cells."""
+    return (
+        "INSERT INTO cost_users (tenant, day, user_id, model, first_ts, last_ts, calls, pt, ct, "
+        "rec) SELECT x.tenant, x.day, p.user_id, x.model, min(x.timestamp), max(x.timestamp), "
+        "count(*), sum(x.pt), sum(x.ct), sum(x.rec) "
+        f"FROM ({_metered(source)}) x JOIN event_payloads p ON p.tenant = x.tenant "
+        "AND p.day = x.day AND p.seq = x.seq WHERE p.user_id IS NOT NULL "
+        "GROUP BY x.tenant, x.day, p.user_id, x.model "
+        "ON CONFLICT (tenant, day, user_id, model) DO UPDATE SET "
+        "first_ts = least(cost_users.first_ts, excluded.first_ts), "
+        "last_ts = greatest(cost_users.last_ts, excluded.last_ts), "
+        "calls = cost_users.calls + excluded.calls, pt = cost_users.pt + excluded.pt, "
+        "ct = cost_users.ct + excluded.ct, rec = cost_users.rec + excluded.rec")
+
+
+def after_insert_statements(source: str) -> tuple[str, ...]:
+    """Fold the rows of ``source`` (a subquery of events) into the cost facts."""
+    n = source + " n"
+    return (_slots(n), *(_groups(n, dim, f"{dim}_id") for dim in DIMS), _users(n))
+
+
+def rebuild_statements() -> tuple[str, ...]:
+    """Recompute tenant ``%(tenant)s``'s cost facts (inside ``_pg_rollup.rebuild``)."""
+    mine = "(SELECT * FROM events WHERE tenant = %(tenant)s) n"
+    return (*(f"DELETE FROM {t} WHERE tenant = %(tenant)s" for t in reversed(TABLES)),
+            _slots(mine), *(_groups(mine, dim, f"{dim}_id") for dim in DIMS), _users(mine))
+
+
+_ERASE_USER = f"""
+CREATE FUNCTION agentaudit_erase_user_cost() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+BEGIN
+    UPDATE cost_users c SET calls = c.calls - 1, pt = c.pt - x.pt, ct = c.ct - x.ct,
+           rec = c.rec - x.rec
+      FROM (SELECT n.model, ({_PT})::numeric AS pt, ({_CT})::numeric AS ct, {_REC} AS rec
+              FROM events n WHERE n.tenant = NEW.tenant AND n.day = NEW.day
+               AND n.seq = NEW.seq AND {_METERED}) x
+     WHERE c.tenant = NEW.tenant AND c.day = NEW.day AND c.user_id = OLD.user_id
+       AND c.model IS NOT DISTINCT FROM x.model;
+    DELETE FROM cost_users c WHERE c.tenant = NEW.tenant AND c.day = NEW.day
+       AND c.user_id = OLD.user_id AND c.calls <= 0;
+    RETURN NULL;
+END $fn$;
+CREATE TRIGGER event_payloads_erase_user_cost AFTER UPDATE OF user_id ON event_payloads
+    FOR EACH ROW WHEN (OLD.user_id IS NOT NULL AND NEW.user_id IS DISTINCT FROM OLD.user_id)
+    EXECUTE FUNCTION agentaudit_erase_user_cost();
+"""
+
+_ARRAYS = """
+CREATE FUNCTION agentaudit_add_arrays(a numeric[], b numeric[]) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT coalesce(array_agg(coalesce(a[i], 0) + coalesce(b[i], 0) ORDER BY i), '{}')
+      FROM generate_series(1, greatest(cardinality(a), cardinality(b))) AS i
+$fn$;
+CREATE FUNCTION agentaudit_slot_array(slots integer[], vals numeric[]) RETURNS numeric[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT coalesce(array_agg(coalesce(u.v, 0) ORDER BY i), '{}')
+      FROM generate_series(1, (SELECT max(s) FROM unnest(slots) AS s)) AS i
+      LEFT JOIN (SELECT s, sum(v) AS v FROM unnest(slots, vals) AS x(s, v) GROUP BY s) u
+        ON u.s = i
+$fn$;
+"""
+
+
+def migration(hold_match: str, row_tables: tuple[str, ...], day_tables: tuple[str, ...]) -> str:
+    """``0011_cost_facts``: the tables filled from the stored events, and the payload
+    functions with ``cost_users`` among the day tables (not among ``row_tables``, whose rows
+    are deleted by (tenant, day, seq): a user's cell loses an erased event by the trigger)."""
+    return f"""
+CREATE TABLE cost_models (
+    tenant text {_C} NOT NULL,
+    model text {_C},
+    slot integer NOT NULL,
+    PRIMARY KEY (tenant, slot)
+);
+CREATE UNIQUE INDEX ux_cost_models ON cost_models (tenant, model) NULLS NOT DISTINCT;
+CREATE TABLE cost_groups (
+    tenant text {_C} NOT NULL,
+    dim text {_C} NOT NULL,
+    key text {_C},
+    first_ts double precision NOT NULL,
+    last_ts double precision NOT NULL,
+    calls bigint NOT NULL,
+    task_id text {_C},
+    pt numeric[] NOT NULL,
+    ct numeric[] NOT NULL,
+    rec numeric[] NOT NULL
+);
+CREATE UNIQUE INDEX ux_cost_groups ON cost_groups (tenant, dim, key) NULLS NOT DISTINCT;
+CREATE INDEX ix_cost_groups_first ON cost_groups (tenant, dim, first_ts) INCLUDE (last_ts);
+CREATE INDEX ix_cost_groups_span ON cost_groups (tenant, dim, (last_ts - first_ts));
+CREATE TABLE cost_users (
+    tenant text {_C} NOT NULL,
+    day integer NOT NULL,
+    user_id text {_C} NOT NULL,
+    model text {_C},
+    first_ts double precision NOT NULL,
+    last_ts double precision NOT NULL,
+    calls bigint NOT NULL,
+    pt numeric NOT NULL,
+    ct numeric NOT NULL,
+    rec numeric NOT NULL
+) PARTITION BY RANGE (day);
+CREATE UNIQUE INDEX ux_cost_users ON cost_users (tenant, day, user_id, model) NULLS NOT DISTINCT;
+{_ARRAYS}
+{_pg_payload_facts.partitions_of_payload_days("cost_users")}
+{_pg_payload_facts.functions(hold_match, day_tables + DAY_TABLES, row_tables)}
+{_ERASE_USER}
+{_slots("events n")};
+{"; ".join(_groups("events n", dim, f"{dim}_id") for dim in DIMS)};
+{_users("events n")};
+ANALYZE cost_models;
+ANALYZE cost_groups;
+"""
+
+
+def grants(ingest: str, reader: str) -> str:
+    """The sequencer (ingest role) inserts and updates; readers read (row security beside)."""
+    return (f"REVOKE ALL ON {', '.join(TABLES)} FROM PUBLIC; "
+            f"GRANT INSERT ON {', '.join(TABLES)} TO {ingest}; "
+            f"GRANT UPDATE ON cost_groups, cost_users TO {ingest}; "
+            f"GRANT SELECT ON {', '.join(TABLES)} TO {ingest}, {reader};")
