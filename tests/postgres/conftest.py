@@ -39,10 +39,10 @@ def events(n: int, tenant: str = "default", start: float = T0,
 def before_0007(conn: Any) -> None:
     """Make the database one from before migrations 0007 to 0011 (the partition functions
     keep their new text: the migration replaces them)."""
-    conn.execute("DROP TABLE cost_models, cost_groups, cost_users; "
+    conn.execute("DROP TABLE cost_models, cost_groups, cost_users, cost_user_totals; "
                  "DROP TRIGGER event_payloads_erase_user_cost ON event_payloads; "
                  "DROP FUNCTION agentaudit_erase_user_cost(), agentaudit_add_arrays, "
-                 "agentaudit_slot_array; "
+                 "agentaudit_slot_array, agentaudit_user_cost_day_gone; "
                  "DELETE FROM schema_migrations WHERE name = '0011_cost_facts'; "
                  "DROP TABLE rollup_day; "
                  "DELETE FROM schema_migrations WHERE name = '0010_rollup_days'; "

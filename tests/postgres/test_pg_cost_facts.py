@@ -115,11 +115,21 @@ def test_rankings_read_the_facts(pg_url: str) -> None:
         assert rolled == plain
         conn.execute("UPDATE cost_groups SET rec = array_fill(10::numeric ^ 18, "
                      "ARRAY[cardinality(rec)]) WHERE dim = 'trace' AND key = 'tr-011'")
-        conn.execute("UPDATE cost_users SET rec = 10::numeric ^ 17 WHERE user_id = 'user-4'")
+        # a user whose events all lie in the period is read from its totals
+        conn.execute("UPDATE cost_user_totals SET rec = 10::numeric ^ 17 "
+                     "WHERE user_id = 'user-4'")
         rolled, plain = _top(store, since, until, {})
         top = {r["dim"]: r["key"] for r in reversed(rolled)}
         assert top["trace"] == "tr-011" and top["user"] == "user-4"
         assert rolled != plain
+        # one crossing an edge from its day cells inside the period
+        since, until = PERIODS[1]
+        inside = int(since // DAY) + 1
+        assert inside * DAY > since and (inside + 1) * DAY < until
+        conn.execute("UPDATE cost_users SET rec = 10::numeric ^ 17 WHERE user_id = 'user-3' "
+                     "AND day = %s", (inside,))
+        rolled, _ = _top(store, since, until, {})
+        assert [r["key"] for r in rolled if r["dim"] == "user"][0] == "user-3"
     finally:
         store.close()
 
@@ -137,7 +147,10 @@ def _kept(store: PostgresStore) -> dict[str, Any]:
     users = {tuple(r[:3]): r[3:] for r in conn.execute(
         "SELECT day, user_id, model, first_ts, last_ts, calls, pt, ct, rec FROM cost_users "
         "WHERE tenant = 'default'")}
-    return {"groups": groups, "users": users}
+    totals = {tuple(r[:2]): r[2:] for r in conn.execute(
+        "SELECT user_id, model, first_ts, last_ts, calls, pt, ct, rec FROM cost_user_totals "
+        "WHERE tenant = 'default'")}
+    return {"groups": groups, "users": users, "totals": totals}
 
 
 def test_rebuild_recomputes_what_ingest_kept(pg_url: str) -> None:
@@ -151,6 +164,7 @@ def test_rebuild_recomputes_what_ingest_kept(pg_url: str) -> None:
         assert len(before["groups"]) > 60 and len(before["users"]) > 20
         store.connection.execute("DELETE FROM cost_groups WHERE key = 'tr-003'")
         store.connection.execute("UPDATE cost_users SET calls = calls + 5")
+        store.connection.execute("DELETE FROM cost_user_totals WHERE user_id = 'user-1'")
         rebuild(store.connection, "default")
         assert _kept(store) == before
     finally:
@@ -170,6 +184,12 @@ def test_every_erasure_path_takes_the_user_out(pg_url: str) -> None:
     whole = (START - 1, START + 8 * DAY)
 
     def users() -> dict[Any, int]:
+        # each user's totals are the sums of its remaining day cells
+        totals = conn.execute("SELECT user_id, model, calls, pt, ct, rec FROM cost_user_totals "
+                              "ORDER BY 1, 2").fetchall()
+        cells = conn.execute("SELECT user_id, model, sum(calls), sum(pt), sum(ct), sum(rec) "
+                             "FROM cost_users GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        assert totals == cells and totals
         rolled, plain = _top(store, *whole, PRICES[0], limit=20)
         assert rolled == plain
         return {r["key"]: r["calls"] for r in rolled if r["dim"] == "user"}
@@ -196,5 +216,42 @@ def test_every_erasure_path_takes_the_user_out(pg_url: str) -> None:
         dropped = users()
         # every metered call still counts, the dropped day's under no user
         assert sum(dropped.values()) == sum(after.values()) and dropped[None] > after[None] + 5
+    finally:
+        store.close()
+
+
+def test_near_ties_at_the_limit_rank_by_the_exact_cost(pg_url: str, monkeypatch: Any) -> None:
+    """Groups are ranked by a float cost and only the first :limit + margin get their exact
+    one: when the margin does not prove the ranking (equal costs around the limit) the groups
+    are ranked by their exact cost; otherwise the floats' ranking stands."""
+    from agentaudit.store import _pg_cost_rank
+
+    calls: list[bool] = []
+    groups = _pg_cost_rank._groups
+
+    def spy(dim: str, column: str, slots: Any, exact: bool = False) -> str:
+        calls.append(exact)
+        return groups(dim, column, slots, exact)
+
+    monkeypatch.setattr(_pg_cost_rank, "_groups", spy)
+    monkeypatch.setattr(_pg_cost_rank, "_MARGIN", 2)
+    same = [AuditEvent(event_type="agent.llm_response", agent_name="A", model="gpt-4o",
+                       trace_id=f"tr-{i:02d}", task_id=f"task-{i:02d}", prompt_tokens=100,
+                       completion_tokens=7, timestamp=START + 60.0 * i) for i in range(30)]
+    store = _store(pg_url, same)
+    try:
+        rolled, plain = _top(store, START - 1, START + DAY, PRICES[0], limit=5)
+        assert rolled == plain
+        assert [r["key"] for r in rolled if r["dim"] == "trace"] == [
+            f"tr-{i:02d}" for i in range(5)]
+        assert calls.count(True) == 2  # traces and tasks, ranked again exactly
+        calls.clear()
+        store.append_batch([AuditEvent(  # distinct costs: the floats' ranking stands
+            event_type="agent.llm_response", agent_name="A", model="gpt-4o",
+            trace_id=f"tr-{i:02d}", task_id=f"task-{i:02d}", prompt_tokens=1000 * i,
+            completion_tokens=1, timestamp=START + 60.0 * i + 1) for i in range(30)])
+        rolled, plain = _top(store, START - 1, START + DAY, PRICES[0], limit=5)
+        assert rolled == plain and True not in calls
+        assert [r["key"] for r in rolled if r["dim"] == "trace"][0] == "tr-29"
     finally:
         store.close()

@@ -12,7 +12,7 @@ can be kept is what the cost is linear in. Per tenant, the sequencer keeps:
   pico-dollars (``numeric[]``, one element per slot: sums never overflow). A group whose
   events all lie in the period costs ``Σ slot: tokens × prices`` (one row, no grouping: 540,000
   traces ranked in about half a second at 10 million events); a group straddling an edge of
-  the period (found through its span: few) is summed from its events.
+  the period (found by its first or last time: few) is summed from its events.
 * ``cost_users`` — per user, day and model the same sums, partitioned by day with the
   payloads (``user_id`` is payload: erasable). Dropping or emptying a day of payloads drops or
   empties its cells (``_pg_payload_facts``); erasing a payload row by row subtracts its event
@@ -32,9 +32,12 @@ from agentaudit.store._pg_measures import metered, priced_tokens, recorded
 __all__ = ["DAY_TABLES", "TABLES", "after_insert_statements", "grants", "migration",
            "rebuild_statements"]
 
-TABLES = ("cost_models", "cost_groups", "cost_users")
+TABLES = ("cost_models", "cost_groups", "cost_users", "cost_user_totals")
 DAY_TABLES = ("cost_users",)  # partitioned by day with the payloads, erased with them
-DIMS = ("trace", "task")  # the cost_groups kept: (dim, the events' column)
+DIMS = ("trace", "task")  # the cost_groups kept, by the events' column ``{dim}_id``
+# one partition per dimension: a ranking reads only its own groups
+_DIM_PARTITIONS = "\n".join(f"CREATE TABLE cost_groups_{d} PARTITION OF cost_groups "
+                            f"FOR VALUES IN ('{d}');" for d in DIMS)
 _C = 'COLLATE "C"'
 
 (_PT, _CT), _METERED = priced_tokens("n."), metered("n.")
@@ -88,49 +91,75 @@ def _groups(source: str, dim: str, key: str) -> str:
                     for c in ("pt", "ct", "rec")))
 
 
-def _users(source: str) -> str:
-    """Fold ``source``'s metered events with a user into their (day, user, model) cells."""
+def _users(source: str, table: str) -> str:
+    """Fold ``source``'s metered events with a user into their (day, user, model) cells
+    (``cost_users``) or their (user, model) totals (``cost_user_totals``)."""
+    day = "day, " if table == "cost_users" else ""
     return (
-        "INSERT INTO cost_users (tenant, day, user_id, model, first_ts, last_ts, calls, pt, ct, "
-        "rec) SELECT x.tenant, x.day, p.user_id, x.model, min(x.timestamp), max(x.timestamp), "
-        "count(*), sum(x.pt), sum(x.ct), sum(x.rec) "
+        f"INSERT INTO {table} (tenant, {day}user_id, model, first_ts, last_ts, calls, pt, ct, "
+        f"rec) SELECT x.tenant, {day and 'x.day, '}p.user_id, x.model, min(x.timestamp), "
+        "max(x.timestamp), count(*), sum(x.pt), sum(x.ct), sum(x.rec) "
         f"FROM ({_metered(source)}) x JOIN event_payloads p ON p.tenant = x.tenant "
         "AND p.day = x.day AND p.seq = x.seq WHERE p.user_id IS NOT NULL "
-        "GROUP BY x.tenant, x.day, p.user_id, x.model "
-        "ON CONFLICT (tenant, day, user_id, model) DO UPDATE SET "
-        "first_ts = least(cost_users.first_ts, excluded.first_ts), "
-        "last_ts = greatest(cost_users.last_ts, excluded.last_ts), "
-        "calls = cost_users.calls + excluded.calls, pt = cost_users.pt + excluded.pt, "
-        "ct = cost_users.ct + excluded.ct, rec = cost_users.rec + excluded.rec")
+        f"GROUP BY x.tenant, {day and 'x.day, '}p.user_id, x.model "
+        f"ON CONFLICT (tenant, {day}user_id, model) DO UPDATE SET "
+        f"first_ts = least({table}.first_ts, excluded.first_ts), "
+        f"last_ts = greatest({table}.last_ts, excluded.last_ts), "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ("calls", "pt", "ct", "rec")))
+
+
+def _fill_all(source: str) -> tuple[str, ...]:
+    n = source + " n"
+    return (_slots(n), *(_groups(n, dim, f"{dim}_id") for dim in DIMS),
+            _users(n, "cost_users"), _users(n, "cost_user_totals"))
 
 
 def after_insert_statements(source: str) -> tuple[str, ...]:
     """Fold the rows of ``source`` (a subquery of events) into the cost facts."""
-    n = source + " n"
-    return (_slots(n), *(_groups(n, dim, f"{dim}_id") for dim in DIMS), _users(n))
+    return _fill_all(source)
 
 
 def rebuild_statements() -> tuple[str, ...]:
     """Recompute tenant ``%(tenant)s``'s cost facts (inside ``_pg_rollup.rebuild``)."""
-    mine = "(SELECT * FROM events WHERE tenant = %(tenant)s) n"
     return (*(f"DELETE FROM {t} WHERE tenant = %(tenant)s" for t in reversed(TABLES)),
-            _slots(mine), *(_groups(mine, dim, f"{dim}_id") for dim in DIMS), _users(mine))
+            *_fill_all("(SELECT * FROM events WHERE tenant = %(tenant)s)"))
 
 
+_ERASED = (f"SELECT n.model, 1 AS calls, ({_PT})::numeric AS pt, ({_CT})::numeric AS ct, "
+           f"{_REC} AS rec FROM events n WHERE n.tenant = NEW.tenant AND n.day = NEW.day "
+           f"AND n.seq = NEW.seq AND {_METERED}")
+_LESS = "calls = c.calls - x.calls, pt = c.pt - x.pt, ct = c.ct - x.ct, rec = c.rec - x.rec"
+_DAY_GONE = "    PERFORM agentaudit_user_cost_day_gone(d);\n"
+# an erased user's event leaves its day cell and its totals; a day of payloads dropped or
+# emptied takes its day cells with it (``_pg_payload_facts``) after leaving the totals
 _ERASE_USER = f"""
 CREATE FUNCTION agentaudit_erase_user_cost() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
 BEGIN
-    UPDATE cost_users c SET calls = c.calls - 1, pt = c.pt - x.pt, ct = c.ct - x.ct,
-           rec = c.rec - x.rec
-      FROM (SELECT n.model, ({_PT})::numeric AS pt, ({_CT})::numeric AS ct, {_REC} AS rec
-              FROM events n WHERE n.tenant = NEW.tenant AND n.day = NEW.day
-               AND n.seq = NEW.seq AND {_METERED}) x
+    UPDATE cost_users c SET {_LESS} FROM ({_ERASED}) x
      WHERE c.tenant = NEW.tenant AND c.day = NEW.day AND c.user_id = OLD.user_id
        AND c.model IS NOT DISTINCT FROM x.model;
     DELETE FROM cost_users c WHERE c.tenant = NEW.tenant AND c.day = NEW.day
        AND c.user_id = OLD.user_id AND c.calls <= 0;
+    UPDATE cost_user_totals c SET {_LESS} FROM ({_ERASED}) x
+     WHERE c.tenant = NEW.tenant AND c.user_id = OLD.user_id
+       AND c.model IS NOT DISTINCT FROM x.model;
+    DELETE FROM cost_user_totals c WHERE c.tenant = NEW.tenant AND c.user_id = OLD.user_id
+       AND c.calls <= 0;
     RETURN NULL;
+END $fn$;
+CREATE FUNCTION agentaudit_user_cost_day_gone(d integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+BEGIN
+    IF to_regclass(format('%I', 'cost_users_d' || d)) IS NULL THEN
+        RETURN;
+    END IF;
+    EXECUTE format('UPDATE cost_user_totals c SET {_LESS.replace("%", "%%")} FROM (SELECT tenant, '
+                   'user_id, model, sum(calls) AS calls, sum(pt) AS pt, sum(ct) AS ct, '
+                   'sum(rec) AS rec FROM %I GROUP BY 1, 2, 3) x WHERE c.tenant = x.tenant '
+                   'AND c.user_id = x.user_id AND c.model IS NOT DISTINCT FROM x.model',
+                   'cost_users_d' || d);
+    DELETE FROM cost_user_totals c WHERE c.calls <= 0;
 END $fn$;
 CREATE TRIGGER event_payloads_erase_user_cost AFTER UPDATE OF user_id ON event_payloads
     FOR EACH ROW WHEN (OLD.user_id IS NOT NULL AND NEW.user_id IS DISTINCT FROM OLD.user_id)
@@ -168,18 +197,25 @@ CREATE UNIQUE INDEX ux_cost_models ON cost_models (tenant, model) NULLS NOT DIST
 CREATE TABLE cost_groups (
     tenant text {_C} NOT NULL,
     dim text {_C} NOT NULL,
-    key text {_C},
     first_ts double precision NOT NULL,
     last_ts double precision NOT NULL,
     calls bigint NOT NULL,
+    -- the sums as floats first (fixed-size elements near the row's start: the ranking reads
+    -- only these), then the key and the exact sums
+    ptf double precision[] GENERATED ALWAYS AS (pt::double precision[]) STORED,
+    ctf double precision[] GENERATED ALWAYS AS (ct::double precision[]) STORED,
+    recf double precision[] GENERATED ALWAYS AS (rec::double precision[]) STORED,
+    key text {_C},
     task_id text {_C},
     pt numeric[] NOT NULL,
     ct numeric[] NOT NULL,
     rec numeric[] NOT NULL
-);
+) PARTITION BY LIST (dim);
+{_DIM_PARTITIONS}
 CREATE UNIQUE INDEX ux_cost_groups ON cost_groups (tenant, dim, key) NULLS NOT DISTINCT;
+-- the groups crossing a time: those starting before it, or those ending after it
 CREATE INDEX ix_cost_groups_first ON cost_groups (tenant, dim, first_ts) INCLUDE (last_ts);
-CREATE INDEX ix_cost_groups_span ON cost_groups (tenant, dim, (last_ts - first_ts));
+CREATE INDEX ix_cost_groups_last ON cost_groups (tenant, dim, last_ts) INCLUDE (first_ts);
 CREATE TABLE cost_users (
     tenant text {_C} NOT NULL,
     day integer NOT NULL,
@@ -193,15 +229,27 @@ CREATE TABLE cost_users (
     rec numeric NOT NULL
 ) PARTITION BY RANGE (day);
 CREATE UNIQUE INDEX ux_cost_users ON cost_users (tenant, day, user_id, model) NULLS NOT DISTINCT;
+CREATE TABLE cost_user_totals (
+    tenant text {_C} NOT NULL,
+    user_id text {_C} NOT NULL,
+    model text {_C},
+    first_ts double precision NOT NULL,
+    last_ts double precision NOT NULL,
+    calls bigint NOT NULL,
+    pt numeric NOT NULL,
+    ct numeric NOT NULL,
+    rec numeric NOT NULL
+);
+CREATE UNIQUE INDEX ux_cost_user_totals ON cost_user_totals (tenant, user_id, model)
+    NULLS NOT DISTINCT;
 {_ARRAYS}
 {_pg_payload_facts.partitions_of_payload_days("cost_users")}
-{_pg_payload_facts.functions(hold_match, day_tables + DAY_TABLES, row_tables)}
 {_ERASE_USER}
-{_slots("events n")};
-{"; ".join(_groups("events n", dim, f"{dim}_id") for dim in DIMS)};
-{_users("events n")};
+{_pg_payload_facts.functions(hold_match, day_tables + DAY_TABLES, row_tables, _DAY_GONE)}
+{"; ".join(_fill_all("events"))};
 ANALYZE cost_models;
 ANALYZE cost_groups;
+ANALYZE cost_user_totals;
 """
 
 
@@ -209,5 +257,5 @@ def grants(ingest: str, reader: str) -> str:
     """The sequencer (ingest role) inserts and updates; readers read (row security beside)."""
     return (f"REVOKE ALL ON {', '.join(TABLES)} FROM PUBLIC; "
             f"GRANT INSERT ON {', '.join(TABLES)} TO {ingest}; "
-            f"GRANT UPDATE ON cost_groups, cost_users TO {ingest}; "
+            f"GRANT UPDATE ON cost_groups, cost_users, cost_user_totals TO {ingest}; "
             f"GRANT SELECT ON {', '.join(TABLES)} TO {ingest}, {reader};")

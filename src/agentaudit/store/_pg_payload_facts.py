@@ -54,10 +54,11 @@ END $do$;
 
 
 def functions(hold_match: str, day_tables: Sequence[str],
-              row_tables: Sequence[str] | None = None) -> str:
+              row_tables: Sequence[str] | None = None, day_gone: str = "") -> str:
     """The partition and erasure functions for the payload facts in ``day_tables``; an erased
     payload row deletes its event's rows (by tenant, day and seq) from ``row_tables`` (all of
-    them unless given)."""
+    them unless given); ``day_gone`` (PL/pgSQL lines, day ``d``) runs before a day's facts are
+    dropped or emptied."""
     facts = _array(day_tables)
     rows = facts if row_tables is None else _array(row_tables)
     return f"""
@@ -84,7 +85,7 @@ BEGIN
     INSERT INTO payload_days_dropped (day, reason, dropped_at)
         VALUES (d, why, extract(epoch FROM clock_timestamp()))
         ON CONFLICT (day) DO NOTHING;
-    FOREACH t IN ARRAY {facts} LOOP
+{day_gone}    FOREACH t IN ARRAY {facts} LOOP
         EXECUTE format('DROP TABLE IF EXISTS %I', t || '_d' || d);
     END LOOP;
     IF to_regclass(format('%I', 'event_payloads_d' || d)) IS NULL THEN
@@ -103,11 +104,11 @@ BEGIN
     END LOOP;
     RETURN NULL;
 END $fn$;
-{_truncate_function(hold_match, facts)}
+{_truncate_function(hold_match, facts, day_gone)}
 """
 
 
-def _truncate_function(hold_match: str, facts: str) -> str:
+def _truncate_function(hold_match: str, facts: str, day_gone: str = "") -> str:
     """``agentaudit_truncate_payload_day`` of 0004, which also empties the day's facts."""
     return """
 CREATE OR REPLACE FUNCTION agentaudit_truncate_payload_day(d integer, ids bigint[], why text,
@@ -151,4 +152,5 @@ BEGIN
     DROP TABLE pg_temp.agentaudit_erased_rows;
     RETURN true;
 END $fn$;
-""".replace("HOLD_MATCH", hold_match).replace("FACTS", facts)
+""".replace("    FOREACH t IN ARRAY FACTS", day_gone + "    FOREACH t IN ARRAY FACTS").replace(
+        "HOLD_MATCH", hold_match).replace("FACTS", facts)

@@ -268,8 +268,7 @@ def tool_approval(interventions: str) -> str:
     """``cmp_tool_approval`` with the approvals looked up in ``interventions``: a table ``h``
     and the condition that its rows are the human interventions of call ``c``'s trace."""
     return (
-        # each call's amount from its payload: joined day partition to day partition
-        # (``enable_partitionwise_join``), a look-up per call costs twice as much
+        # each call's amount from its payload, probed in parallel (see PLANNER_SETTINGS)
         "WITH c0 AS MATERIALIZED (SELECT e.event_id, e.trace_id, e.tenant, e.timestamp, e.seq, "
         "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
         "AS amt FROM (SELECT * FROM events{w} AND event_type = 'agent.tool_call' "
@@ -408,7 +407,11 @@ register_aggregations(REPORT_AGGREGATIONS, {
     **{name: _REPORT_MEMORY for name in REPORT_AGGREGATIONS},
     # planned once for its batches (run-time pruning bounds the days)
     "cmp_payloads": {**_REPORT_MEMORY, **_ORDERED_SCAN, "plan_cache_mode": "force_generic_plan"},
-    "cmp_tool_approval": {**_REPORT_MEMORY, "enable_partitionwise_join": "on"},
+    # each listed call's payload by a probe of its day (day partition to day partition while
+    # every payload day is there; a hash join would read every payload once retention has
+    # dropped a day and the partitions no longer pair)
+    "cmp_tool_approval": {**_REPORT_MEMORY, "enable_partitionwise_join": "on",
+                          "enable_hashjoin": "off", "enable_mergejoin": "off"},
     # the rolled retries read ix_error_facts_retries in tool order (no sort); the planner
     # underrates it against a parallel scan and sort (0.2 against 0.5 s at 10M events)
     "rpt_retries": {**_REPORT_MEMORY, "enable_seqscan": "off"}})
