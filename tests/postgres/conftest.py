@@ -42,7 +42,7 @@ def before_0007(conn: Any) -> None:
     conn.execute("DROP TABLE cost_models, cost_groups, cost_users, cost_user_totals; "
                  "DROP TRIGGER event_payloads_erase_user_cost ON event_payloads; "
                  "DROP FUNCTION agentaudit_erase_user_cost(), agentaudit_add_arrays, "
-                 "agentaudit_slot_array, agentaudit_user_cost_day_gone; "
+                 "agentaudit_user_cost_day_gone; "
                  "DELETE FROM schema_migrations WHERE name = '0011_cost_facts'; "
                  "DROP TABLE rollup_day; "
                  "DELETE FROM schema_migrations WHERE name = '0010_rollup_days'; "

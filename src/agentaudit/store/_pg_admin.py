@@ -1,6 +1,6 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
 ``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
-migrations ``0004_retention`` to ``0008_compliance_facts`` added: their row security, column grants
+migrations ``0004_retention`` to ``0011_cost_facts`` added: their row security, column grants
 and who may run the retention functions, and whether the derived tables hold every event)."""
 
 from __future__ import annotations

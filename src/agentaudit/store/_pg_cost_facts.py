@@ -46,10 +46,17 @@ _DOLLARS, _PICO_REST = recorded("n.")
 _REC = f"coalesce({_DOLLARS}::numeric * 1000000000000 + {_PICO_REST}, 0)"
 
 
-def _metered(source: str) -> str:
-    """The metered events of ``source`` (rows ``n``) with their model's slot and sums."""
+# the user of event ``n``: its payload row's (a probe of its day)
+_PAYLOAD_USER = ("(SELECT p.user_id FROM event_payloads p WHERE p.tenant = n.tenant "
+                 "AND p.day = n.day AND p.seq = n.seq)")
+
+
+def _metered(source: str, user: str = "NULL::text") -> str:
+    """The metered events of ``source`` (rows ``n``) with their model's slot and sums (and
+    ``user``, an expression of ``n``)."""
     return (f"SELECT n.tenant, n.day, n.seq, n.trace_id, n.task_id, n.model, n.timestamp, "
-            f"m.slot, ({_PT})::numeric AS pt, ({_CT})::numeric AS ct, {_REC} AS rec "
+            f"m.slot, ({_PT})::numeric AS pt, ({_CT})::numeric AS ct, {_REC} AS rec, "
+            f"{user} AS user_id "
             f"FROM {source} JOIN cost_models m ON m.tenant = n.tenant "
             f"AND m.model IS NOT DISTINCT FROM n.model WHERE {_METERED}")
 
@@ -66,22 +73,26 @@ def _slots(source: str) -> str:
         "AND c.model IS NOT DISTINCT FROM n.model)) x")
 
 
-def _dense(column: str) -> str:
-    """The per-slot sums of ``column`` among rows (slot, column) as an array indexed by slot
-    (0 where a slot has none)."""
-    return f"agentaudit_slot_array(array_agg(slot), array_agg({column}))"
-
-
 def _groups(source: str, dim: str, key: str) -> str:
-    """Fold ``source``'s metered events into their ``dim`` groups (by column ``key``)."""
-    extra = ("max(s.task) AS task_id" if dim == "trace" else "NULL::text AS task_id")
+    """Fold ``source``'s metered events into their ``dim`` groups (by column ``key``): per
+    group and slot the sums, laid out over every slot of the tenant (0 where none) in one
+    join, so that no function runs per new group."""
+    task = "max(task)" if dim == "trace" else "NULL::text"
     return (
+        f"WITH s AS (SELECT tenant, {key} AS key, slot, min(timestamp) AS f, "
+        "max(timestamp) AS l, count(*) AS n, max(task_id) AS task, sum(pt) AS pt, "
+        f"sum(ct) AS ct, sum(rec) AS rec FROM ({_metered(source)}) x GROUP BY 1, 2, 3), "
+        "k AS (SELECT tenant, key, min(f) AS f, max(l) AS l, sum(n) AS n, "
+        f"{task} AS task FROM s GROUP BY 1, 2), "
+        "grid AS (SELECT k.*, i FROM k CROSS JOIN LATERAL generate_series(1, (SELECT "
+        "max(c.slot) FROM cost_models c WHERE c.tenant = k.tenant)) AS i) "
         "INSERT INTO cost_groups (tenant, dim, key, first_ts, last_ts, calls, task_id, pt, ct, "
-        f"rec) SELECT s.tenant, '{dim}', s.key, min(s.f), max(s.l), sum(s.n), {extra}, "
-        f"{_dense('s.pt')}, {_dense('s.ct')}, {_dense('s.rec')} FROM (SELECT tenant, {key} AS key, "
-        "slot, min(timestamp) AS f, max(timestamp) AS l, count(*) AS n, max(task_id) AS task, "
-        f"sum(pt) AS pt, sum(ct) AS ct, sum(rec) AS rec FROM ({_metered(source)}) x "
-        "GROUP BY 1, 2, 3) s GROUP BY s.tenant, s.key "
+        f"rec) SELECT g.tenant, '{dim}', g.key, g.f, g.l, g.n, g.task, "
+        + ", ".join(f"array_agg(coalesce(s.{c}, 0) ORDER BY g.i)" for c in ("pt", "ct", "rec"))
+        # (equalities only, so that it is a hash join; '' and NULL told apart)
+        + " FROM grid g LEFT JOIN s ON s.tenant = g.tenant AND s.slot = g.i "
+        "AND coalesce(s.key, '') = coalesce(g.key, '') AND (s.key IS NULL) = (g.key IS NULL) "
+        "GROUP BY g.tenant, g.key, g.f, g.l, g.n, g.task "
         "ON CONFLICT (tenant, dim, key) DO UPDATE SET "
         "first_ts = least(cost_groups.first_ts, excluded.first_ts), "
         "last_ts = greatest(cost_groups.last_ts, excluded.last_ts), "
@@ -91,32 +102,36 @@ def _groups(source: str, dim: str, key: str) -> str:
                     for c in ("pt", "ct", "rec")))
 
 
-def _users(source: str, table: str) -> str:
-    """Fold ``source``'s metered events with a user into their (day, user, model) cells
-    (``cost_users``) or their (user, model) totals (``cost_user_totals``)."""
-    day = "day, " if table == "cost_users" else ""
-    return (
-        f"INSERT INTO {table} (tenant, {day}user_id, model, first_ts, last_ts, calls, pt, ct, "
-        f"rec) SELECT x.tenant, {day and 'x.day, '}p.user_id, x.model, min(x.timestamp), "
-        "max(x.timestamp), count(*), sum(x.pt), sum(x.ct), sum(x.rec) "
-        f"FROM ({_metered(source)}) x JOIN event_payloads p ON p.tenant = x.tenant "
-        "AND p.day = x.day AND p.seq = x.seq WHERE p.user_id IS NOT NULL "
-        f"GROUP BY x.tenant, {day and 'x.day, '}p.user_id, x.model "
-        f"ON CONFLICT (tenant, {day}user_id, model) DO UPDATE SET "
-        f"first_ts = least({table}.first_ts, excluded.first_ts), "
-        f"last_ts = greatest({table}.last_ts, excluded.last_ts), "
-        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in ("calls", "pt", "ct", "rec")))
+def _users(source: str, user: str) -> str:
+    """Fold ``source``'s metered events with a user (``user`` of each row ``n``) into their
+    (day, user, model) cells and their (user, model) totals, in one statement."""
+    def fold(table: str, day: str) -> str:
+        return (f"INSERT INTO {table} (tenant, {day}user_id, model, first_ts, last_ts, calls, pt, "
+                f"ct, rec) SELECT tenant, {day}user_id, model, min(timestamp), max(timestamp), "
+                f"count(*), sum(pt), sum(ct), sum(rec) FROM u GROUP BY tenant, {day}user_id, "
+                f"model ON CONFLICT (tenant, {day}user_id, model) DO UPDATE SET "
+                f"first_ts = least({table}.first_ts, excluded.first_ts), "
+                f"last_ts = greatest({table}.last_ts, excluded.last_ts), "
+                + ", ".join(f"{c} = {table}.{c} + excluded.{c}"
+                            for c in ("calls", "pt", "ct", "rec")))
+    return (f"WITH u AS MATERIALIZED (SELECT * FROM ({_metered(source, user)}) x "
+            f"WHERE user_id IS NOT NULL), cells AS ({fold('cost_users', 'day, ')}) "
+            + fold("cost_user_totals", ""))
 
 
-def _fill_all(source: str) -> tuple[str, ...]:
+def _fill_all(source: str, users: str | None = None) -> tuple[str, ...]:
+    """Fold the events of ``source`` into the cost facts; their users are read from their
+    payloads, or given by ``users`` (a subquery of ``source``'s metered events with a user,
+    with a ``user_id`` column)."""
     n = source + " n"
     return (_slots(n), *(_groups(n, dim, f"{dim}_id") for dim in DIMS),
-            _users(n, "cost_users"), _users(n, "cost_user_totals"))
+            _users(n, _PAYLOAD_USER) if users is None else _users(users + " n", "n.user_id"))
 
 
-def after_insert_statements(source: str) -> tuple[str, ...]:
-    """Fold the rows of ``source`` (a subquery of events) into the cost facts."""
-    return _fill_all(source)
+def after_insert_statements(source: str, users: str) -> tuple[str, ...]:
+    """Fold the rows of ``source`` (a subquery of events) into the cost facts; ``users``: its
+    metered events with a user, with their ``user_id`` (which the collector knows)."""
+    return _fill_all(source, users)
 
 
 def rebuild_statements() -> tuple[str, ...]:
@@ -171,13 +186,6 @@ CREATE FUNCTION agentaudit_add_arrays(a numeric[], b numeric[]) RETURNS numeric[
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     SELECT coalesce(array_agg(coalesce(a[i], 0) + coalesce(b[i], 0) ORDER BY i), '{}')
       FROM generate_series(1, greatest(cardinality(a), cardinality(b))) AS i
-$fn$;
-CREATE FUNCTION agentaudit_slot_array(slots integer[], vals numeric[]) RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-    SELECT coalesce(array_agg(coalesce(u.v, 0) ORDER BY i), '{}')
-      FROM generate_series(1, (SELECT max(s) FROM unnest(slots) AS s)) AS i
-      LEFT JOIN (SELECT s, sum(v) AS v FROM unnest(slots, vals) AS x(s, v) GROUP BY s) u
-        ON u.s = i
 $fn$;
 """
 

@@ -226,21 +226,30 @@ _NEW = ("(SELECT e.* FROM unnest(%(tenants)s::text[], %(lo)s::bigint[], %(hi)s::
 # The batch's tool calls that carry tags (as (tenant, seq)): only their payloads are read.
 _TAGGED = ("(SELECT e.* FROM unnest(%(tag_tenants)s::text[], %(tag_seqs)s::bigint[]) AS s(t, q) "
            "JOIN events e ON e.tenant = s.t AND e.seq = s.q AND e.day = ANY(%(days)s::int[]))")
+# The batch's metered events with a user, with it (as (tenant, seq, user)): no payload is read.
+_USERS = (f"(SELECT b.*, s.u AS user_id FROM {_NEW} b JOIN unnest(%(user_tenants)s::text[], "
+          "%(user_seqs)s::bigint[], %(user_ids)s::text[]) AS s(t, q, u) "
+          "ON s.t = b.tenant AND s.q = b.seq)")
 _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
                  _close(_NEW + " c"), *_pg_errors.after_insert_statements(_NEW),
                  *_pg_compliance_facts.after_insert_statements(_NEW, _TAGGED),
-                 _fill_days(_NEW + " n"), *_pg_cost_facts.after_insert_statements(_NEW))
+                 _fill_days(_NEW + " n"), *_pg_cost_facts.after_insert_statements(_NEW, _USERS))
 
 
 def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int],
-                 tagged: Sequence[tuple[str, int]] = ()) -> None:
+                 tagged: Sequence[tuple[str, int]] = (),
+                 users: Sequence[tuple[str, int, str]] = ()) -> None:
     """Inside the batch transaction, after its rows are written: fold the rows of ``spans``
     (tenant -> first and last seq of the batch) stored in ``days`` into the rollups, the
-    error facts (``_pg_errors``) and the compliance facts (``_pg_compliance_facts``; ``tagged``:
-    the (tenant, seq) of the batch's tool calls with a ``tags`` field)."""
+    error facts (``_pg_errors``), the compliance facts (``_pg_compliance_facts``; ``tagged``:
+    the (tenant, seq) of the batch's tool calls with a ``tags`` field) and the cost facts
+    (``_pg_cost_facts``; ``users``: the (tenant, seq, user_id) of its metered events with a
+    user)."""
     params = {"tenants": list(spans), "lo": [lo for lo, _ in spans.values()],
               "hi": [hi for _, hi in spans.values()], "days": sorted(set(days)),
-              "tag_tenants": [t for t, _ in tagged], "tag_seqs": [q for _, q in tagged]}
+              "tag_tenants": [t for t, _ in tagged], "tag_seqs": [q for _, q in tagged],
+              "user_tenants": [t for t, _, _ in users], "user_seqs": [q for _, q, _ in users],
+              "user_ids": [u for _, _, u in users]}
     for statement in _AFTER_INSERT:
         cur.execute(statement, params)
 

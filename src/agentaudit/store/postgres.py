@@ -61,6 +61,12 @@ _SESSION = {"idle_in_transaction_session_timeout": "60s", "lock_timeout": "30s",
 _SYNC = {"full": "on", "extra": "on", "normal": "on", "off": "off"}
 
 
+def _metered(ev: AuditEvent) -> bool:
+    """Whether an event carries tokens or a cost (``_pg_measures.metered``)."""
+    return (ev.prompt_tokens is not None or ev.completion_tokens is not None
+            or ev.token_count is not None or ev.cost_usd is not None)
+
+
 def redact_url(url: str) -> str:
     """The URL without its password, for messages and ``info()``."""
     parts = urlsplit(url)
@@ -208,13 +214,16 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             if self.use_rollups:
                 spans: dict[str, tuple[int, int]] = {}
                 tagged: list[tuple[str, int]] = []
+                users: list[tuple[str, int, str]] = []
                 for r, ev in zip(rows, fresh, strict=True):
                     lo, hi = spans.get(r[0], (r[1], r[1]))
                     spans[r[0]] = (min(lo, r[1]), max(hi, r[1]))
                     # a payload has "tags" exactly when its event has tags (encode_payload)
                     if ev.tags is not None and ev.event_type == "agent.tool_call":
                         tagged.append((r[0], r[1]))
-                _pg_rollup.after_insert(cur, spans, days, tagged)
+                    if r[9] is not None and _metered(ev):  # the stored user_id
+                        users.append((r[0], r[1], r[9]))
+                _pg_rollup.after_insert(cur, spans, days, tagged, users)
             if self._log.tiles:
                 cur.executemany("INSERT INTO merkle_tiles (tenant, idx, hash) VALUES (%s, %s, %s) "
                                 "ON CONFLICT DO NOTHING", self._log.tiles)
