@@ -93,7 +93,7 @@ def test_live_feed_filters_errors_only(page: Any, server: Server, demo: dict[str
         {"event_type": "agent.tool_call", "agent_name": "Router", "action": quiet},
         {"event_type": "agent.error", "agent_name": "Router", "action": loud,
          "error": "boom", "error_type": "RuntimeError"}])
-    page.locator("#feed tr", has_text=loud).wait_for(timeout=2000)
+    page.locator("#feed tr", has_text=loud).wait_for(timeout=5000)
     assert page.locator("#feed tr", has_text=quiet).count() == 0
     assert "✖ error" in page.locator("#feed tr", has_text=loud).inner_text()
 
