@@ -4,9 +4,11 @@ traces by cost, the same rows the plain template gives (tests/postgres/test_pg_c
 The price table arrives with the query, so the SQL is written for it: each model slot of the
 tenant is one term of a group's cost, ``tokens × prices`` (integer pico-dollars per token,
 written into the text as integers) for a priced model, the recorded pico-dollars for any other.
-A group (trace or task) whose metered events all lie in the period is one row; one straddling
-an edge of the period is summed from its events. Users are read from their day cells, days with a cell crossing an edge of the
-period from their events; the events without a user are the rollups' metered totals
+A group (trace or task) whose metered events all lie in the period is one row, ranked by its
+float cost (the first ``limit + _MARGIN`` re-ranked by their exact cost); one straddling an
+edge of the period is summed from its events. A user whose events all lie in the period is
+read from its totals, one crossing an edge from its day cells inside the period and the events
+of the other days; the events without a user are the rollups' metered totals
 (``_pg_rollup.FACTS``) less the users'.
 """
 

@@ -14,6 +14,9 @@ What differs here:
 * Finding a closer among the events would probe every day partition (hundreds of them), so the
   events that may close an opener (``finish`` decisions, errors, invocations with a parent) are
   also kept, by parent, in the unpartitioned ``closers``.
+* ``rollup_day`` (migration 0010) holds the same cells per UTC day: ``FACTS`` reads a period's
+  whole days from it (``split_days``), its other whole hours from ``rollup`` — at 10 million
+  events over 71 days, 8,300 day cells instead of 180,000 hourly ones.
 * Integer sums are ``numeric``: no valid event, however absurd its numbers, can make an ingest
   transaction fail on an overflow. Floats (durations, costs) are bounded by validation (10^12).
 * Envelopes are never deleted (no compaction on PostgreSQL) and none of these columns is

@@ -10,7 +10,8 @@ from typing import Any
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
 
-__all__ = ["SAMPLE_STEP", "AppendResult", "EventQuery", "Page", "Store", "StoreInfo", "sample_stride"]
+__all__ = ["SAMPLE_STEP", "AppendResult", "EventQuery", "Page", "Store", "StoreInfo",
+           "sample_stride"]
 
 # A sample of a period's rows is those whose ``id`` is a multiple of a stride (the compliance
 # report's PII scan, aggregation ``cmp_payloads``). A stride above SAMPLE_STEP is rounded up to a
