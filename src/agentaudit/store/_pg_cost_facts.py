@@ -194,6 +194,16 @@ $fn$;
 """
 
 
+def _user_table(table: str, day: str) -> str:
+    """The ``CREATE TABLE`` of a user's sums per model (and ``day`` column, when given)."""
+    return "\n    ".join(
+        (f"CREATE TABLE {table} (", f"tenant text {_C} NOT NULL,", *((day,) if day else ()),
+         f"user_id text {_C} NOT NULL,", f"model text {_C},",
+         "first_ts double precision NOT NULL,", "last_ts double precision NOT NULL,",
+         "calls bigint NOT NULL,", "pt numeric NOT NULL,", "ct numeric NOT NULL,",
+         "rec numeric NOT NULL")) + "\n)"
+
+
 def migration(hold_match: str, row_tables: tuple[str, ...], day_tables: tuple[str, ...]) -> str:
     """``0011_cost_facts``: the tables filled from the stored events, and the payload
     functions with ``cost_users`` among the day tables (not among ``row_tables``, whose rows
@@ -228,30 +238,9 @@ CREATE UNIQUE INDEX ux_cost_groups ON cost_groups (tenant, dim, key) NULLS NOT D
 -- the groups crossing a time: those starting before it, or those ending after it
 CREATE INDEX ix_cost_groups_first ON cost_groups (tenant, dim, first_ts) INCLUDE (last_ts);
 CREATE INDEX ix_cost_groups_last ON cost_groups (tenant, dim, last_ts) INCLUDE (first_ts);
-CREATE TABLE cost_users (
-    tenant text {_C} NOT NULL,
-    day integer NOT NULL,
-    user_id text {_C} NOT NULL,
-    model text {_C},
-    first_ts double precision NOT NULL,
-    last_ts double precision NOT NULL,
-    calls bigint NOT NULL,
-    pt numeric NOT NULL,
-    ct numeric NOT NULL,
-    rec numeric NOT NULL
-) PARTITION BY RANGE (day);
+{_user_table("cost_users", "day integer NOT NULL,")} PARTITION BY RANGE (day);
 CREATE UNIQUE INDEX ux_cost_users ON cost_users (tenant, day, user_id, model) NULLS NOT DISTINCT;
-CREATE TABLE cost_user_totals (
-    tenant text {_C} NOT NULL,
-    user_id text {_C} NOT NULL,
-    model text {_C},
-    first_ts double precision NOT NULL,
-    last_ts double precision NOT NULL,
-    calls bigint NOT NULL,
-    pt numeric NOT NULL,
-    ct numeric NOT NULL,
-    rec numeric NOT NULL
-);
+{_user_table("cost_user_totals", "")};
 CREATE UNIQUE INDEX ux_cost_user_totals ON cost_user_totals (tenant, user_id, model)
     NULLS NOT DISTINCT;
 {_ARRAYS}

@@ -145,17 +145,24 @@ def _close(source: str) -> str:
 _MEASURE_COLUMNS = ",\n    ".join(f"{c} {t}" + (" NOT NULL" if how == "sum" else "")
                                   for c, (t, _, how) in _MEASURES.items())
 
-MIGRATION = f"""
-CREATE TABLE rollup (
+
+
+def _cells_table(table: str, time_column: str) -> str:
+    """The ``CREATE TABLE`` of cells per ``time_column`` (an hour or a day number)."""
+    return f"""CREATE TABLE {table} (
     tenant text {_C} NOT NULL,
-    hour bigint NOT NULL,
+    {time_column} bigint NOT NULL,
     agent_name text {_C} NOT NULL,
     event_type text {_C} NOT NULL,
     action text {_C},
     model text {_C},
     root boolean NOT NULL,
     {_MEASURE_COLUMNS}
-);
+);"""
+
+
+MIGRATION = f"""
+{_cells_table("rollup", "hour")}
 CREATE UNIQUE INDEX ux_rollup_cell ON rollup ({_CELL}) NULLS NOT DISTINCT;
 CREATE TABLE closers (
     tenant text {_C} NOT NULL,
@@ -191,16 +198,7 @@ def day_migration(ingest: str, reader: str) -> str:
     role) writes them, readers read them (row security is added beside)."""
     combine = {"sum": "sum({c})", "nsum": "sum({c})", "min": "min({c})", "max": "max({c})"}
     return f"""
-CREATE TABLE rollup_day (
-    tenant text {_C} NOT NULL,
-    day bigint NOT NULL,
-    agent_name text {_C} NOT NULL,
-    event_type text {_C} NOT NULL,
-    action text {_C},
-    model text {_C},
-    root boolean NOT NULL,
-    {_MEASURE_COLUMNS}
-);
+{_cells_table("rollup_day", "day")}
 CREATE UNIQUE INDEX ux_rollup_day_cell ON rollup_day ({_DAY_CELL}) NULLS NOT DISTINCT;
 INSERT INTO rollup_day ({_DAY_CELL}, {', '.join(_MEASURES)})
     SELECT tenant, floor(hour / 24.0)::bigint, {', '.join(KEYS)}, """ + ", ".join(
