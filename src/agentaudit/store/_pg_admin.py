@@ -339,6 +339,10 @@ def _sequencer_grants(ingest_may: dict[str, tuple[str, ...]]
 _GRANTS_0006 = _sequencer_grants({"rollup": ("UPDATE",), "closers": (), "open_work": ("DELETE",)})
 
 
+# what to do when a derived table lacks events that an older collector wrote
+_REBUILD = ("(upgrade every collector before `db migrate`; then `agentaudit db migrate "
+            "--rebuild-rollups`)")
+
 # ``0007_error_facts``: the sequencer inserts facts and moves their next call; messages are
 # only inserted by it (the retention functions and the erasure trigger remove them as owner)
 _GRANTS_0007 = _sequencer_grants({"error_facts": ("UPDATE",), "error_messages": (),
@@ -357,8 +361,7 @@ def _error_fact_problems(conn: Any) -> list[str]:
         if counted != kept:
             wrong.append(f"the error facts of tenant {tenant} hold {kept} errors, its rollup "
                          f"{counted}: errors were written by a collector that does not keep "
-                         "them (upgrade every collector before `db migrate`; then "
-                         "`agentaudit db migrate --rebuild-rollups`)")
+                         f"them {_REBUILD}")
     paired = _partition_days(conn, "event_payloads") - _partition_days(conn, "error_messages")
     if paired:
         wrong.append(f"payload days without an error_messages partition: {sorted(paired)} "
@@ -382,9 +385,7 @@ def _compliance_fact_problems(conn: Any) -> list[str]:
             "FROM log_state s ORDER BY s.tenant"):
         if logged != kept:
             wrong.append(f"the interventions of tenant {tenant} hold {kept}, its log {logged}: "
-                         "they were written by a collector that does not keep them (upgrade "
-                         "every collector before `db migrate`; then `agentaudit db migrate "
-                         "--rebuild-rollups`)")
+                         f"they were written by a collector that does not keep them {_REBUILD}")
     unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, "call_tags")
     if unpaired:
         wrong.append(f"payload days without a call_tags partition: {sorted(unpaired)} "
@@ -397,7 +398,7 @@ _GRANTS_0010 = _sequencer_grants({"rollup_day": ("UPDATE",)})
 # ``0011_cost_facts``: slots are inserted once; groups and user cells grow (an erased user's
 # cell shrinks through the owner's trigger)
 _GRANTS_0011 = _sequencer_grants({"cost_models": (), "cost_groups": ("UPDATE",),
-                                  "cost_users": ("UPDATE",)})
+                                  "cost_users": ("UPDATE",), "cost_user_totals": ("UPDATE",)})
 
 
 def _cost_fact_problems(conn: Any) -> list[str]:
@@ -412,8 +413,7 @@ def _cost_fact_problems(conn: Any) -> list[str]:
         if metered != kept:
             wrong.append(f"the cost facts of tenant {tenant} count {kept} metered events by "
                          f"{dim}, its rollup {metered}: events were written by a collector that "
-                         "does not keep them (upgrade every collector before `db migrate`; "
-                         "then `agentaudit db migrate --rebuild-rollups`)")
+                         f"does not keep them {_REBUILD}")
     unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, "cost_users")
     if unpaired:
         wrong.append(f"payload days without a cost_users partition: {sorted(unpaired)} "
@@ -449,8 +449,7 @@ def _check_rollups(conn: Any, applied: set[str]) -> Check:
             if logged != rolled:
                 wrong.append(f"the {table} of tenant {tenant} counts {rolled} events, its log "
                              f"{logged}: events were written by a collector that does not "
-                             "keep the rollups (upgrade every collector before `db migrate`; "
-                             "then `agentaudit db migrate --rebuild-rollups`)")
+                             f"keep the rollups {_REBUILD}")
     return Check("rollups", not wrong, _summary(
         wrong, f"row-level security on {', '.join(tables)}; only {INGEST_ROLE} writes them"),
         {"problems": wrong})
