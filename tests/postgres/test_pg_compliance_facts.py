@@ -14,6 +14,8 @@ from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
 from reports.test_rollups import rolled_and_plain
 
+from .test_pg_rollups import _stored
+
 DAY = 86400.0
 TAGS = ["data_access", "données", "pii"]
 VALUES: list[Any] = [True, False, "yes", "YES", "no", 1, 0, "1", None, {"nested": True}]
@@ -134,12 +136,9 @@ def test_pii_sample_walks_the_sample_index_and_takes_every_stride_th_row(pg_url:
     from agentaudit.store import _pg_sql
     from agentaudit.store.base import SAMPLE_STEP
 
-    store = open_store(pg_url)
-    assert isinstance(store, PostgresStore)
+    events = _calls(T0, 700)
+    store = _stored(pg_url, events, batch=61)
     try:
-        events = _calls(T0, 700)
-        for i in range(0, len(events), 61):
-            store.append_batch(events[i:i + 61])
         conn = store.connection
         erase(store, "default", reason="test", trace="t-0")
         erased = {e.event_id for e in events if e.trace_id == "t-0"}

@@ -12,10 +12,11 @@ from typing import Any
 from agentaudit import reports as R
 from agentaudit.events import AuditEvent
 from agentaudit.retention import erase
-from agentaudit.store import open_store
 from agentaudit.store.postgres import PostgresStore
 from reports.store_builder import T0
 from reports.test_rollups import rolled_and_plain
+
+from .test_pg_rollups import _stored
 
 DAY = 86400.0
 START = T0 // DAY * DAY - 3 * 3600.0  # 21:00 UTC, so traces cross midnights
@@ -57,11 +58,7 @@ def _events(rng: random.Random, n: int, tenant: str = "default") -> list[AuditEv
 
 
 def _store(url: str, events: list[AuditEvent], batch: int = 97) -> PostgresStore:
-    store = open_store(url)
-    assert isinstance(store, PostgresStore)
-    for i in range(0, len(events), batch):
-        store.append_batch(events[i:i + batch])
-    return store
+    return _stored(url, events, batch)
 
 
 def _top(store: PostgresStore, since: float, until: float, prices: dict[str, Any],
