@@ -37,9 +37,11 @@ def events(n: int, tenant: str = "default", start: float = T0,
 
 
 def before_0007(conn: Any) -> None:
-    """Make the database one from before migrations 0007 to 0011 (the partition functions
+    """Make the database one from before migrations 0007 to 0012 (the partition functions
     keep their new text: the migration replaces them)."""
-    conn.execute("DROP TABLE cost_models, cost_groups, cost_users, cost_user_totals; "
+    conn.execute("DROP TABLE call_numbers, approvers; "
+                 "DELETE FROM schema_migrations WHERE name = '0012_approval_facts'; "
+                 "DROP TABLE cost_models, cost_groups, cost_users, cost_user_totals; "
                  "DROP TRIGGER event_payloads_erase_user_cost ON event_payloads; "
                  "DROP FUNCTION agentaudit_erase_user_cost(), agentaudit_add_arrays, "
                  "agentaudit_user_cost_day_gone; "

@@ -119,6 +119,18 @@ _BREAKAGES = [
     ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'error_messages_d' || "
      "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
      "payload days without an error_messages partition"),
+    ("GRANT UPDATE ON call_numbers TO agentaudit_ingest", "rollups",
+     "agentaudit_ingest has UPDATE on call_numbers"),
+    ("CREATE POLICY leak ON approvers FOR SELECT TO agentaudit_reader USING (true)",
+     "rollups", "policy leak lets agentaudit_reader read every tenant's rows of approvers"),
+    ("ALTER TABLE approvers DISABLE ROW LEVEL SECURITY", "rollups",
+     "row-level security off on approvers"),
+    ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'call_numbers_d' || "
+     "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
+     "payload days without a partition of call_numbers"),
+    ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'approvers_d' || "
+     "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
+     "payload days without a partition of approvers"),
 ]
 
 

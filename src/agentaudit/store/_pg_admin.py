@@ -1,6 +1,6 @@
 """Maintenance of a PostgreSQL store: migrate with partitions ahead, and the health check behind
 ``agentaudit db check`` (schema version, partition coverage, role grants, row security, and what
-migrations ``0004_retention`` to ``0011_cost_facts`` added: their row security, column grants
+migrations ``0004_retention`` to ``0012_approval_facts`` added: their row security, column grants
 and who may run the retention functions, and whether the derived tables hold every event)."""
 
 from __future__ import annotations
@@ -9,8 +9,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentaudit.store import _pg_compliance_facts, _pg_cost_facts, _pg_errors, _pg_rollup
+from agentaudit.store import (
+    _pg_approval_facts,
+    _pg_compliance_facts,
+    _pg_cost_facts,
+    _pg_errors,
+    _pg_rollup,
+)
 from agentaudit.store._pg_schema import (
+    APPROVAL_FACTS_MIGRATION,
     COMPLIANCE_FACTS_MIGRATION,
     COST_FACTS_MIGRATION,
     ERROR_FACTS_MIGRATION,
@@ -421,16 +428,34 @@ def _cost_fact_problems(conn: Any) -> list[str]:
     return wrong
 
 
+# ``0012_approval_facts``: inserted by the sequencer, erased with their payloads by the owner's
+# functions; a value not kept is read from its payload (no completeness to check)
+_GRANTS_0012 = _sequencer_grants({t: () for t in _pg_approval_facts.TABLES})
+
+
+def _approval_fact_problems(conn: Any) -> list[str]:
+    """Grants, row security and partitions of the approval facts (``_pg_approval_facts``)."""
+    wrong = _tenant_table_problems(conn, _pg_approval_facts.TABLES, _GRANTS_0012)
+    for table in _pg_approval_facts.TABLES:
+        unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, table)
+        if unpaired:
+            wrong.append(f"payload days without a partition of {table}: {sorted(unpaired)} "
+                         "(run `agentaudit db migrate`)")
+    return wrong
+
+
 def _check_rollups(conn: Any, applied: set[str]) -> Check:
     """``0006_report_rollups`` and, when applied, ``0007_error_facts``,
-    ``0008_compliance_facts``, ``0010_rollup_days`` and ``0011_cost_facts``: tenant-scoped,
-    written only by the ingest role, complete."""
+    ``0008_compliance_facts``, ``0010_rollup_days``, ``0011_cost_facts`` and
+    ``0012_approval_facts``: tenant-scoped, written only by the ingest role, complete."""
     days = ROLLUP_DAYS_MIGRATION in applied
     tables = (_pg_rollup.TABLES
               + (_pg_errors.TABLES if ERROR_FACTS_MIGRATION in applied else ())
               + (_pg_compliance_facts.TABLES if COMPLIANCE_FACTS_MIGRATION in applied else ())
               + (("rollup_day",) if days else ())
-              + (_pg_cost_facts.TABLES if COST_FACTS_MIGRATION in applied else ()))
+              + (_pg_cost_facts.TABLES if COST_FACTS_MIGRATION in applied else ())
+              + (_pg_approval_facts.TABLES if APPROVAL_FACTS_MIGRATION in applied
+                 else ()))
     wrong = _tenant_table_problems(conn, _pg_rollup.TABLES, _GRANTS_0006)
     if ERROR_FACTS_MIGRATION in applied:
         wrong += _error_fact_problems(conn)
@@ -440,6 +465,8 @@ def _check_rollups(conn: Any, applied: set[str]) -> Check:
         wrong += _tenant_table_problems(conn, ("rollup_day",), _GRANTS_0010)
     if COST_FACTS_MIGRATION in applied:
         wrong += _cost_fact_problems(conn)
+    if APPROVAL_FACTS_MIGRATION in applied:
+        wrong += _approval_fact_problems(conn)
     # every event is in the cells once: a collector that does not keep them (a version from
     # before 0006 or 0010, still running after the migration) leaves its events out
     for table in ("rollup", "rollup_day") if days else ("rollup",):

@@ -20,7 +20,8 @@ the tool calls' true tags.
   answer.
 
 Migration ``0008_compliance_facts``; the rolled ``cmp_tool_approval`` and ``cmp_data_access``
-are in ``_pg_rolled_reports``.
+are in ``_pg_rolled_reports``. The amounts and approvers the approval check reads are kept by
+``_pg_approval_facts``.
 """
 
 from __future__ import annotations
@@ -108,8 +109,9 @@ ANALYZE interventions;
 """
 
 
-def grants(ingest: str, reader: str) -> str:
-    """The sequencer (ingest role) inserts; readers read (row security is added beside)."""
-    return (f"REVOKE ALL ON {', '.join(TABLES)} FROM PUBLIC; "
-            f"GRANT INSERT ON {', '.join(TABLES)} TO {ingest}; "
-            f"GRANT SELECT ON {', '.join(TABLES)} TO {ingest}, {reader};")
+def grants(ingest: str, reader: str, tables: tuple[str, ...] = TABLES) -> str:
+    """The sequencer (ingest role) inserts into ``tables``; readers read (row security is
+    added beside)."""
+    return (f"REVOKE ALL ON {', '.join(tables)} FROM PUBLIC; "
+            f"GRANT INSERT ON {', '.join(tables)} TO {ingest}; "
+            f"GRANT SELECT ON {', '.join(tables)} TO {ingest}, {reader};")

@@ -33,7 +33,7 @@ from __future__ import annotations
 from agentaudit.store import _pg_payload_facts
 from agentaudit.store._pg_measures import metered, priced_tokens, recorded
 
-__all__ = ["DAY_TABLES", "TABLES", "after_insert_statements", "grants", "migration",
+__all__ = ["payload_functions", "DAY_TABLES", "TABLES", "after_insert_statements", "grants", "migration",
            "rebuild_statements"]
 
 TABLES = ("cost_models", "cost_groups", "cost_users", "cost_user_totals")
@@ -204,6 +204,13 @@ def _user_table(table: str, day: str) -> str:
          "rec numeric NOT NULL")) + "\n)"
 
 
+def payload_functions(hold_match: str, row_tables: tuple[str, ...],
+                      day_tables: tuple[str, ...]) -> str:
+    """The payload functions (``_pg_payload_facts``) over ``day_tables`` and ``cost_users``,
+    which leaves its user totals before a day goes."""
+    return _pg_payload_facts.functions(hold_match, day_tables + DAY_TABLES, row_tables, _DAY_GONE)
+
+
 def migration(hold_match: str, row_tables: tuple[str, ...], day_tables: tuple[str, ...]) -> str:
     """``0011_cost_facts``: the tables filled from the stored events, and the payload
     functions with ``cost_users`` among the day tables (not among ``row_tables``, whose rows
@@ -246,7 +253,7 @@ CREATE UNIQUE INDEX ux_cost_user_totals ON cost_user_totals (tenant, user_id, mo
 {_ARRAYS}
 {_pg_payload_facts.partitions_of_payload_days("cost_users")}
 {_ERASE_USER}
-{_pg_payload_facts.functions(hold_match, day_tables + DAY_TABLES, row_tables, _DAY_GONE)}
+{payload_functions(hold_match, row_tables, day_tables)}
 {"; ".join(_fill_all("events"))};
 ANALYZE cost_models;
 ANALYZE cost_groups;

@@ -264,22 +264,50 @@ _NUM = "'^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$'"
 _J = "convert_from(c.payload, 'UTF8')::jsonb"
 
 
-def tool_approval(interventions: str) -> str:
-    """``cmp_tool_approval`` with the approvals looked up in ``interventions``: a table ``h``
-    and the condition that its rows are the human interventions of call ``c``'s trace."""
+def _amount(text: str) -> str:
+    """The number the approval check compares with :min_amount, of the param's ``text``."""
+    return f"CASE WHEN {text} IS NULL THEN NULL WHEN {text} ~ {_NUM} THEN {text}::float8 ELSE 0 END"
+
+
+_LISTED_CALLS = ("(SELECT * FROM events{w} AND event_type = 'agent.tool_call' "
+                 f"AND {_in_json('action', 'tools')}) e")
+# each call's amount from its payload, probed in parallel (see PLANNER_SETTINGS)
+_PAYLOAD_AMOUNTS = (
+    "c0 AS MATERIALIZED (SELECT e.event_id, e.trace_id, e.tenant, e.timestamp, e.seq, "
+    "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
+    f"AS amt FROM {_LISTED_CALLS} LEFT JOIN event_payloads p ON {_SAME_ROW}), "
+    "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' OR coalesce("
+    f"{_amount('amt')} >= :min_amount, true))")
+# each call's amount from the numbers of its params (``_pg_compliance_facts``), or from its
+# payload as above when it has none there
+_KEPT_AMOUNTS = (
+    "c0 AS MATERIALIZED (SELECT e.event_id, e.trace_id, e.tenant, e.timestamp, e.seq, "
+    "CASE WHEN CAST(:amount_param AS text) = '' THEN NULL WHEN n.value IS NOT NULL "
+    f"THEN n.value ELSE (SELECT {_amount('x.t')} FROM (SELECT convert_from(p.payload, 'UTF8')"
+    "::jsonb -> 'params' ->> CAST(:amount_param AS text) FROM event_payloads p "
+    f"WHERE {_SAME_ROW}) AS x(t)) END AS amt FROM {_LISTED_CALLS} LEFT JOIN call_numbers n "
+    "ON n.tenant = e.tenant AND n.day = e.day AND n.seq = e.seq "
+    "AND n.param = CAST(:amount_param AS text)), "
+    "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' "
+    "OR coalesce(amt >= :min_amount, true))")
+# the approver named by intervention ``h``, from its payload
+_PAYLOAD_APPROVER = (f"(SELECT {payload_json('params.by', 'p')} FROM event_payloads p "
+                     "WHERE p.tenant = h.tenant AND p.day = h.day AND p.seq = h.seq)")
+# from ``approvers`` (``_pg_compliance_facts``), or from its payload when it is not there
+_KEPT_APPROVER = ("coalesce((SELECT b.approver FROM approvers b WHERE b.tenant = h.tenant "
+                  f"AND b.day = h.day AND b.seq = h.seq), {_PAYLOAD_APPROVER})")
+
+
+def tool_approval(interventions: str, kept: bool = False) -> str:
+    """``cmp_tool_approval`` with the approvals looked up in ``interventions`` (a table ``h``
+    and the condition that its rows are the human interventions of call ``c``'s trace); with
+    ``kept``, the calls' amounts and the approvers' names read from the approval facts."""
+    amounts, approver = ((_KEPT_AMOUNTS, _KEPT_APPROVER) if kept
+                         else (_PAYLOAD_AMOUNTS, _PAYLOAD_APPROVER))
     return (
-        # each call's amount from its payload, probed in parallel (see PLANNER_SETTINGS)
-        "WITH c0 AS MATERIALIZED (SELECT e.event_id, e.trace_id, e.tenant, e.timestamp, e.seq, "
-        "convert_from(p.payload, 'UTF8')::jsonb -> 'params' ->> CAST(:amount_param AS text) "
-        "AS amt FROM (SELECT * FROM events{w} AND event_type = 'agent.tool_call' "
-        f"AND {_in_json('action', 'tools')}) e LEFT JOIN event_payloads p ON {_SAME_ROW}), "
-        "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' OR coalesce(CASE "
-        f"WHEN amt IS NULL THEN NULL WHEN amt ~ {_NUM} THEN amt::float8 ELSE 0 END "
-        ">= :min_amount, true)), "
-        f"a AS MATERIALIZED (SELECT c.event_id, c.timestamp, c.seq, (SELECT (SELECT "
-        f"{payload_json('params.by', 'p')} FROM event_payloads p WHERE p.tenant = h.tenant "
-        f"AND p.day = h.day AND p.seq = h.seq) FROM {interventions} "
-        f"AND {_in_json('h.action', 'kinds')} "
+        f"WITH {amounts}, "
+        f"a AS MATERIALIZED (SELECT c.event_id, c.timestamp, c.seq, (SELECT {approver} "
+        f"FROM {interventions} AND {_in_json('h.action', 'kinds')} "
         "AND (h.timestamp < c.timestamp OR (h.timestamp = c.timestamp AND h.seq < c.seq)) "
         "ORDER BY h.timestamp DESC, h.seq DESC LIMIT 1) AS approver FROM c), "
         "r AS (SELECT *, row_number() OVER (PARTITION BY approver IS NULL "

@@ -29,7 +29,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from agentaudit.store import _pg_compliance_facts, _pg_cost_facts, _pg_errors
+from agentaudit.store import _pg_approval_facts, _pg_compliance_facts, _pg_cost_facts, _pg_errors
 from agentaudit.store._pg_measures import metered, priced_tokens, recorded, tokens
 
 __all__ = ["FACTS", "MIGRATION", "SPLIT", "TABLES", "after_insert", "day_migration", "grants",
@@ -239,13 +239,15 @@ _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"
 
 def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int],
                  tagged: Sequence[tuple[str, int]] = (),
-                 users: Sequence[tuple[str, int, str]] = ()) -> None:
+                 users: Sequence[tuple[str, int, str]] = (),
+                 approval: Sequence[Sequence[tuple[Any, ...]]] = ()) -> None:
     """Inside the batch transaction, after its rows are written: fold the rows of ``spans``
     (tenant -> first and last seq of the batch) stored in ``days`` into the rollups, the
     error facts (``_pg_errors``), the compliance facts (``_pg_compliance_facts``; ``tagged``:
-    the (tenant, seq) of the batch's tool calls with a ``tags`` field) and the cost facts
+    the (tenant, seq) of the batch's tool calls with a ``tags`` field), the cost facts
     (``_pg_cost_facts``; ``users``: the (tenant, seq, user_id) of its metered events with a
-    user)."""
+    user) and the approval facts (``_pg_approval_facts``: ``approval`` holds the rows of each
+    of its ``INSERTS``, taken by ``facts_of``)."""
     params = {"tenants": list(spans), "lo": [lo for lo, _ in spans.values()],
               "hi": [hi for _, hi in spans.values()], "days": sorted(set(days)),
               "tag_tenants": [t for t, _ in tagged], "tag_seqs": [q for _, q in tagged],
@@ -253,6 +255,9 @@ def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int
               "user_ids": [u for _, _, u in users]}
     for statement in _AFTER_INSERT:
         cur.execute(statement, params)
+    for (statement, names), rows in zip(_pg_approval_facts.INSERTS, approval, strict=False):
+        if rows:
+            cur.execute(statement, {name: [r[i] for r in rows] for i, name in enumerate(names)})
 
 
 def rebuild(conn: Any, tenant: str) -> None:
@@ -271,7 +276,8 @@ def rebuild(conn: Any, tenant: str) -> None:
                           _openers(mine + " n"),
                           *_pg_errors.rebuild_statements(),
                           *_pg_compliance_facts.rebuild_statements(),
-                          *_pg_cost_facts.rebuild_statements()):
+                          *_pg_cost_facts.rebuild_statements(),
+                          *_pg_approval_facts.rebuild_statements()):
             conn.execute(statement, {"tenant": tenant})
 
 

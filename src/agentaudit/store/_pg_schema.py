@@ -21,11 +21,17 @@ New migrations go at the end of ``MIGRATIONS``; applied ones are never edited.
 
 from __future__ import annotations
 
-from agentaudit.store import _pg_compliance_facts, _pg_cost_facts, _pg_errors, _pg_rollup
+from agentaudit.store import (
+    _pg_approval_facts,
+    _pg_compliance_facts,
+    _pg_cost_facts,
+    _pg_errors,
+    _pg_rollup,
+)
 from agentaudit.store.base import SAMPLE_STEP
 
-__all__ = ["COMPLIANCE_FACTS_MIGRATION", "COST_FACTS_MIGRATION", "DERIVED_MIGRATIONS",
-           "ERROR_FACTS_MIGRATION", "HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE",
+__all__ = ["APPROVAL_FACTS_MIGRATION", "COMPLIANCE_FACTS_MIGRATION", "COST_FACTS_MIGRATION",
+           "DERIVED_MIGRATIONS", "ERROR_FACTS_MIGRATION", "HOLD_MATCH", "INGEST_ROLE", "MIGRATIONS", "READER_ROLE",
            "RETENTION_ROLE", "RETENTION_TABLES", "ROLES", "ROLLED_MIGRATIONS",
            "ROLLUP_DAYS_MIGRATION", "ROLLUPS_MIGRATION", "SAMPLE_INDEX_MIGRATION",
            "TENANT_TABLES"]
@@ -445,10 +451,19 @@ MIGRATIONS.append(("0011_cost_facts", _pg_cost_facts.migration(
     + _pg_cost_facts.grants(INGEST_ROLE, READER_ROLE)
     + _row_security(_pg_cost_facts.TABLES)))
 COST_FACTS_MIGRATION = "0011_cost_facts"
+# What the approval check reads from payloads (``_pg_approval_facts``): the numbers of the tool
+# calls' params, the approvers' names (erased with the payloads).
+_APPROVAL_ROW_TABLES = _PAYLOAD_ROW_TABLES + _pg_approval_facts.TABLES
+MIGRATIONS.append(("0012_approval_facts", _pg_approval_facts.migration(
+    _pg_cost_facts.payload_functions(HOLD_MATCH, _APPROVAL_ROW_TABLES, _APPROVAL_ROW_TABLES))
+    + _pg_compliance_facts.grants(INGEST_ROLE, READER_ROLE, _pg_approval_facts.TABLES)
+    + _row_security(_pg_approval_facts.TABLES)))
+APPROVAL_FACTS_MIGRATION = "0012_approval_facts"
 # Migrations of derived tables and indexes only (the rows answer without them): a read-only
 # store may open a database that lacks a suffix of them, and then reads no rolled template.
 DERIVED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION,
-                      SAMPLE_INDEX_MIGRATION, ROLLUP_DAYS_MIGRATION, COST_FACTS_MIGRATION)
+                      SAMPLE_INDEX_MIGRATION, ROLLUP_DAYS_MIGRATION, COST_FACTS_MIGRATION,
+                      APPROVAL_FACTS_MIGRATION)
 # those the rolled templates read (the sample index serves a plain one)
 ROLLED_MIGRATIONS = (ROLLUPS_MIGRATION, ERROR_FACTS_MIGRATION, COMPLIANCE_FACTS_MIGRATION,
-                     ROLLUP_DAYS_MIGRATION, COST_FACTS_MIGRATION)
+                     ROLLUP_DAYS_MIGRATION, COST_FACTS_MIGRATION, APPROVAL_FACTS_MIGRATION)

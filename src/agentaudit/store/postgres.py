@@ -20,7 +20,7 @@ import psycopg
 
 from agentaudit.events import AuditEvent
 from agentaudit.exceptions import StoreError
-from agentaudit.store import _pg_cost_rank, _pg_rollup
+from agentaudit.store import _pg_approval_facts, _pg_cost_rank, _pg_rollup
 from agentaudit.store import _pg_sql as sql
 from agentaudit.store._pg_alerts import PgAlerts
 from agentaudit.store._pg_retention import PostgresRetention
@@ -215,7 +215,9 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
                 spans: dict[str, tuple[int, int]] = {}
                 tagged: list[tuple[str, int]] = []
                 users: list[tuple[str, int, str]] = []
-                for r, ev in zip(rows, fresh, strict=True):
+                numbers: list[tuple[str, int, int, str, float]] = []
+                approvers: list[tuple[str, int, int, str]] = []
+                for r, ev, d in zip(rows, fresh, days, strict=True):
                     lo, hi = spans.get(r[0], (r[1], r[1]))
                     spans[r[0]] = (min(lo, r[1]), max(hi, r[1]))
                     # a payload has "tags" exactly when its event has tags (encode_payload)
@@ -223,7 +225,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
                         tagged.append((r[0], r[1]))
                     if r[9] is not None and _metered(ev):  # the stored user_id
                         users.append((r[0], r[1], r[9]))
-                _pg_rollup.after_insert(cur, spans, days, tagged, users)
+                    _pg_approval_facts.facts_of(r[0], d, r[1], ev, numbers, approvers)
+                _pg_rollup.after_insert(cur, spans, days, tagged, users, (numbers, approvers))
             if self._log.tiles:
                 cur.executemany("INSERT INTO merkle_tiles (tenant, idx, hash) VALUES (%s, %s, %s) "
                                 "ON CONFLICT DO NOTHING", self._log.tiles)
