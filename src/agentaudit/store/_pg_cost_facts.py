@@ -33,8 +33,8 @@ from __future__ import annotations
 from agentaudit.store import _pg_payload_facts
 from agentaudit.store._pg_measures import metered, priced_tokens, recorded
 
-__all__ = ["payload_functions", "DAY_TABLES", "TABLES", "after_insert_statements", "grants", "migration",
-           "rebuild_statements"]
+__all__ = ["DAY_TABLES", "TABLES", "after_insert_statements", "grants", "migration",
+           "payload_functions", "rebuild_statements"]
 
 TABLES = ("cost_models", "cost_groups", "cost_users", "cost_user_totals")
 DAY_TABLES = ("cost_users",)  # partitioned by day with the payloads, erased with them

@@ -278,7 +278,7 @@ _PAYLOAD_AMOUNTS = (
     f"AS amt FROM {_LISTED_CALLS} LEFT JOIN event_payloads p ON {_SAME_ROW}), "
     "c AS (SELECT * FROM c0 WHERE CAST(:amount_param AS text) = '' OR coalesce("
     f"{_amount('amt')} >= :min_amount, true))")
-# each call's amount from the numbers of its params (``_pg_compliance_facts``), or from its
+# each call's amount from the numbers of its params (``_pg_approval_facts``), or from its
 # payload as above when it has none there
 _KEPT_AMOUNTS = (
     "c0 AS MATERIALIZED (SELECT e.event_id, e.trace_id, e.tenant, e.timestamp, e.seq, "
@@ -293,7 +293,7 @@ _KEPT_AMOUNTS = (
 # the approver named by intervention ``h``, from its payload
 _PAYLOAD_APPROVER = (f"(SELECT {payload_json('params.by', 'p')} FROM event_payloads p "
                      "WHERE p.tenant = h.tenant AND p.day = h.day AND p.seq = h.seq)")
-# from ``approvers`` (``_pg_compliance_facts``), or from its payload when it is not there
+# from ``approvers`` (``_pg_approval_facts``), or from its payload when it is not there
 _KEPT_APPROVER = ("coalesce((SELECT b.approver FROM approvers b WHERE b.tenant = h.tenant "
                   f"AND b.day = h.day AND b.seq = h.seq), {_PAYLOAD_APPROVER})")
 

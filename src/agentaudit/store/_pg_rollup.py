@@ -264,7 +264,8 @@ def rebuild(conn: Any, tenant: str) -> None:
     """Recompute a tenant's rollups from its events, in one transaction holding the tenant's
     sequencer lock (no batch of it commits meanwhile): after events were written by a
     collector that did not keep them (``agentaudit db migrate --rebuild-rollups``), its
-    error facts (``_pg_errors``) and its compliance facts (``_pg_compliance_facts``)."""
+    error facts (``_pg_errors``), compliance facts (``_pg_compliance_facts``), cost facts
+    (``_pg_cost_facts``) and approval facts (``_pg_approval_facts``)."""
     mine = "(SELECT * FROM events WHERE tenant = %(tenant)s)"
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
