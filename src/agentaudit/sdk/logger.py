@@ -191,11 +191,12 @@ class AuditLogger:
                parent_id: str | None, action: str | None = None, params: Any = None,
                result: Any = None, reasoning: str | None = None,
                confidence: float | None = None, duration_ms: float | None = None) -> str:
-        """``_emit`` of a seed method called without extra fields, for about half its cost: the
+        """``_emit`` of a seed method called without extra fields, for less of the caller's
+        time (a quarter less with the writer running, bench/sdk_overhead.py): the
         trace context resolved as ``_frame_for`` does but without a ``Frame``, the event built
         from named fields (no ``**fields`` dict), queued as ``Writer.submit`` does. Nothing but
         the event is kept per call: it is untracked by the cyclic GC, and every object the
-        queue holds is walked by the agent's own full collections (bench/sdk_overhead.py)."""
+        queue holds is walked by the agent's own full collections."""
         try:
             cur = _frame_var.get()
             session = user = task = None

@@ -174,8 +174,8 @@ ROLLED_AGGREGATIONS: dict[str, str] = {
     "rpt_cost_top": _COST["rpt_cost_top"],
     # -- compliance --
     # the latest approval before each listed call: one probe of ``interventions`` (by trace
-    # and time) instead of one per day partition; the calls' amounts and the approvers' names
-    # from the approval facts (``_pg_compliance_facts``)
+    # and time) instead of one per day partition (``_pg_compliance_facts``); the calls' amounts
+    # and the approvers' names from the approval facts (``_pg_approval_facts``)
     "cmp_tool_approval": tool_approval(
         "interventions h WHERE h.trace_id = c.trace_id AND h.tenant = c.tenant", kept=True),
     # the listed calls (ix_events_calls) and the tagged ones (call_tags) with their payloads;
