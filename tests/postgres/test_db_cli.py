@@ -127,10 +127,10 @@ _BREAKAGES = [
      "row-level security off on approvers"),
     ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'call_numbers_d' || "
      "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
-     "payload days without a partition of call_numbers"),
+     "payload days without a call_numbers partition"),
     ("DO $$ BEGIN EXECUTE format('DROP TABLE %I', 'approvers_d' || "
      "floor(extract(epoch FROM now()) / 86400)::int); END $$", "rollups",
-     "payload days without a partition of approvers"),
+     "payload days without an approvers partition"),
 ]
 
 

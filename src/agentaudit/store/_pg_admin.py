@@ -357,6 +357,20 @@ _GRANTS_0007 = _sequencer_grants({"error_facts": ("UPDATE",), "error_messages": 
 _COLUMN_UPDATES_0007 = [(INGEST_ROLE, "error_facts", {"next_call"})]
 
 
+def _unpaired_days(conn: Any, tables: tuple[str, ...]) -> list[str]:
+    """The payload days each of ``tables`` (payload facts, partitioned with the payloads) has no
+    partition of."""
+    payload_days = _partition_days(conn, "event_payloads")
+    wrong = []
+    for table in tables:
+        unpaired = payload_days - _partition_days(conn, table)
+        if unpaired:
+            article = "an" if table[0] in "aeiou" else "a"
+            wrong.append(f"payload days without {article} {table} partition: "
+                         f"{sorted(unpaired)} (run `agentaudit db migrate`)")
+    return wrong
+
+
 def _error_fact_problems(conn: Any) -> list[str]:
     """Grants, row security and completeness of the error facts (``_pg_errors``)."""
     wrong = _tenant_table_problems(conn, _pg_errors.TABLES, _GRANTS_0007)
@@ -369,11 +383,7 @@ def _error_fact_problems(conn: Any) -> list[str]:
             wrong.append(f"the error facts of tenant {tenant} hold {kept} errors, its rollup "
                          f"{counted}: errors were written by a collector that does not keep "
                          f"them {_REBUILD}")
-    paired = _partition_days(conn, "event_payloads") - _partition_days(conn, "error_messages")
-    if paired:
-        wrong.append(f"payload days without an error_messages partition: {sorted(paired)} "
-                     "(run `agentaudit db migrate`)")
-    return wrong
+    return wrong + _unpaired_days(conn, _pg_errors.DAY_TABLES)
 
 
 # ``0008_compliance_facts``: inserted by the sequencer, never changed by it (call tags go with
@@ -393,11 +403,7 @@ def _compliance_fact_problems(conn: Any) -> list[str]:
         if logged != kept:
             wrong.append(f"the interventions of tenant {tenant} hold {kept}, its log {logged}: "
                          f"they were written by a collector that does not keep them {_REBUILD}")
-    unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, "call_tags")
-    if unpaired:
-        wrong.append(f"payload days without a call_tags partition: {sorted(unpaired)} "
-                     "(run `agentaudit db migrate`)")
-    return wrong
+    return wrong + _unpaired_days(conn, _pg_compliance_facts.DAY_TABLES)
 
 
 # ``0010_rollup_days``: the day cells, kept as the hourly ones are
@@ -421,11 +427,7 @@ def _cost_fact_problems(conn: Any) -> list[str]:
             wrong.append(f"the cost facts of tenant {tenant} count {kept} metered events by "
                          f"{dim}, its rollup {metered}: events were written by a collector that "
                          f"does not keep them {_REBUILD}")
-    unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, "cost_users")
-    if unpaired:
-        wrong.append(f"payload days without a cost_users partition: {sorted(unpaired)} "
-                     "(run `agentaudit db migrate`)")
-    return wrong
+    return wrong + _unpaired_days(conn, _pg_cost_facts.DAY_TABLES)
 
 
 # ``0012_approval_facts``: inserted by the sequencer, erased with their payloads by the owner's
@@ -435,13 +437,8 @@ _GRANTS_0012 = _sequencer_grants({t: () for t in _pg_approval_facts.TABLES})
 
 def _approval_fact_problems(conn: Any) -> list[str]:
     """Grants, row security and partitions of the approval facts (``_pg_approval_facts``)."""
-    wrong = _tenant_table_problems(conn, _pg_approval_facts.TABLES, _GRANTS_0012)
-    for table in _pg_approval_facts.TABLES:
-        unpaired = _partition_days(conn, "event_payloads") - _partition_days(conn, table)
-        if unpaired:
-            wrong.append(f"payload days without a partition of {table}: {sorted(unpaired)} "
-                         "(run `agentaudit db migrate`)")
-    return wrong
+    return (_tenant_table_problems(conn, _pg_approval_facts.TABLES, _GRANTS_0012)
+            + _unpaired_days(conn, _pg_approval_facts.TABLES))
 
 
 def _check_rollups(conn: Any, applied: set[str]) -> Check:
