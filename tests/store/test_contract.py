@@ -225,3 +225,28 @@ def test_readonly_refuses_missing_store(backend: str, tmp_path: Path) -> None:
     else:
         with pytest.raises(StoreError):
             open_store(str(tmp_path / "absent.db"), create=False)
+
+
+def test_prepared_outside_the_lock_stores_the_same_log(store: Store) -> None:
+    """``prepare_outside_lock`` (a collector with several workers) sequences before taking the
+    write lock; the log is the same as the default path's: seqs, duplicates skipped (within a
+    batch and already stored), two tenants interleaved, and it verifies."""
+    evs = _events(60) + _events(20, tenant="other")
+    store.append_batch(evs[:10])  # the default path first
+    store.prepare_outside_lock = True  # type: ignore[attr-defined]
+    mixed = [e for pair in zip(evs[5:25], evs[60:], strict=True) for e in pair]
+    again = store.append_batch([*mixed, evs[7], evs[70]])  # 5 stored already, 2 repeated
+    assert (again.accepted, again.duplicates) == (35, 7)
+    assert store.append_batch(evs[25:60]).accepted == 35
+    store.prepare_outside_lock = False  # type: ignore[attr-defined]
+    assert store.append_batch(evs).accepted == 0
+    by_tenant = {t: [(e.seq, e.event_id) for e in store.iter_events(EventQuery(tenant=t))]
+                 for t in ("default", "other")}
+    assert [s for s, _ in by_tenant["default"]] == list(range(60))
+    assert {i for _, i in by_tenant["default"]} == {e.event_id for e in evs[:60]}
+    assert [s for s, _ in by_tenant["other"]] == list(range(20))
+    vkey = load_or_create_signing_key("agentaudit").verifier_key()
+    store.checkpoint()  # type: ignore[attr-defined]
+    for tenant, n in (("default", 60), ("other", 20)):
+        report = verify_log(store, tenant, vkey=vkey)
+        assert report.ok and report.size == n, report.damage

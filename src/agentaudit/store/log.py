@@ -19,7 +19,7 @@ import msgspec
 
 from agentaudit.events import AuditEvent, default_tier
 from agentaudit.integrity.canonical import es_number
-from agentaudit.store.rows import encode_payload, row_values
+from agentaudit.store.rows import encode_payload, row_middle, row_values
 
 __all__ = [
     "ENVELOPE_FIELDS",
@@ -141,6 +141,11 @@ class CheckpointPolicy:
 
 
 LoadState = Callable[[Any, str], "tuple[int, bytes | None]"]
+# An event ready to be sequenced (``LogSequencer.prepare``): tenant, its row's columns between
+# seq and leaf_hash (``row_middle``; tuples of plain values, which the cyclic GC stops tracking),
+# 0x00 + the leaf entry up to its seq (None without integrity), and the entry after the seq.
+Prepared = tuple[str, tuple[Any, ...], bytes | None, bytes]
+_SEQ_KEY = b',"seq":0,"session_id":'
 
 
 class LogSequencer:
@@ -165,29 +170,66 @@ class LogSequencer:
                 tiles.append((tenant, index, h))
         return visit
 
+    def prepare(self, events: Sequence[AuditEvent]) -> list[Prepared]:
+        """What sequencing ``events`` needs that does not depend on their seq, one item per
+        event: its tenant, its row's columns between seq and leaf_hash (payload, salt and digest
+        included), and 0x00 + its leaf entry up to the seq and the entry after it. It reads
+        nothing from the store, so a writer that shares the store with writers of other
+        processes (``serve --workers``, several collectors) does it before taking the write
+        lock and they commit meanwhile. A writer alone does better to let ``sequence`` prepare
+        each event as it goes (~1-3 µs/event less here: the batch stays in the CPU's caches)."""
+        out: list[Prepared] = []
+        if self.integrity:
+            salts = os.urandom(16 * len(events))
+            sha256 = hashlib.sha256
+        for i, ev in enumerate(events):
+            payload = encode_payload(ev)
+            tier = ev.tier or default_tier(ev.event_type)
+            if self.integrity:
+                salt = salts[16 * i : 16 * i + 16]
+                digest = sha256(salt + payload).digest()
+                entry = envelope_entry(ev, 0, tier, digest.hex())
+                # the entry is the same bytes at every seq but for the number after "seq":
+                cut = entry.index(_SEQ_KEY) + 7  # after ',"seq":'
+                out.append((ev.tenant, row_middle(ev, tier, payload, salt, digest),
+                            b"\x00" + entry[:cut], entry[cut + 1:]))
+            else:
+                out.append((ev.tenant, row_middle(ev, tier, payload, None, None), None, b""))
+        return out
+
+    @staticmethod
+    def pick(prepared: list[Prepared], events: Sequence[AuditEvent],
+             chosen: Sequence[AuditEvent]) -> list[Prepared]:
+        """The items of ``prepared`` (made for ``events``) of the ``chosen`` ones, in order."""
+        at = {id(ev): item for ev, item in zip(events, prepared, strict=True)}
+        return [at[id(ev)] for ev in chosen]
+
     def sequence(self, db: Any, events: Sequence[AuditEvent], load_state: LoadState,
-                 last_checkpoint: Callable[[Any, str], tuple[int, float]] | None = None
-                 ) -> list[tuple[Any, ...]]:
-        """Rows for ``events``; ``self.heads`` lists the log heads the policy wants signed."""
+                 last_checkpoint: Callable[[Any, str], tuple[int, float]] | None = None,
+                 prepared: list[Prepared] | None = None) -> list[tuple[Any, ...]]:
+        """Rows for ``events`` (inside the write transaction); ``self.heads`` lists the log
+        heads the policy wants signed. ``prepared`` is ``prepare(events)``; without it each
+        event is prepared as it is sequenced (the same rows)."""
         self._pending = {}
         self.tiles = []
         self.heads = []
         last_cp: dict[str, list[float]] = {}
         now = time.time()
-        policy = self.policy
+        policy, integrity = self.policy, self.integrity
         sizes: dict[str, int] = {}
         ranges: dict[str, Any] = {}
         rows = []
-        if self.integrity:
-            from agentaudit.integrity.merkle import CompactRange, leaf_hash
-            salts = os.urandom(16 * len(events))
-            sha256 = hashlib.sha256
+        sha256 = hashlib.sha256
+        if integrity:
+            from agentaudit.integrity.merkle import CompactRange
+            salts = os.urandom(16 * len(events)) if prepared is None else b""
+        leaf = None
         for i, ev in enumerate(events):
             tenant = ev.tenant
             if tenant not in sizes:
                 size, frontier = load_state(db, tenant)
                 sizes[tenant] = size
-                if self.integrity:
+                if integrity:
                     visitor = self._tile_visitor(tenant)
                     ranges[tenant] = (CompactRange.from_bytes(frontier, visitor=visitor)
                                       if frontier else CompactRange(visitor=visitor))
@@ -195,24 +237,31 @@ class LogSequencer:
                     last_cp[tenant] = [size0, at0]
             seq = sizes[tenant]
             sizes[tenant] = seq + 1
-            payload = encode_payload(ev)
-            tier = ev.tier or default_tier(ev.event_type)
-            if self.integrity:
-                salt = salts[16 * i : 16 * i + 16]
-                digest = sha256(salt + payload).digest()
-                leaf = leaf_hash(envelope_entry(ev, seq, tier, digest.hex()))
+            if prepared is not None:
+                _, middle, head, tail = prepared[i]
+                if integrity:  # leaf_hash(entry) = SHA-256(0x00 || entry)
+                    leaf = sha256(b"%b%d%b" % (head, seq, tail)).digest()
+                rows.append((tenant, seq, *middle, leaf))
+            else:
+                payload = encode_payload(ev)
+                tier = ev.tier or default_tier(ev.event_type)
+                if integrity:
+                    salt = salts[16 * i : 16 * i + 16]
+                    digest = sha256(salt + payload).digest()
+                    leaf = sha256(b"\x00" + envelope_entry(ev, seq, tier, digest.hex())).digest()
+                    rows.append(row_values(ev, seq, tier, payload, salt, digest, leaf))
+                else:
+                    rows.append(row_values(ev, seq, tier, payload, None, None, None))
+            if integrity:
                 crange = ranges[tenant]
                 crange.append(leaf)
-                rows.append(row_values(ev, seq, tier, payload, salt, digest, leaf))
                 cp = last_cp[tenant]
                 if seq + 1 - cp[0] >= policy.every_events:
                     self.heads.append((tenant, seq + 1, crange.root()))
                     cp[0] = seq + 1
-            else:
-                rows.append(row_values(ev, seq, tier, payload, None, None, None))
         for tenant, size in sizes.items():
-            self._pending[tenant] = (size, ranges[tenant].to_bytes() if self.integrity else None)
-            if self.integrity and size > last_cp[tenant][0] and (
+            self._pending[tenant] = (size, ranges[tenant].to_bytes() if integrity else None)
+            if integrity and size > last_cp[tenant][0] and (
                     now - last_cp[tenant][1] >= policy.every_seconds):
                 self.heads.append((tenant, size, ranges[tenant].root()))
         self.ranges = ranges

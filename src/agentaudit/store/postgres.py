@@ -33,7 +33,7 @@ from agentaudit.store.base import (
     StoreInfo,
     make_cursor,
 )
-from agentaudit.store.log import CheckpointPolicy, LogSequencer, origin_for
+from agentaudit.store.log import CheckpointPolicy, LogSequencer, Prepared, origin_for
 from agentaudit.store.rows import LOG_COLUMNS, SELECT_COLUMNS, event_from_row, log_columns
 
 if TYPE_CHECKING:
@@ -81,6 +81,9 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
     holds and erasure come from ``PostgresRetention``, alerts from ``PgAlerts``."""
 
     backend = "postgresql"
+    # True in a collector with several workers: the seq-free part of sequencing is done before
+    # the tenants' locks (``LogSequencer.prepare``); other collectors may set it too
+    prepare_outside_lock = False
 
     def __init__(self, url: str, *, create: bool = True, readonly: bool = False,
                  integrity: bool = True, signer: Signer | None = None,
@@ -163,11 +166,12 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
             return AppendResult(0, 0)
         unique, dups = _dedupe_in_batch(events)
         check_stored = False  # optimistic: a batch is rarely a retry, the unique key tells
+        prepared = self._log.prepare(unique) if self.prepare_outside_lock else None
         for attempt in range(3):
             self.ensure_days({sql.day_of(ev.timestamp) for ev in unique})
             try:
                 with self._write_transaction("write to"):
-                    fresh = self._append_locked(unique, check_stored)
+                    fresh = self._append_locked(unique, check_stored, prepared)
                 return AppendResult(len(fresh), dups + len(unique) - len(fresh))
             except StoreError as e:
                 cause = e.__cause__
@@ -180,7 +184,8 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _append_locked(self, unique: list[AuditEvent], check_stored: bool) -> list[AuditEvent]:
+    def _append_locked(self, unique: list[AuditEvent], check_stored: bool,
+                       prepared: list[Prepared] | None = None) -> list[AuditEvent]:
         """Inside the write transaction: elect ourselves sequencer of the batch's tenants (in
         name order, so two collectors never wait on each other in a cycle), drop events already
         stored, sequence and COPY the rest."""
@@ -191,7 +196,9 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
         fresh = _filter_new(conn, unique) if check_stored else unique
         if not fresh:
             return fresh
-        rows = self._log.sequence(conn, fresh, _load_log_state, _last_checkpoint)
+        if fresh is not unique and prepared is not None:
+            prepared = self._log.pick(prepared, unique, fresh)
+        rows = self._log.sequence(conn, fresh, _load_log_state, _last_checkpoint, prepared)
         days = [int(r[15] // 86400) for r in rows]
         shapes = (
             ((r[0], r[2], r[1], d) for r, d in zip(rows, days, strict=True)),

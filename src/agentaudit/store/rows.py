@@ -26,6 +26,7 @@ __all__ = [
     "event_from_row",
     "log_columns",
     "prepare_payload",
+    "row_middle",
     "row_values",
 ]
 
@@ -110,6 +111,18 @@ def row_values(ev: AuditEvent, seq: int, tier: str, payload: bytes, salt: bytes 
         ev.model, ev.version, ev.error_type, ev.timestamp, ev.duration_ms,
         ev.confidence, ev.token_count, ev.prompt_tokens, ev.completion_tokens, ev.cost_usd,
         tier, payload, salt, digest, leaf,
+    )
+
+
+def row_middle(ev: AuditEvent, tier: str, payload: bytes, salt: bytes | None,
+               digest: bytes | None) -> tuple[Any, ...]:
+    """``row_values`` between seq and leaf_hash (``LogSequencer.prepare``)."""
+    return (
+        ev.event_id, ev.event_type, ev.agent_name, ev.trace_id,
+        ev.parent_event_id, ev.task_id, ev.session_id, ev.user_id, ev.action, ev.source,
+        ev.model, ev.version, ev.error_type, ev.timestamp, ev.duration_ms,
+        ev.confidence, ev.token_count, ev.prompt_tokens, ev.completion_tokens, ev.cost_usd,
+        tier, payload, salt, digest,
     )
 
 

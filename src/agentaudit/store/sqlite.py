@@ -51,6 +51,9 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
     ``'normal'`` survives a killed process (WAL) and is faster."""
 
     backend = "sqlite"
+    # True when writers of other processes share the file (``serve --workers``): the seq-free
+    # part of sequencing is done before the write lock (``LogSequencer.prepare``)
+    prepare_outside_lock = False
 
     def __init__(self, path: str | os.PathLike[str], *, synchronous: str = "full",
                  integrity: bool = True, readonly: bool = False, create: bool = True,
@@ -99,9 +102,11 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
             return AppendResult(0, 0)
         unique, dups = _dedupe_in_batch(events)
         db = self._db
+        prepared = self._log.prepare(unique) if self.prepare_outside_lock else None
         with self._write_transaction("write to"):
             try:
-                rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
+                rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint,
+                                          prepared)
                 sql.insert_events(db, rows)
             except sqlite3.IntegrityError:
                 # Some event ids are already stored (a retried batch): skip them.
@@ -109,8 +114,11 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
                 db.execute("BEGIN IMMEDIATE")
                 fresh = sql.filter_new(db, unique)
                 dups += len(unique) - len(fresh)
+                if prepared is not None:
+                    prepared = self._log.pick(prepared, unique, fresh)
                 unique = fresh
-                rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint)
+                rows = self._log.sequence(db, unique, sql.load_log_state, sql.last_checkpoint,
+                                          prepared)
                 sql.insert_events(db, rows)
             sql.save_log_state(db, self._log.pending_states())
             sql.save_tiles(db, self._log.tiles)
