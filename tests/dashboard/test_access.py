@@ -201,10 +201,14 @@ def test_bad_search_input_is_answered_with_a_reason(server: Server, demo: dict[s
         assert client.get("/?window=13y").status_code == 200  # falls back to 24h
 
 
-def test_no_auth_on_loopback_shows_tenant_default(demo: dict[str, Any]) -> None:
+def test_no_auth_on_loopback_shows_tenant_default(demo: dict[str, Any],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``serve --no-auth`` (the same app under uvicorn, in this process): no login, tenant
     ``default``, said so on every page."""
     import uvicorn
+
+    # the store's signing key: a collector signs a checkpoint when it stops
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(demo["home"] / "config"))
 
     from agentaudit.server.app import create_app
     from agentaudit.server.settings import ServerSettings

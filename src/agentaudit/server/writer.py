@@ -136,6 +136,10 @@ class GroupCommitWriter:
             self._thread.join(timeout)
         stopped = not self._thread.is_alive()
         if stopped and self._store is not None:
+            try:  # sign what was committed since the last checkpoint, as the SDK does on close
+                self._store.checkpoint()
+            except Exception as e:
+                log.warning("agentaudit: no checkpoint signed at shutdown: %s", e)
             with contextlib.suppress(Exception):
                 self._store.close()
         return stopped
