@@ -38,6 +38,11 @@ def serve_command(
              "$AGENTAUDIT_DETECT_RULES, else the packaged rules, no sinks.")] = None,
     no_detect: Annotated[bool, typer.Option(
         "--no-detect", help="Do not run the detection rules on what is stored.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", metavar="N", min=1, max=64,
+        help="Collector processes sharing the port, each with its own writer on the same "
+             "store (default 1, or $AGENTAUDIT_WORKERS). More than one uses more cores; see "
+             "docs/deploy.md for what changes.")] = None,
 ) -> int:
     """Run the collector: HTTP ingest (POST /v1/events), OTLP/HTTP traces (POST /v1/traces),
     the query API, a live stream, /metrics and /healthz.
@@ -48,7 +53,7 @@ def serve_command(
     from agentaudit.server.run import serve
 
     return serve(host=host, port=port, db=db, no_auth=no_auth, detect_rules=rules,
-                 detect=False if no_detect else None)
+                 detect=False if no_detect else None, workers=workers)
 
 
 keys_app = typer.Typer(

@@ -118,7 +118,10 @@ class Collector:
     def _open_write_store(self) -> Any:
         from agentaudit.store import open_store
 
-        return open_store(self.settings.db, synchronous=self.settings.synchronous)
+        store = open_store(self.settings.db, synchronous=self.settings.synchronous)
+        # other workers' writers share the store: take the write lock only to sequence and write
+        store.prepare_outside_lock = self.settings.workers > 1
+        return store
 
     def _committed(self, events: list[AuditEvent]) -> None:
         self.broadcaster.publish(events)

@@ -200,6 +200,8 @@ class Health(BaseModel):
     auth: bool
     queue_events: int
     time: float
+    worker: int = Field(0, description="The worker process that answered (`serve --workers N`: "
+                        "0 .. N-1; always 0 with one).")
 
 
 class KeyCreate(BaseModel):

@@ -167,7 +167,8 @@ def healthz(request: Request) -> Response:
     collector: Collector = request.app.state.collector
     return _json({"status": "ok", "version": __version__, "backend": _backend(collector.settings.db),
                   "auth": not collector.settings.auth_disabled,
-                  "queue_events": collector.writer.pending_events, "time": time.time()})
+                  "queue_events": collector.writer.pending_events, "time": time.time(),
+                  "worker": getattr(request.app.state, "worker", 0)})
 
 
 @router.get("/metrics", summary="Prometheus metrics", tags=["operations"], response_model=None,

@@ -25,7 +25,8 @@ def _check_store(settings: ServerSettings) -> int:
 
 def serve(host: str | None = None, port: int | None = None, db: str | None = None,
           no_auth: bool = False, settings: ServerSettings | None = None,
-          detect_rules: str | None = None, detect: bool | None = None) -> int:
+          detect_rules: str | None = None, detect: bool | None = None,
+          workers: int | None = None) -> int:
     """Serve until interrupted; returns the exit code."""
     import uvicorn
 
@@ -34,7 +35,8 @@ def serve(host: str | None = None, port: int | None = None, db: str | None = Non
     if settings is None:
         settings = ServerSettings.from_env(host=host, port=port, db=db,
                                            auth_disabled=True if no_auth else None,
-                                           detect_rules=detect_rules, detect=detect)
+                                           detect_rules=detect_rules, detect=detect,
+                                           workers=workers)
     live_keys = _check_store(settings)
     if settings.retention_interval:  # a bad retention config fails before listening
         from agentaudit.retention import load_config
@@ -42,11 +44,18 @@ def serve(host: str | None = None, port: int | None = None, db: str | None = Non
         load_config(settings.retention_config or None)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     auth = "off (loopback only, tenant 'default')" if settings.auth_disabled else "API keys"
+    workers = f", {settings.workers} worker processes" if settings.workers > 1 else ""
     print(f"agentaudit collector on http://{settings.host}:{settings.port} — db {settings.db}, "
-          f"auth: {auth}", file=sys.stderr, flush=True)
+          f"auth: {auth}{workers}", file=sys.stderr, flush=True)
     if not settings.auth_disabled and live_keys == 0:
         print("agentaudit: no API keys yet: create one with `agentaudit keys create --tenant T "
               "--scope ingest`", file=sys.stderr, flush=True)
+    if settings.workers > 1:
+        from agentaudit.server.workers import serve_workers
+
+        # a bad rules or redaction file fails here, once, before listening
+        create_app(settings).state.collector.stop(timeout=5)
+        return serve_workers(settings)
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=10, server_header=False)

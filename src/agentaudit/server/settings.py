@@ -18,6 +18,7 @@ from agentaudit.store import default_store_url
 __all__ = ["ENV_VARS", "ServerSettings", "is_loopback"]
 
 MiB = 1024 * 1024
+MAX_WORKERS = 64
 
 # Setting name -> environment variable read by ``ServerSettings.from_env``.
 ENV_VARS: dict[str, str] = {
@@ -42,6 +43,7 @@ ENV_VARS: dict[str, str] = {
     "retention_config": "AGENTAUDIT_RETENTION_CONFIG",
     "detect": "AGENTAUDIT_DETECT",
     "detect_rules": "AGENTAUDIT_DETECT_RULES",
+    "workers": "AGENTAUDIT_WORKERS",
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -73,6 +75,8 @@ class ServerSettings:
     the writer applies the retention policy of ``retention_config`` (docs/retention.md).
     ``detect`` runs the detection rules on what is stored (the packaged rules, or the TOML file
     ``detect_rules``, whose ``[alerts]`` table names the alert sinks); see docs/detection.md.
+    ``workers`` processes share the listening socket, each with its own writer on the same store
+    (``agentaudit.server.workers``; docs/deploy.md).
     """
 
     host: str = "127.0.0.1"
@@ -97,6 +101,7 @@ class ServerSettings:
     retention_config: str = ""
     detect: bool = True
     detect_rules: str = ""
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -106,6 +111,9 @@ class ServerSettings:
                      "read_pool_size", "retry_after"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"workers must be between 1 and {MAX_WORKERS}, not "
+                              f"{self.workers!r}")
         if self.retention_interval < 0:
             raise ConfigError(f"retention_interval must be >= 0 seconds (0 turns periodic "
                               f"retention off), not {self.retention_interval!r}")
