@@ -5,12 +5,16 @@ import re
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentaudit.events import (
     AuditEvent,
     EventType,
+    _check_every_field,
+    _plainly_valid,
     default_tier,
     event_from_dict,
+    event_to_dict,
     new_event_id,
     validate_event,
 )
@@ -118,3 +122,34 @@ def test_events_are_not_tracked_by_the_cyclic_gc() -> None:
     ev = AuditEvent(event_type="agent.tool_call", agent_name="A", params={"items": [1, 2]})
     assert not gc.is_tracked(ev)
     assert gc.is_tracked(ev.params)  # its containers are the caller's, tracked as usual
+
+
+_AWKWARD = st.sampled_from([
+    None, True, False, 0, -1, 2**53, 2**60, 0.0, -0.0, 1.0, 1.5, -1e-9, 1e12, 1e13, math.nan,
+    math.inf, -math.inf, "", "x", "x" * 1025, "agent.decision", "default", "bad tenant!",
+    b"bytes", [1], {"a": 1}, {"a": "b"}, {1: "b"}, "critical", "forever",
+    "01a1f5db-2d23-7c3f-ba48-42a4db1854c0", "01A1F5DB-2D23-7C3F-BA48-42A4DB1854C0",
+])
+
+
+@settings(max_examples=600)
+@given(events, st.sampled_from([f for f in AuditEvent.__struct_fields__
+                                if f not in ("seq", "leaf_hash")]), _AWKWARD)
+def test_the_quick_check_accepts_only_what_the_full_check_accepts(
+        ev: AuditEvent, field: str, value: object) -> None:
+    """``validate_event`` first tries ``_plainly_valid`` (exact types, no regex for a known
+    tenant): whatever it lets through, the full check passes unchanged, field by field."""
+    validate_event(AuditEvent(event_type="agent.decision", agent_name="a", tenant=ev.tenant))
+    setattr(ev, field, value)
+    if _plainly_valid(ev):
+        before = event_to_dict(ev)
+        assert _check_every_field(ev) is ev and event_to_dict(ev) == before
+
+
+@settings(max_examples=200)
+@given(events)
+def test_the_quick_check_takes_plain_events(ev: AuditEvent) -> None:
+    """The events the SDK and the collector build pass the quick check once their tenant is
+    known (otherwise the faster path would be dead code that tests cannot see)."""
+    validate_event(ev)
+    assert _plainly_valid(ev)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import os
 import random
 import re
@@ -202,8 +203,59 @@ def _check_number(ev: AuditEvent, name: str, low: float, high: float) -> None:
         raise _bad(name, f"{v!r} is outside {low:g}..{high:g}")
 
 
+_plain_text = operator.attrgetter(*_OPTIONAL_TEXT)
+_plain_numbers = operator.attrgetter("confidence", "duration_ms", "cost_usd", *_OPTIONAL_COUNTS)
+_known_tenants: set[str] = set()  # tenants that passed the full check (a few per process)
+_KNOWN_TENANTS_MAX = 4096
+
+
+def _plainly_valid(ev: AuditEvent) -> bool:
+    """True when ``ev`` passes ``validate_event`` with nothing to convert, by cheaper tests
+    (exact types, no regex for a tenant already seen). False decides nothing: the full check
+    then runs and names what is wrong, if anything. Every event the SDK, the collector and the
+    OTLP mapping build goes through here, so it is worth its lines."""
+    et, eid, agent, tenant, ts = (ev.event_type, ev.event_id, ev.agent_name, ev.tenant,
+                                  ev.timestamp)
+    if (et.__class__ is not str or et not in _EVENT_TYPES or eid.__class__ is not str
+            or not _UUID_RE.match(eid) or agent.__class__ is not str or not agent
+            or len(agent) > _MAX_TEXT or tenant.__class__ is not str
+            or tenant not in _known_tenants
+            or ts.__class__ is not float or not _MIN_TS < ts < _MAX_TS):
+        return False
+    for v in _plain_text(ev):
+        if v is not None and (v.__class__ is not str or len(v) > _MAX_TEXT):
+            return False
+    reasoning, error, params, tags, tier = ev.reasoning, ev.error, ev.params, ev.tags, ev.tier
+    if ((reasoning is not None and reasoning.__class__ is not str)
+            or (error is not None and error.__class__ is not str)
+            or (params is not None and params.__class__ is not dict)
+            or (tier is not None and tier not in TIERS)):
+        return False
+    if tags is not None:
+        if tags.__class__ is not dict:
+            return False
+        for k, v in tags.items():
+            if k.__class__ is not str or v.__class__ is not str:
+                return False
+    confidence, duration, cost, *counts = _plain_numbers(ev)
+    # chained comparisons are False for NaN and the infinities, as the full check's are
+    if not (confidence is None or confidence.__class__ is float and 0.0 <= confidence <= 1.0):
+        return False
+    if not (duration is None or duration.__class__ is float and 0.0 <= duration <= 1e12):
+        return False
+    if not (cost is None or cost.__class__ is float and 0.0 <= cost <= 1e12):
+        return False
+    return all(v is None or v.__class__ is int and 0 <= v < 2**53 for v in counts)
+
+
 def validate_event(ev: AuditEvent) -> AuditEvent:
     """Check every field's type and range; raise ``ValidationError`` naming the first bad one."""
+    if ev.__class__ is AuditEvent and _plainly_valid(ev):
+        return ev
+    return _check_every_field(ev)
+
+
+def _check_every_field(ev: AuditEvent) -> AuditEvent:
     if not isinstance(ev, AuditEvent):
         raise _bad("event", f"expected an AuditEvent, got {type(ev).__name__}")
     et = ev.event_type
@@ -247,6 +299,8 @@ def validate_event(ev: AuditEvent) -> AuditEvent:
                 raise _bad("tags", f"tag {k!r} must map a string to a string")
     if ev.tier is not None and ev.tier not in TIERS:
         raise _bad("tier", f"{ev.tier!r} is not one of {', '.join(TIERS)}")
+    if ev.tenant not in _known_tenants and len(_known_tenants) < _KNOWN_TENANTS_MAX:
+        _known_tenants.add(ev.tenant)
     return ev
 
 

@@ -49,3 +49,31 @@ def test_prepared_leaf_equals_leaf_of_the_envelope(evs: list[AuditEvent], start:
         seq, (payload, salt, digest) = start + i, row[-4:-1]
         assert row == row_values(ev, seq, ev.tier or default_tier(ev.event_type), payload, salt,
                                  digest, leaf_of(ev, seq, row[-5], digest)[1])
+
+
+@settings(max_examples=300)
+@given(st.lists(events, min_size=1, max_size=4), st.integers(0, 2**53 - 10), odd_floats,
+       odd_floats, odd_floats)
+@example([AuditEvent(event_type="agent.decision", agent_name="a", timestamp=1_773_136_800.0,
+                     confidence=1.0, duration_ms=0.0, cost_usd=3.5e-05)], 0, None, None, None)
+def test_verify_recomputes_the_leaf_sequencing_made(evs: list[AuditEvent], start: int,
+                                                     dur: float | None, cost: float | None,
+                                                     conf: float | None) -> None:
+    """verify's row loop inlines the envelope encoder (its hot path); on every value the store
+    can hold it recomputes exactly the leaf that sequencing stored, and ``_leaf_for`` (the
+    general path) agrees."""
+    from agentaudit.integrity.verify import _check_rows, _leaf_for
+    from agentaudit.store.log import LogSequencer
+    from agentaudit.store.rows import COLUMNS, VERIFY_COLUMNS
+
+    for ev in evs:
+        ev.tenant, ev.duration_ms, ev.cost_usd = "t", dur, cost
+        ev.confidence = None if conf is None else min(conf, 1.0)
+    rows = LogSequencer().sequence(None, evs, lambda db, tenant: (start, None))
+    stored = [dict(zip(COLUMNS, row, strict=True), erased=None) for row in rows]
+    checked = [tuple(r[c] for c in VERIFY_COLUMNS) for r in stored]
+    chunk, more = _check_rows(iter(checked), "t", start, None)
+    assert chunk.damage is None and not more
+    assert chunk.leaves == b"".join(r["leaf_hash"] for r in stored)
+    assert [_leaf_for(row, "t", start + i) for i, row in enumerate(checked)] == \
+        [r["leaf_hash"] for r in stored]

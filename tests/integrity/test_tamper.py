@@ -88,12 +88,32 @@ def test_modified_payload_is_named(db: Path) -> None:
 @pytest.mark.parametrize(("column", "value"), [
     ("agent_name", "Mallory"), ("timestamp", 1.0), ("confidence", 0.01), ("tier", "critical"),
     ("cost_usd", 999.0), ("error_type", "Nothing"), ("trace_id", "forged"),
+    # a value of another type: text in a number column, a number in a text one, bytes
+    ("timestamp", "noon"), ("duration_ms", "12"), ("agent_name", 7), ("event_type", b"\x01"),
+    ("cost_usd", b"\x00"),
 ])
 def test_modified_envelope_column_is_named(db: Path, column: str, value: object) -> None:
     victim = event_at(db, 500)
     with sqlite3.connect(db) as raw:  # the change is a change
         assert raw.execute(f"SELECT {column} FROM events WHERE seq = 500").fetchone()[0] != value
     sql(db, f"UPDATE events SET {column} = ? WHERE seq = 500", value)
+    damage = verify(db).damage
+    assert damage is not None and damage.kind == "modified"
+    assert (damage.seq, damage.event_id) == (500, victim)
+
+
+def test_bytes_that_print_as_the_original_text_are_found(db: Path) -> None:
+    """A 32-hex-digit trace id is also valid base64: stored as the bytes it decodes to, it
+    would print as the same string (the encoder writes bytes as base64) and leave the leaf as
+    it was. The column's value changed all the same, and verify says so."""
+    import base64
+
+    victim = event_at(db, 500)
+    with sqlite3.connect(db) as raw:
+        trace_id = raw.execute("SELECT trace_id FROM events WHERE seq = 500").fetchone()[0]
+    forged = base64.b64decode(trace_id, validate=True)
+    assert base64.b64encode(forged).decode() == trace_id
+    sql(db, "UPDATE events SET trace_id = ? WHERE seq = 500", forged)
     damage = verify(db).damage
     assert damage is not None and damage.kind == "modified"
     assert (damage.seq, damage.event_id) == (500, victim)

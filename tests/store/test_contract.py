@@ -182,7 +182,7 @@ def test_log_rows_checkpoints_and_verify(store: Store, tmp_path: Path) -> None:
 
 
 def test_log_rows_of_some_columns(store: Store) -> None:
-    """``verify`` reads VERIFY_COLUMNS: the same rows, in the same pages, without id and day."""
+    """``verify`` reads VERIFY_COLUMNS: the same rows, in the same pages, without id, day, tenant."""
     store.append_batch(_events(40))
     store.append_batch(_events(5, tenant="other"))
     keep = [LOG_COLUMNS.index(c) for c in VERIFY_COLUMNS]

@@ -5,7 +5,6 @@ The classification table lives here (``classify``); docs/otlp-mapping.md describ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from agentaudit.integrity._hash import short_sha256
 
 __all__ = ["SpanView", "any_value", "attributes", "classify", "handoff_agents", "langgraph_agent",
            "langgraph_meta", "langgraph_node", "langgraph_node_kind", "read_spans",
@@ -51,7 +52,7 @@ def span_event_id(trace_id: str, span_id: str, role: str = "span") -> str:
     span always yields the same ids, so a retried export stores nothing twice, and a child can
     name its parent's primary event (role ``span``) without having seen the parent.
     """
-    h = hashlib.sha256(f"otlp:{trace_id}:{span_id}:{role}".encode()).hexdigest()
+    h = short_sha256(f"otlp:{trace_id}:{span_id}:{role}".encode()).hexdigest()
     # version nibble := 8; the variant nibble's top bits := 10 (8, 9, a or b)
     return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 

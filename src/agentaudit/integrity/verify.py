@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from agentaudit.exceptions import ConfigError
+from agentaudit.integrity._hash import SHORT_INPUT, short_sha256
 from agentaudit.integrity.checkpoint import (
     default_key_path,
     load_or_create_signing_key,
@@ -31,8 +32,11 @@ from agentaudit.integrity.checkpoint import (
 from agentaudit.integrity.merkle import CompactRange, leaf_hash
 from agentaudit.store.log import (
     ENVELOPE_FIELDS,
+    EnvelopeStruct,
+    encode_entry,
     entry_from_values,
     envelope_from_values,
+    jcs_float,
     origin_for,
 )
 from agentaudit.store.rows import LOG_COLUMNS, VERIFY_COLUMNS
@@ -109,12 +113,13 @@ _payload_decoder = msgspec.json.Decoder(_UserOf)
 # bundles) ...
 _log_values = operator.itemgetter(*(LOG_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
 _LOG_SEQ, _LOG_TIER, _LOG_DIGEST = (LOG_COLUMNS.index(c) for c in ("seq", "tier", "payload_sha256"))
-# ... and of everything the check reads in a VERIFY_COLUMNS row (the rows verify reads).
-_row_values = operator.itemgetter(*(VERIFY_COLUMNS.index(f) for f in ENVELOPE_FIELDS))
-_SEQ, _EVENT_ID, _USER_ID, _TIER = (VERIFY_COLUMNS.index(c) for c in
-                                    ("seq", "event_id", "user_id", "tier"))
-_PAYLOAD, _SALT, _DIGEST, _LEAF, _ERASED = (VERIFY_COLUMNS.index(c) for c in (
-    "payload", "salt", "payload_sha256", "leaf_hash", "erased"))
+# ... and in a VERIFY_COLUMNS row (the rows verify reads; ``_check_rows`` unpacks them in this
+# order). The tenant is not read: the query selects the rows whose tenant is exactly this one.
+_SEQ, _EVENT_ID, _TIER, _DIGEST, _LEAF = (VERIFY_COLUMNS.index(c) for c in (
+    "seq", "event_id", "tier", "payload_sha256", "leaf_hash"))
+_ENVELOPE_AT = tuple(None if f == "tenant" else VERIFY_COLUMNS.index(f) for f in ENVELOPE_FIELDS)
+# the envelope's values in a VERIFY_COLUMNS row, tier included: no value there may be bytes
+_ENVELOPE_SLICE = slice(VERIFY_COLUMNS.index("event_id"), _TIER + 1)
 
 
 def row_envelope(row: tuple[Any, ...], seq: int | None = None) -> dict[str, Any]:
@@ -123,9 +128,10 @@ def row_envelope(row: tuple[Any, ...], seq: int | None = None) -> dict[str, Any]
                                 row[_LOG_TIER], row[_LOG_DIGEST].hex())
 
 
-def _leaf_for(row: tuple[Any, ...], seq: int) -> bytes:
-    """The leaf of a VERIFY_COLUMNS row placed at ``seq``."""
-    return leaf_hash(entry_from_values(_row_values(row), seq, row[_TIER], row[_DIGEST].hex()))
+def _leaf_for(row: tuple[Any, ...], tenant: str, seq: int) -> bytes:
+    """The leaf of a VERIFY_COLUMNS row of ``tenant`` placed at ``seq`` (the general path)."""
+    values = tuple(tenant if at is None else row[at] for at in _ENVELOPE_AT)
+    return leaf_hash(entry_from_values(values, seq, row[_TIER], row[_DIGEST].hex()))
 
 
 class _Verifier:
@@ -338,7 +344,7 @@ def _local_chunks(store: Any, tenant: str, start: int | None,
                   expected: int) -> Iterator[_Chunk]:
     rows = iter(store.log_rows(tenant, start=start, columns=VERIFY_COLUMNS))
     while True:
-        chunk, more = _check_rows(rows, expected, CHUNK_EVENTS)
+        chunk, more = _check_rows(rows, tenant, expected, CHUNK_EVENTS)
         yield chunk
         expected += len(chunk.leaves) // 32
         if not more or chunk.damage is not None:
@@ -353,55 +359,89 @@ def _check_range(path: str, tenant: str, start: int | None, stop: int | None,
     store = SQLiteStore(path, readonly=True, create=False)
     try:
         chunk, _ = _check_rows(iter(store.log_rows(tenant, start=start, stop=stop,
-                                                   columns=VERIFY_COLUMNS)), expected, None)
+                                                   columns=VERIFY_COLUMNS)), tenant, expected,
+                               None)
         return chunk
     finally:
         store.close()
 
 
-def _check_rows(rows: Iterator[tuple[Any, ...]], expected: int,
+def _check_rows(rows: Iterator[tuple[Any, ...]], tenant: str, expected: int,
                 limit: int | None) -> tuple[_Chunk, bool]:
-    """Check up to ``limit`` rows, which must hold seq ``expected``, ``expected + 1``, ...:
-    the payload digest, the user_id column, and the leaf recomputed from the envelope columns.
-    Returns the chunk and whether rows may remain."""
+    """Check up to ``limit`` rows of ``tenant``, which must hold seq ``expected``,
+    ``expected + 1``, ...: the payload digest, the user_id column, and the leaf recomputed from
+    the envelope columns. Returns the chunk and whether rows may remain.
+
+    The loop is the hot path of verify (a million rows take seconds), so it does inline what
+    ``entry_from_values`` does: the same struct, the same float checks (``jcs_float`` for any
+    value outside the encoder's exact range), the general path for anything else. A test
+    compares its leaves with ``_leaf_for``'s on awkward values."""
     leaves: list[bytes] = []
     erased: list[tuple[int, str, str]] = []
-    sha256 = hashlib.sha256
+    short, long_ = short_sha256, hashlib.sha256
+    encode, envelope = encode_entry, EnvelopeStruct
+    guard = _ENVELOPE_SLICE
 
     def damage(kind: str, message: str, seq: int | None, event_id: str | None) -> tuple[_Chunk, bool]:
         return _Chunk(b"".join(leaves), erased, Damage(kind, message, seq, event_id)), False
 
     for row in rows:
-        seq, event_id = row[_SEQ], row[_EVENT_ID]
+        (seq, event_id, event_type, agent, trace, parent, task, session, action, source, model,
+         version, error_type, timestamp, duration, confidence, tokens, prompt, completion, cost,
+         tier, user_id, payload, salt, digest, stored, erased_reason) = row
         if type(seq) is not int or seq < expected:
             return damage("inserted", f"event {event_id} has seq {seq!r}, which is already "
                           "taken or not an integer", expected, event_id)
         if seq > expected:
             return damage("missing", f"seq {expected} is missing (deleted); the next event is "
                           f"{event_id} at seq {seq}", expected, event_id)
-        payload, salt, digest = row[_PAYLOAD], row[_SALT], row[_DIGEST]
-        if not isinstance(digest, bytes) or len(digest) != 32:
+        if digest.__class__ is not bytes or len(digest) != 32:
             return damage("modified", f"event {event_id} has no payload digest", seq, event_id)
         if payload is None and salt is None:
-            if row[_USER_ID] is not None:
+            if user_id is not None:
                 return damage("modified", f"event {event_id}: user_id kept after its payload "
                               "was erased", seq, event_id)
-            erased.append((seq, event_id, row[_ERASED] or "unknown"))
-        elif (not isinstance(payload, bytes) or not isinstance(salt, bytes)
-              or sha256(salt + payload).digest() != digest):
-            return damage("modified", f"the payload of event {event_id} was altered", seq,
-                          event_id)
-        elif row[_USER_ID] != _user_of(payload):
-            return damage("modified", f"event {event_id}: the user_id column does not match its "
-                          "payload", seq, event_id)
+            erased.append((seq, event_id, erased_reason or "unknown"))
+        else:
+            if payload.__class__ is not bytes or salt.__class__ is not bytes:
+                return damage("modified", f"the payload of event {event_id} was altered", seq,
+                              event_id)
+            data = salt + payload
+            if (short if len(data) < SHORT_INPUT else long_)(data).digest() != digest:
+                return damage("modified", f"the payload of event {event_id} was altered", seq,
+                              event_id)
+            if user_id != (None if b'"user_id"' not in payload else _user_of(payload)):
+                return damage("modified", f"event {event_id}: the user_id column does not "
+                              "match its payload", seq, event_id)
+        entry = None
+        if bytes not in set(map(type, row[guard])):
+            try:  # the float checks of jcs_float, inline; anything else goes through it
+                if not (timestamp.__class__ is float and 1e-4 <= timestamp < 1e16
+                        and not timestamp.is_integer()):
+                    timestamp = jcs_float(timestamp)
+                if not (duration is None or duration.__class__ is float
+                        and 1e-4 <= duration < 1e16 and not duration.is_integer()):
+                    duration = jcs_float(duration)
+                if not (confidence is None or confidence.__class__ is float
+                        and 1e-4 <= confidence < 1e16 and not confidence.is_integer()):
+                    confidence = jcs_float(confidence)
+                if not (cost is None or cost.__class__ is float and 1e-4 <= cost < 1e16
+                        and not cost.is_integer()):
+                    cost = jcs_float(cost)
+                entry = encode(envelope(
+                    action, agent, completion, confidence, cost, duration, error_type, event_id,
+                    event_type, model, parent, digest.hex(), prompt, seq, session, source, task,
+                    tenant, tier, timestamp, tokens, trace, 1, version))
+            except (ValueError, TypeError):
+                entry = None  # the general path below prints it or names what is malformed
         try:
-            leaf = _leaf_for(row, seq)
+            leaf = (long_(b"\x00" + entry).digest() if entry is not None
+                    else _leaf_for(row, tenant, seq))
         except (TypeError, ValueError) as e:
             return damage("modified", f"event {event_id} holds a malformed value: {e}", seq,
                           event_id)
-        if leaf != row[_LEAF]:
-            d = _mismatch(row, seq)
-            return _Chunk(b"".join(leaves), erased, d), False
+        if leaf != stored:
+            return _Chunk(b"".join(leaves), erased, _mismatch(row, tenant, seq)), False
         leaves.append(leaf)
         expected += 1
         if limit is not None and len(leaves) >= limit:
@@ -409,11 +449,11 @@ def _check_rows(rows: Iterator[tuple[Any, ...]], expected: int,
     return _Chunk(b"".join(leaves), erased, None), False
 
 
-def _mismatch(row: tuple[Any, ...], seq: int) -> Damage:
+def _mismatch(row: tuple[Any, ...], tenant: str, seq: int) -> Damage:
     """A row's recomputed leaf differs from its stored one: moved, or modified?"""
     event_id, stored = row[_EVENT_ID], row[_LEAF]
     for other in range(max(0, seq - 1000), seq + 1000):
-        if other != seq and _leaf_for(row, other) == stored:
+        if other != seq and _leaf_for(row, tenant, other) == stored:
             return Damage("reordered", f"event {event_id} sits at seq {seq} but was logged at "
                           f"seq {other}", seq, event_id)
     return Damage("modified", f"the envelope of event {event_id} was altered", seq, event_id)

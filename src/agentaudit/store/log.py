@@ -18,18 +18,22 @@ from typing import Any
 import msgspec
 
 from agentaudit.events import AuditEvent, default_tier
+from agentaudit.integrity._hash import sha256_digest
 from agentaudit.integrity.canonical import es_number
 from agentaudit.store.rows import encode_payload, row_middle, row_values
 
 __all__ = [
     "ENVELOPE_FIELDS",
     "CheckpointPolicy",
+    "EnvelopeStruct",
     "LogSequencer",
+    "encode_entry",
     "entry_from_values",
     "envelope",
     "envelope_entry",
     "envelope_from_values",
     "event_values",
+    "jcs_float",
     "leaf_of",
     "origin_for",
 ]
@@ -62,7 +66,7 @@ def envelope(ev: AuditEvent, seq: int, tier: str, payload_sha256: str) -> dict[s
 _MAX_SAFE = 2**53
 
 
-def _jcs_float(x: float | None) -> Any:
+def jcs_float(x: float | None) -> Any:
     """x as the encoder must see it to print it as JCS does, or raise ValueError."""
     if x is None or (x.__class__ is float and 1e-4 <= abs(x) < 1e16 and not x.is_integer()):
         return x
@@ -79,9 +83,9 @@ def _jcs_float(x: float | None) -> Any:
 
 # The envelope as a struct whose fields are its keys in JCS order (all ASCII, so UTF-16 and
 # byte order agree): msgspec writes them in that order, strings escaped as JSON.stringify does.
-_Envelope = msgspec.defstruct("_Envelope", [(name, Any) for name in sorted(
+EnvelopeStruct = msgspec.defstruct("EnvelopeStruct", [(name, Any) for name in sorted(
     (*ENVELOPE_FIELDS, "payload_sha256", "seq", "tier", "v"))])
-_encode = msgspec.json.Encoder().encode
+encode_entry = msgspec.json.Encoder().encode
 
 
 def entry_from_values(values: Sequence[Any], seq: int, tier: str, payload_sha256: str) -> bytes:
@@ -96,11 +100,11 @@ def entry_from_values(values: Sequence[Any], seq: int, tier: str, payload_sha256
          model, parent, prompt, session, source, task, tenant, timestamp, tokens, trace,
          version) = values
         try:
-            return _encode(_Envelope(
-                action, agent, completion, _jcs_float(confidence), _jcs_float(cost),
-                _jcs_float(duration), error_type, event_id, event_type, model, parent,
+            return encode_entry(EnvelopeStruct(
+                action, agent, completion, jcs_float(confidence), jcs_float(cost),
+                jcs_float(duration), error_type, event_id, event_type, model, parent,
                 payload_sha256, prompt, seq, session, source, task, tenant, tier,
-                _jcs_float(timestamp), tokens, trace, 1, version))
+                jcs_float(timestamp), tokens, trace, 1, version))
         except (ValueError, TypeError):
             pass
     from agentaudit.integrity.canonical import canonical_json
@@ -181,13 +185,12 @@ class LogSequencer:
         out: list[Prepared] = []
         if self.integrity:
             salts = os.urandom(16 * len(events))
-            sha256 = hashlib.sha256
         for i, ev in enumerate(events):
             payload = encode_payload(ev)
             tier = ev.tier or default_tier(ev.event_type)
             if self.integrity:
                 salt = salts[16 * i : 16 * i + 16]
-                digest = sha256(salt + payload).digest()
+                digest = sha256_digest(salt + payload)
                 entry = envelope_entry(ev, 0, tier, digest.hex())
                 # the entry is the same bytes at every seq but for the number after "seq":
                 cut = entry.index(_SEQ_KEY) + 7  # after ',"seq":'
@@ -247,7 +250,7 @@ class LogSequencer:
                 tier = ev.tier or default_tier(ev.event_type)
                 if integrity:
                     salt = salts[16 * i : 16 * i + 16]
-                    digest = sha256(salt + payload).digest()
+                    digest = sha256_digest(salt + payload)
                     leaf = sha256(b"\x00" + envelope_entry(ev, seq, tier, digest.hex())).digest()
                     rows.append(row_values(ev, seq, tier, payload, salt, digest, leaf))
                 else:
