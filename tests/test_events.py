@@ -153,3 +153,19 @@ def test_the_quick_check_takes_plain_events(ev: AuditEvent) -> None:
     known (otherwise the faster path would be dead code that tests cannot see)."""
     validate_event(ev)
     assert _plainly_valid(ev)
+
+
+def test_builders_events_take_the_quick_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK and the OTLP mapping build events with ``EventType`` members: once their
+    tenant is known they do not need the full check, and still get the plain string value."""
+    import agentaudit.events as events_mod
+
+    validate_event(AuditEvent(event_type=EventType.DECISION, agent_name="a", tenant="quick"))
+    full = []
+    monkeypatch.setattr(events_mod, "_check_every_field", lambda ev: full.append(ev) or ev)
+    ev = validate_event(AuditEvent(event_type=EventType.TOOL_CALL, agent_name="a",
+                                   tenant="quick", duration_ms=1.5, tags={"k": "v"}))
+    assert full == [] and ev.event_type == "agent.tool_call"
+    assert ev.event_type.__class__ is str
+    validate_event(AuditEvent(event_type=EventType.TOOL_CALL, agent_name="a", tenant="new-one"))
+    assert len(full) == 1  # a tenant seen for the first time gets the full check

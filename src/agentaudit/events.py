@@ -250,8 +250,11 @@ def _plainly_valid(ev: AuditEvent) -> bool:
 
 def validate_event(ev: AuditEvent) -> AuditEvent:
     """Check every field's type and range; raise ``ValidationError`` naming the first bad one."""
-    if ev.__class__ is AuditEvent and _plainly_valid(ev):
-        return ev
+    if ev.__class__ is AuditEvent:
+        if ev.event_type.__class__ is EventType:  # store the plain value (as the full check)
+            ev.event_type = ev.event_type._value_
+        if _plainly_valid(ev):
+            return ev
     return _check_every_field(ev)
 
 
