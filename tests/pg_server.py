@@ -64,9 +64,10 @@ class PgServer:
         with psycopg.connect(self.url(db), autocommit=True) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
-    def new_database(self) -> str:
+    def new_database(self, template: str = "template0") -> str:
+        """A new database: empty, or a copy of ``template`` (which must have no connections)."""
         name = f"t{os.getpid()}_{next(self._names)}"
-        self.admin(f"CREATE DATABASE {name} TEMPLATE template0")
+        self.admin(f"CREATE DATABASE {name} TEMPLATE {template}")
         return name
 
     def drop_database(self, name: str) -> None:

@@ -21,6 +21,7 @@ from agentaudit.store import open_store
 from agentaudit.store._pg_errors import HORIZON_S, MESSAGE
 from agentaudit.store._pg_sql import payload_json
 from agentaudit.store.postgres import PostgresStore
+from pg_server import PgServer
 from reports.store_builder import T0
 from reports.test_rollups import HOUR, PERIODS, _events, rolled_and_plain
 
@@ -56,12 +57,30 @@ def _errors_workload(seed: int = 5) -> list[AuditEvent]:
     return out
 
 
-@pytest.fixture
-def errors(pg_url: str) -> Iterator[PostgresStore]:
-    """The workload in shuffled batches: retries often arrive before the errors they follow."""
+@pytest.fixture(scope="module")
+def errors_template(postgres_server: PgServer) -> Iterator[str]:
+    """The workload in shuffled batches (retries often arrive before the errors they follow),
+    stored once: each test gets a copy of this database (``errors``)."""
+    name = postgres_server.new_database()
     events = _errors_workload()
     random.Random(9).shuffle(events)
-    store = _stored(pg_url, events, batch=200)
+    _stored(postgres_server.url(name), events, batch=200).close()
+    yield name
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def errors_url(postgres_server: PgServer, errors_template: str) -> Iterator[str]:
+    """A database of its own holding the stored workload."""
+    name = postgres_server.new_database(template=errors_template)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def errors(errors_url: str) -> Iterator[PostgresStore]:
+    store = open_store(errors_url)
+    assert isinstance(store, PostgresStore)
     yield store
     store.close()
 
@@ -210,20 +229,20 @@ def test_every_erasure_path_erases_the_messages(pg_url: str) -> None:
 
 
 def test_migration_fills_the_error_facts_of_an_older_database(errors: PostgresStore,
-                                                              pg_url: str) -> None:
+                                                              errors_url: str) -> None:
     expected = R.errors_report(errors, "default", WHOLE)
     facts = errors.connection.execute("SELECT * FROM error_facts ORDER BY seq").fetchall()
     messages = _messages_of_live_payloads(errors)[0]
     errors.close()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    with psycopg.connect(errors_url, autocommit=True) as conn:
         before_0007(conn)
-    old = open_store(pg_url, create=False, readonly=True)
+    old = open_store(errors_url, create=False, readonly=True)
     try:
         assert not old.use_rollups  # type: ignore[attr-defined]
         assert R.errors_report(old, "default", WHOLE) == expected
     finally:
         old.close()
-    store = open_store(pg_url)
+    store = open_store(errors_url)
     try:
         assert store.use_rollups  # type: ignore[attr-defined]
         conn = store.connection  # type: ignore[attr-defined]
