@@ -119,6 +119,19 @@ def test_bytes_that_print_as_the_original_text_are_found(db: Path) -> None:
     assert (damage.seq, damage.event_id) == (500, victim)
 
 
+@pytest.mark.parametrize("column", ["action", "agent_name", "event_id"])
+def test_text_that_is_not_utf8_is_named(db: Path, column: str) -> None:
+    """Bytes that are not UTF-8 stored as text (sqlite3 cannot read them as a ``str``): verify
+    names the row as modified instead of failing to read the file."""
+    victim = event_at(db, 400)
+    sql(db, f"UPDATE events SET {column} = CAST(X'61C3FF' AS TEXT) WHERE seq = 400")
+    damage = verify(db).damage
+    assert damage is not None and damage.kind == "modified"
+    assert damage.seq == 400
+    if column != "event_id":
+        assert damage.event_id == victim
+
+
 def test_user_id_column_must_match_payload(db: Path) -> None:
     sql(db, "UPDATE events SET user_id = 'someone-else' WHERE seq = 42")
     damage = verify(db).damage

@@ -7,6 +7,7 @@ transaction reads the tenant's log size, sequences its events after it, and comm
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sqlite3
@@ -20,6 +21,7 @@ from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
 from agentaudit.store._sqlite_alerts import SQLiteAlerts
 from agentaudit.store._sqlite_retention import SQLiteRetention
+from agentaudit.store._sqlite_wide import WideReader
 from agentaudit.store.base import (
     AppendResult,
     EventQuery,
@@ -228,22 +230,40 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
         """Raw rows of the tenant's log in seq order, for verification (``columns``, some of
         ``LOG_COLUMNS``): all of them, or those with ``start <= seq < stop`` (either bound may be
         None). Rows whose seq is not a number sort after every number, so only an open
-        ``stop`` sees them."""
-        cols = ", ".join(log_columns(columns))
+        ``stop`` sees them. Text that is not valid UTF-8 comes back with its bad bytes as
+        surrogate escapes (``WideReader``), so verify can name the row."""
+        cols = log_columns(columns)
         seq_at = list(columns).index("seq")
         last: Any = -math.inf if start is None else start
         op = ">" if start is None else ">="
         bound = "" if stop is None else " AND seq < :stop"
         while True:
-            rows = self._rows(f"SELECT {cols} FROM events WHERE tenant = :tenant AND seq {op} "
-                              f":last{bound} ORDER BY seq LIMIT :n",
-                              {"tenant": tenant, "last": last, "stop": stop, "n": batch_size})
+            rest = f"FROM events WHERE tenant = :tenant AND seq {op} :last{bound} ORDER BY seq LIMIT :n"
+            params = {"tenant": tenant, "last": last, "stop": stop, "n": batch_size}
+            wide = self._wide
+            if wide is None:
+                rows = self._rows(f"SELECT {', '.join(cols)} {rest}", params)
+            else:
+                try:
+                    rows = wide.rows(cols, rest, params)
+                except sqlite3.Error as e:
+                    raise StoreError(f"cannot read {self.path}: {e}") from e
             yield from rows
             if len(rows) < batch_size:
                 return
             last, op = rows[-1][seq_at], ">"
 
     # -- reading -------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _wide(self) -> WideReader | None:
+        """The reader of wide rows (its own connection to the file), None for a database
+        without a file."""
+        try:
+            file = self._db.execute("PRAGMA database_list").fetchone()[2]
+            return WideReader(file) if file else None
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read {self.path}: {e}") from e
 
     def _rows(self, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
         try:
@@ -309,6 +329,10 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
         return StoreInfo("sqlite", str(self.path), total, tenants)
 
     def close(self) -> None:
+        wide = self.__dict__.pop("_wide", None)
+        if wide is not None:
+            with contextlib.suppress(sqlite3.Error):
+                wide.close()
         with contextlib.suppress(sqlite3.Error):
             if not self._readonly:
                 # keep the planner's statistics current (cheap: bounded sampling)

@@ -1,0 +1,108 @@
+"""WideReader: rows of many columns read through a SQL function are the rows ``fetchall``
+returns, whatever they hold, in the statement's order, on any thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentaudit.store._sqlite_wide import WideReader
+
+COLUMNS = [f"c{i}" for i in range(12)]
+
+values = st.one_of(
+    st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False), st.text(), st.binary(),
+)
+
+
+def table(path: Path, rows: list[tuple[object, ...]]) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute(f"CREATE TABLE t (id INTEGER PRIMARY KEY, {', '.join(COLUMNS)})")
+    db.executemany(f"INSERT INTO t ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * 12)})", rows)
+    return db
+
+
+def typed(rows: list[tuple[object, ...]]) -> list[tuple[tuple[type, object], ...]]:
+    """Rows with each value's type beside it (1 == 1.0 == True, but a row is not its copy)."""
+    return [tuple((type(v), v) for v in row) for row in rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(*[values] * 12), max_size=30), tmp=st.just(None))
+def test_rows_are_what_fetchall_returns(tmp_path_factory: pytest.TempPathFactory,
+                                        rows: list[tuple[object, ...]], tmp: None) -> None:
+    path = tmp_path_factory.mktemp("wide") / "t.db"
+    db = table(path, rows)
+    reader = WideReader(str(path))
+    try:
+        for rest in ("FROM t ORDER BY id",
+                     # a sorter: SQLite may call the function in another order than it returns
+                     "FROM t ORDER BY c3 DESC, id LIMIT 17",
+                     "FROM t WHERE id % 2 = 0 ORDER BY c0, id"):
+            expected = db.execute(f"SELECT {', '.join(COLUMNS)} {rest}").fetchall()
+            assert typed(reader.rows(COLUMNS, rest, ())) == typed(expected)
+    finally:
+        reader.close()
+        db.close()
+
+
+def test_text_that_is_not_utf8_comes_back_escaped(tmp_path: Path) -> None:
+    db = table(tmp_path / "t.db", [("ok", b"\xff", None, 1, 2.5, *[None] * 7)] * 3)
+    db.execute("UPDATE t SET c0 = CAST(X'61C3FF' AS TEXT) WHERE id = 2")
+    with pytest.raises(sqlite3.OperationalError):  # what sqlite3 itself does with it
+        db.execute("SELECT c0 FROM t").fetchall()
+    rows = WideReader(str(tmp_path / "t.db")).rows(COLUMNS, "FROM t WHERE id >= :lo ORDER BY id", {"lo": 1})
+    assert [r[0] for r in rows] == ["ok", "a\udcc3\udcff", "ok"]
+    assert all(r[1:5] == (b"\xff", None, 1, 2.5) for r in rows)  # blobs stay bytes
+    assert "a\udcc3\udcff".encode("utf-8", "surrogateescape") == b"a\xc3\xff"
+
+
+def test_threads_read_while_the_file_is_written(tmp_path: Path) -> None:
+    """Readers on several threads share one reader while another thread writes through its own
+    connection: each gets its own rows, and nothing waits forever (a SQL function on a
+    connection other threads use could deadlock on the GIL)."""
+    db = table(tmp_path / "t.db", [(i, *[f"v{i}"] * 11) for i in range(2000)])
+    reader = WideReader(str(tmp_path / "t.db"))
+    errors: list[str] = []
+
+    def read(lo: int) -> None:
+        for _ in range(20):
+            rows = reader.rows(COLUMNS, "FROM t WHERE c0 >= ? AND c0 < ? ORDER BY id",
+                               (lo, lo + 500))
+            if [r[0] for r in rows] != list(range(lo, lo + 500)):
+                errors.append(f"thread reading from {lo} got rows of another")
+
+    def write() -> None:
+        for k in range(300):
+            db.execute("INSERT INTO t (c0, c1) VALUES (?, ?)", (10_000 + k, "w"))
+            db.execute("SELECT count(*) FROM t WHERE c0 >= ?", (k,)).fetchone()
+
+    threads = [threading.Thread(target=read, args=(lo,)) for lo in (0, 500, 1000, 1500)]
+    threads.append(threading.Thread(target=write))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck"
+    assert not errors
+    reader.close()
+    db.close()
+
+
+def test_rows_committed_after_the_reader_opened_are_read(tmp_path: Path) -> None:
+    """The reader's own connection sees what the writer's connection commits."""
+    db = table(tmp_path / "t.db", [(1, *[None] * 11)])
+    reader = WideReader(str(tmp_path / "t.db"))
+    assert [r[0] for r in reader.rows(COLUMNS, "FROM t ORDER BY id", ())] == [1]
+    db.execute("INSERT INTO t (c0) VALUES (2)")
+    assert [r[0] for r in reader.rows(COLUMNS, "FROM t ORDER BY id", ())] == [1, 2]
+    with pytest.raises(sqlite3.OperationalError):  # and only reads
+        reader._db.execute("INSERT INTO t (c0) VALUES (3)")
+    reader.close()
