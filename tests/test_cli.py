@@ -379,6 +379,27 @@ def test_export_streams_every_event(tmp_path: Path, capsys: Any) -> None:
     assert code == 0 and len(out.splitlines()) == 12_346
 
 
+def test_export_names_an_event_whose_text_is_not_utf8(store: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    """A doctored row (bytes that are not UTF-8 stored as text) stops the export with the
+    event named; no partial file is left."""
+    import sqlite3
+
+    with sqlite3.connect(store["db"]) as raw:
+        victim = raw.execute("SELECT event_id FROM events WHERE tenant = 'default' AND seq = 3"
+                             ).fetchone()[0]
+        raw.execute("UPDATE events SET agent_name = CAST(X'61C3FF' AS TEXT) "
+                    "WHERE tenant = 'default' AND seq = 3")
+    target = tmp_path / "out.jsonl"
+    proc = run_cli("export", "--db", store["db"], "-o", str(target))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.splitlines()[-1]  # after the progress bar's line
+    assert last.startswith("agentaudit: error: ")
+    for word in (victim, "agent_name", "not valid UTF-8", "agentaudit verify"):
+        assert word in last
+    assert not target.exists() and not (tmp_path / "out.jsonl.partial").exists()
+
+
 def test_export_parquet_needs_pyarrow(store: dict[str, Any], tmp_path: Path) -> None:
     target = tmp_path / "out.parquet"
     try:

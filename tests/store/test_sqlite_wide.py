@@ -11,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentaudit.store._sqlite_wide import WideReader
+from agentaudit.sdk.logger import AuditLogger
+from agentaudit.store._sqlite_wide import NotUTF8, WideReader
+from agentaudit.store.base import EventQuery
+from agentaudit.store.sqlite import SQLiteStore
 
 COLUMNS = [f"c{i}" for i in range(12)]
 
@@ -62,6 +65,41 @@ def test_text_that_is_not_utf8_comes_back_escaped(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["ok", "a\udcc3\udcff", "ok"]
     assert all(r[1:5] == (b"\xff", None, 1, 2.5) for r in rows)  # blobs stay bytes
     assert "a\udcc3\udcff".encode("utf-8", "surrogateescape") == b"a\xc3\xff"
+
+
+def test_a_strict_read_names_the_row_and_column(tmp_path: Path) -> None:
+    db = table(tmp_path / "t.db", [("ok", *[None] * 11), ("fine", "x", *[None] * 10)])
+    db.execute("UPDATE t SET c1 = CAST(X'C3' AS TEXT) WHERE id = 2")
+    reader = WideReader(str(tmp_path / "t.db"))
+    with pytest.raises(NotUTF8) as e:
+        reader.rows(COLUMNS, "FROM t ORDER BY id", (), strict=True)
+    assert e.value.column == "c1" and e.value.row[0] == "fine"
+    assert len(reader.rows(COLUMNS, "FROM t ORDER BY id", ())) == 2  # not strict: both rows
+    reader.close()
+
+
+def test_iter_events_gives_what_query_pages_give(tmp_path: Path) -> None:
+    """``iter_events`` reads through the WideReader, ``query`` through the store's own
+    connection: the same events, fields and order, page after page."""
+    path = tmp_path / "audit.db"
+    audit = AuditLogger(str(path), spool_dir=tmp_path / "spool")
+    for i in range(700):
+        with audit.trace("t", agent=f"A{i % 3}", session_id=f"s{i % 5}", user_id="u\u00e9") as t:
+            with t.tool_call("get", {"i": i, "text": "\u2603" * (i % 4)}) as call:
+                call.result = {"ok": i % 2 == 0}
+            t.decision("go", confidence=(i % 10) / 10, reasoning=None if i % 3 else "why")
+    audit.close()
+    with SQLiteStore(path, create=False) as store:
+        for q in (EventQuery(), EventQuery(agent="A1"), EventQuery(session_id="s2")):
+            pages, page_q = [], EventQuery(**{**q.__dict__, "limit": 333})
+            while True:
+                page = store.query(page_q)
+                pages += page.data
+                if page.next_cursor is None:
+                    break
+                page_q.cursor = page.next_cursor
+            streamed = list(store.iter_events(q, batch_size=333))
+            assert streamed == pages and len(streamed) > 300
 
 
 def test_threads_read_while_the_file_is_written(tmp_path: Path) -> None:

@@ -26,9 +26,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["WideReader"]
+__all__ = ["NotUTF8", "WideReader"]
 
 _FUNCTION = "aa_keep_row"
+
+
+class NotUTF8(ValueError):
+    """A text value that is not valid UTF-8, met by a ``strict`` read: ``row`` is its row
+    (bad bytes as surrogate escapes), ``column`` the column's name."""
+
+    def __init__(self, row: tuple[Any, ...], column: str) -> None:
+        super().__init__(f"column {column} holds text that is not valid UTF-8")
+        self.row, self.column = row, column
 
 
 class WideReader:
@@ -52,11 +61,12 @@ class WideReader:
         kept.append(values)
         return len(kept) - 1
 
-    def rows(self, columns: Sequence[str], rest: str,
-             params: Sequence[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, columns: Sequence[str], rest: str, params: Sequence[Any] | dict[str, Any],
+             *, strict: bool = False) -> list[tuple[Any, ...]]:
         """The rows of ``SELECT <columns> <rest>`` (``rest`` starts with FROM) as ``fetchall``
         returns them; text that is not valid UTF-8 comes back with its bad bytes as surrogate
-        escapes. Raises ``sqlite3.Error`` as ``execute`` does."""
+        escapes, or with ``strict`` raises ``NotUTF8`` naming its row and column. Raises
+        ``sqlite3.Error`` as ``execute`` does."""
         with self._lock:
             kept: list[tuple[Any, ...]] = []
             self._kept = kept
@@ -64,7 +74,10 @@ class WideReader:
                 order = self._db.execute(f"SELECT {_FUNCTION}({', '.join(columns)}) {rest}",
                                          params).fetchall()
             except sqlite3.OperationalError:
-                return self._tolerant_rows(columns, rest, params)
+                rows = self._tolerant_rows(columns, rest, params)
+                if strict:
+                    _refuse_escaped(rows, columns)
+                return rows
             finally:
                 self._kept = []
             # SQLite may call the function in another order than it returns rows (a sorter):
@@ -84,3 +97,13 @@ class WideReader:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _refuse_escaped(rows: list[tuple[Any, ...]], columns: Sequence[str]) -> None:
+    for row in rows:
+        for value, column in zip(row, columns, strict=True):
+            if value.__class__ is str:
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise NotUTF8(row, column) from None

@@ -21,7 +21,7 @@ from agentaudit.exceptions import StoreError
 from agentaudit.store import _sqlite_sql as sql
 from agentaudit.store._sqlite_alerts import SQLiteAlerts
 from agentaudit.store._sqlite_retention import SQLiteRetention
-from agentaudit.store._sqlite_wide import WideReader
+from agentaudit.store._sqlite_wide import NotUTF8, WideReader
 from agentaudit.store.base import (
     AppendResult,
     EventQuery,
@@ -272,12 +272,29 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
             raise StoreError(f"cannot read {self.path}: {e}") from e
 
     def query(self, q: EventQuery) -> Page:
+        return self._query(q, wide=False)
+
+    def _query(self, q: EventQuery, wide: bool) -> Page:
+        """``query``; with ``wide``, the rows come from the ``WideReader`` (committed rows only:
+        for reads of many pages, which never run inside this connection's write transaction)."""
         where, params = sql.where_clause(q)
         order = "DESC" if q.newest_first else "ASC"
-        rows = self._rows(
-            f"{_SELECT}{where} ORDER BY timestamp {order}, seq {order} LIMIT :limit",
-            {**params, "limit": q.limit + 1},
-        )
+        rest = f"FROM events{where} ORDER BY timestamp {order}, seq {order} LIMIT :limit"
+        params = {**params, "limit": q.limit + 1}
+        reader = self._wide if wide else None
+        if reader is None:
+            rows = self._rows(f"SELECT {', '.join(SELECT_COLUMNS)} {rest}", params)
+        else:
+            try:
+                rows = reader.rows(SELECT_COLUMNS, rest, params, strict=True)
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot read {self.path}: {e}") from e
+            except NotUTF8 as e:
+                at = SELECT_COLUMNS.index("event_id")
+                raise StoreError(f"cannot read {self.path}: event {e.row[at]!r} (seq "
+                                 f"{e.row[SELECT_COLUMNS.index('seq')]}): {e}; the file was "
+                                 "altered or damaged (`agentaudit verify` names the damage)"
+                                 ) from None
         events = [event_from_row(r) for r in rows[: q.limit]]
         cursor = make_cursor(events[-1].timestamp, events[-1].seq or 0) if len(rows) > q.limit and events else None
         return Page(events, cursor)
@@ -285,7 +302,7 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
     def iter_events(self, q: EventQuery, batch_size: int = 5000) -> Iterator[AuditEvent]:
         page_q = EventQuery(**{**q.__dict__, "limit": batch_size, "newest_first": False})
         while True:
-            page = self.query(page_q)
+            page = self._query(page_q, wide=True)
             yield from page.data
             if page.next_cursor is None:
                 return
