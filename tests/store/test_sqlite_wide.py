@@ -38,9 +38,9 @@ def typed(rows: list[tuple[object, ...]]) -> list[tuple[tuple[type, object], ...
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.tuples(*[values] * 12), max_size=30), tmp=st.just(None))
+@given(rows=st.lists(st.tuples(*[values] * 12), max_size=30))
 def test_rows_are_what_fetchall_returns(tmp_path_factory: pytest.TempPathFactory,
-                                        rows: list[tuple[object, ...]], tmp: None) -> None:
+                                        rows: list[tuple[object, ...]]) -> None:
     path = tmp_path_factory.mktemp("wide") / "t.db"
     db = table(path, rows)
     reader = WideReader(str(path))

@@ -240,14 +240,7 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
         while True:
             rest = f"FROM events WHERE tenant = :tenant AND seq {op} :last{bound} ORDER BY seq LIMIT :n"
             params = {"tenant": tenant, "last": last, "stop": stop, "n": batch_size}
-            wide = self._wide
-            if wide is None:
-                rows = self._rows(f"SELECT {', '.join(cols)} {rest}", params)
-            else:
-                try:
-                    rows = wide.rows(cols, rest, params)
-                except sqlite3.Error as e:
-                    raise StoreError(f"cannot read {self.path}: {e}") from e
+            rows = self._wide_rows(cols, rest, params)
             yield from rows
             if len(rows) < batch_size:
                 return
@@ -262,6 +255,17 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
         try:
             file = self._db.execute("PRAGMA database_list").fetchone()[2]
             return WideReader(file) if file else None
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read {self.path}: {e}") from e
+
+    def _wide_rows(self, columns: Sequence[str], rest: str, params: dict[str, Any],
+                   strict: bool = False) -> list[Any]:
+        """``SELECT <columns> <rest>`` through the ``WideReader`` (``_rows`` without a file)."""
+        wide = self._wide
+        if wide is None:
+            return self._rows(f"SELECT {', '.join(columns)} {rest}", params)
+        try:
+            return wide.rows(columns, rest, params, strict=strict)
         except sqlite3.Error as e:
             raise StoreError(f"cannot read {self.path}: {e}") from e
 
@@ -281,20 +285,17 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
         order = "DESC" if q.newest_first else "ASC"
         rest = f"FROM events{where} ORDER BY timestamp {order}, seq {order} LIMIT :limit"
         params = {**params, "limit": q.limit + 1}
-        reader = self._wide if wide else None
-        if reader is None:
-            rows = self._rows(f"SELECT {', '.join(SELECT_COLUMNS)} {rest}", params)
-        else:
+        if wide:
             try:
-                rows = reader.rows(SELECT_COLUMNS, rest, params, strict=True)
-            except sqlite3.Error as e:
-                raise StoreError(f"cannot read {self.path}: {e}") from e
+                rows = self._wide_rows(SELECT_COLUMNS, rest, params, strict=True)
             except NotUTF8 as e:
-                at = SELECT_COLUMNS.index("event_id")
-                raise StoreError(f"cannot read {self.path}: event {e.row[at]!r} (seq "
-                                 f"{e.row[SELECT_COLUMNS.index('seq')]}): {e}; the file was "
-                                 "altered or damaged (`agentaudit verify` names the damage)"
-                                 ) from None
+                at = SELECT_COLUMNS.index
+                event_id, seq = e.row[at("event_id")], e.row[at("seq")]
+                raise StoreError(f"cannot read {self.path}: event {event_id!r} (seq {seq}): "
+                                 f"{e}; the file was altered or damaged (`agentaudit verify` "
+                                 "names the damage)") from None
+        else:
+            rows = self._rows(f"SELECT {', '.join(SELECT_COLUMNS)} {rest}", params)
         events = [event_from_row(r) for r in rows[: q.limit]]
         cursor = make_cursor(events[-1].timestamp, events[-1].seq or 0) if len(rows) > q.limit and events else None
         return Page(events, cursor)
