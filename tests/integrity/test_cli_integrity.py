@@ -89,3 +89,32 @@ def test_prove_and_bundle_verify_on_another_machine(demo: Path, tmp_path: Path) 
     other = cli("checkpoint", "--vkey", env={"XDG_CONFIG_HOME": str(tmp_path / "k2")}).stdout
     wrong = cli("verify", "--bundle", str(bundle), "--vkey", other.strip(), env=elsewhere)
     assert wrong.returncode == 1 and "TAMPERED" in wrong.stdout
+
+
+def test_bundle_export_of_an_altered_event_is_refused(demo: Path, tmp_path: Path) -> None:
+    with sqlite3.connect(demo) as raw:
+        seq, victim = raw.execute("SELECT seq, event_id FROM events WHERE trace_id = "
+                                  "'refund-incident' OR task_id = 'refund-incident' "
+                                  "ORDER BY seq LIMIT 1 OFFSET 2").fetchone()
+        raw.execute("UPDATE events SET agent_name = 'Mallory' WHERE seq = ?", (seq,))
+    bundle = tmp_path / "out" / "evidence.zip"
+    bundle.parent.mkdir()
+    r = cli("export", "--db", str(demo), "--trace", "refund-incident", "--bundle", str(bundle))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert victim in r.stderr and "no bundle written" in r.stderr and "Traceback" not in r.stderr
+    assert list(bundle.parent.iterdir()) == []
+
+
+def test_progress_bar_shows_its_label_as_plain_text(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """verify and export --bundle label their bar; the CLI console prints text literally, so
+    a markup tag in the label would be shown as is (it was: "[progress.description]verifying")."""
+    from agentaudit.cli.integrity_cmds import _progress
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # let Rich draw the bar into the captured stderr
+    with _progress("exporting with proofs", 1_000_000) as update:
+        assert update is not None
+        update(500_000, 1_000_000)
+    err = capsys.readouterr().err
+    assert "exporting with proofs" in err and "50%" in err
+    assert "[progress" not in err

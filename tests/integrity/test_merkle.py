@@ -591,6 +591,21 @@ def test_cache_fills_a_write_through_tile_store() -> None:
     assert reader.reads < 2 * 32
 
 
+def test_proofs_of_consecutive_events_read_each_tile_once() -> None:
+    """An evidence bundle proves thousands of neighbouring events: each complete tile's leaves
+    are read once for all of them (not once per level per event), and the proofs stay exact."""
+    leaves = make_leaves(1000)
+    reader = CountingLeaves(leaves)
+    stored = {k: subtree_root(leaves, k * 16, (k + 1) * 16) for k in range(1000 // 16)}
+    cache = MerkleCache(reader, 1000, tile_height=4, tiles=stored)  # as a store holds them
+    for i in range(1000):
+        assert cache.inclusion_proof(i) == inclusion_proof(leaves, i)
+    # 62 complete tiles of 16 once each, and the 8 leaves past them once per range of them
+    # that a proof needs ([992, 1000) for the first 992 events; 1, 2 and 4 leaves for the rest)
+    assert reader.reads <= 992 + 8 + 8 * (1 + 2 + 4)
+    assert reader.calls <= 62 + 1 + 8 * 3
+
+
 def test_cache_errors() -> None:
     leaves = make_leaves(10)
     cache = MerkleCache.for_leaves(leaves, tile_height=2)

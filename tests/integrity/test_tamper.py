@@ -314,6 +314,60 @@ def test_bundle_verifies_offline_and_detects_tampering(db: Path, tmp_path: Path)
         assert not report.ok and words in (report.problem or ""), (mutate, report)
 
 
+@pytest.mark.parametrize("damage", [
+    "UPDATE events SET agent_name = 'Mallory' WHERE seq = {seq}",
+    "UPDATE events SET payload = CAST(payload || X'20' AS BLOB) WHERE seq = {seq}",
+    "UPDATE events SET action = CAST(X'61C3FF' AS TEXT) WHERE seq = {seq}",
+    "UPDATE events SET leaf_hash = zeroblob(32) WHERE seq = {seq}",
+    "UPDATE merkle_tiles SET hash = zeroblob(32)",
+])
+def test_bundle_of_a_store_that_does_not_verify_is_refused(db: Path, tmp_path: Path,
+                                                         damage: str) -> None:
+    """The exporter checks each event as the recipient will; a damaged one is named and no
+    file (not even a temporary one) is left behind."""
+    from agentaudit.exceptions import TamperDetected
+
+    with SQLiteStore(db, create=False) as store:
+        rows = [r for r in store.log_rows("default") if r[6] is not None][:40]
+    seq, victim = rows[25][1], rows[25][3]
+    assert rows[25][24] is not None  # the payload-altering case needs a payload
+    sql(db, damage.format(seq=seq))
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "evidence.zip"
+    with SQLiteStore(db, create=False) as store:
+        damaged = [r for r in store.log_rows("default") if r[1] in {r2[1] for r2 in rows}]
+        with pytest.raises(TamperDetected) as caught:
+            write_bundle(store, "default", damaged, out, {})
+    if "SET leaf_hash" in damage or "merkle_tiles" in damage:
+        # the proofs come from the stored leaves: the first proof that crosses the damage
+        # fails, and the message says the stored tree (not that event) was altered
+        assert "inclusion proof" in str(caught.value) and "stored Merkle" in str(caught.value)
+    else:
+        assert (caught.value.seq, caught.value.event_id) == (seq, victim)
+        assert victim in str(caught.value)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_bundle_under_a_checkpoint_signed_by_another_key_is_refused(db: Path,
+                                                                  tmp_path: Path) -> None:
+    from agentaudit.exceptions import TamperDetected
+
+    with sqlite3.connect(db) as raw:
+        size, note = raw.execute("SELECT size, note FROM checkpoints ORDER BY size DESC "
+                                 "LIMIT 1").fetchone()
+        cp = parse_checkpoint(note)
+        forged = sign_note(format_checkpoint(cp.origin, cp.size, cp.root),
+                           Signer.generate("agentaudit-test"))
+        raw.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (forged, size))
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "evidence.zip"
+    with SQLiteStore(db, create=False) as store:
+        rows = list(store.log_rows("default"))[:5]
+        with pytest.raises(TamperDetected, match="not signed by this store's key"):
+            write_bundle(store, "default", rows, out, {})
+    assert list(out.parent.iterdir()) == []
+
+
 def test_worker_processes_check_the_rows_and_agree_with_one_process(
         demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The chunked check in worker processes really runs, and reports exactly what the

@@ -186,7 +186,9 @@ def export_command(
         "--bundle", metavar="FILE",
         help="Write an evidence bundle instead: one zip with the selected events (envelope, "
              "payload, salt), inclusion proofs, the signed checkpoint and the verifier key, "
-             "checked offline with `agentaudit verify --bundle FILE`.")] = None,
+             "checked offline with `agentaudit verify --bundle FILE`. Each event is checked "
+             "first: a selected event that does not verify stops the export (exit 1, naming "
+             "it) and no file is written.")] = None,
 ) -> int:
     """Export audit data: every field of every matching event, streamed from the store.
 

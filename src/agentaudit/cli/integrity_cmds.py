@@ -42,9 +42,16 @@ def _progress(label: str, total: int) -> Iterator[Callable[[int, int], None] | N
     if total < _PROGRESS_FROM:
         yield None
         return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
-    with Progress("[progress.description]{task.description}", BarColumn(), TaskProgressColumn(),
+    # the console prints text literally (no markup): the label is a plain text column
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                   TimeRemainingColumn(), console=make_console(stderr=True),
                   transient=True) as bar:
         task = bar.add_task(label, total=total)
@@ -191,15 +198,23 @@ def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | Non
     try:
         _checkpoint_head(store, tenant)
         ids = None
+        first = stop = None
         if trace is not None:
             events = store.trace_events(tenant, trace)
             if not events:
                 raise NotFound(f"no trace or task {trace!r} in tenant {tenant!r}")
-            ids = {e.seq for e in events}
+            ids = {e.seq for e in events if e.seq is not None}
+            if ids:  # read only the part of the log they span
+                first, stop = min(ids), max(ids) + 1
 
-        def selected() -> Iterator[tuple[Any, ...]]:
-            for row in store.log_rows(tenant):  # type: ignore[attr-defined]
+        lo = first or 0
+        hi = stop if stop is not None else store.log_state(tenant)[0]  # type: ignore[attr-defined]
+
+        def selected(progress: Callable[[int, int], None] | None) -> Iterator[tuple[Any, ...]]:
+            for row in store.log_rows(tenant, start=first, stop=stop):  # type: ignore[attr-defined]
                 ts, seq = row[16], row[1]
+                if progress is not None and not seq % 1000:
+                    progress(seq - lo, hi - lo)  # the part of the log read so far
                 if ids is not None and seq not in ids:
                     continue
                 if (start is not None and ts < start) or (end is not None and ts >= end):
@@ -207,7 +222,8 @@ def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | Non
                 yield row
 
         selection = {"since": since, "until": until, "trace": trace}
-        count = write_bundle(store, tenant, selected(), Path(bundle), selection)
+        with _progress("exporting with proofs", hi - lo) as progress:
+            count = write_bundle(store, tenant, selected(progress), Path(bundle), selection)
     finally:
         store.close()
     if count == 0:

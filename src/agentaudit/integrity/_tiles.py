@@ -13,6 +13,8 @@ __all__ = ["LeafReader", "MerkleCache"]
 
 LeafReader = Callable[[int, int], Sequence[bytes]]
 
+_TILE_TREES_KEPT = 4
+
 
 class MerkleCache:
     """Roots and proofs for a log read through `get_leaves(start, end)`.
@@ -39,6 +41,9 @@ class MerkleCache:
         self.tile_height = tile_height
         self.tiles: MutableMapping[int, bytes] = {} if tiles is None else tiles
         self._upper: dict[tuple[int, int], bytes] = {}
+        # every level of the few complete tiles proofs went through last (levels[0] = leaves)
+        self._tile_trees: dict[int, list[list[bytes]]] = {}
+        self._edge: dict[tuple[int, int], bytes] = {}
 
     @classmethod
     def for_leaves(cls, leaf_hashes: Sequence[bytes], *, tile_height: int = 8) -> MerkleCache:
@@ -69,10 +74,39 @@ class MerkleCache:
         if level == th:
             h = self.tiles.get(index)
             if h is None:
-                h = root(self._leaves(index << th, (index + 1) << th))
-                self.tiles[index] = h
+                h = self.tiles[index] = self._tile_node(th, index)
             return h
-        return root(self._leaves(index << level, (index + 1) << level))
+        if (((index >> (th - level)) + 1) << th) <= self.size:
+            return self._tile_node(level, index)
+        return self._edge_root(index << level, (index + 1) << level)
+
+    def _edge_root(self, start: int, end: int) -> bytes:
+        """MTH of leaves [start, end) past the last complete tile (the log's growing edge,
+        which every proof of an older event also crosses), kept for the next proofs."""
+        h = self._edge.get((start, end))
+        if h is None:
+            h = root(self._leaves(start, end))
+            if len(self._edge) >= 64:
+                del self._edge[next(iter(self._edge))]
+            self._edge[start, end] = h
+        return h
+
+    def _tile_node(self, level: int, index: int) -> bytes:
+        """A node inside a complete tile, from that tile's whole tree: built from one read of
+        its leaves and kept for the next proofs (neighbouring events share their tile, so an
+        export of many events reads each tile's leaves once instead of 8 times per event)."""
+        th = self.tile_height
+        tile = index >> (th - level)
+        tree = self._tile_trees.get(tile)
+        if tree is None:
+            tree = [list(self._leaves(tile << th, (tile + 1) << th))]
+            while len(tree[-1]) > 1:
+                below = tree[-1]
+                tree.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below), 2)])
+            if len(self._tile_trees) >= _TILE_TREES_KEPT:
+                del self._tile_trees[next(iter(self._tile_trees))]
+            self._tile_trees[tile] = tree
+        return tree[level][index - (tile << (th - level))]
 
     def subtree_root(self, start: int, end: int) -> bytes:
         """MTH of leaves [start, end), using cached perfect subtrees."""
@@ -82,7 +116,7 @@ class MerkleCache:
         if n & (n - 1) == 0 and start % n == 0:
             return self.perfect_root(n.bit_length() - 1, start // n)
         if n < 1 << self.tile_height:
-            return root(self._leaves(start, end))
+            return self._edge_root(start, end)
         mid = start + _split(n)
         return node_hash(self.subtree_root(start, mid), self.subtree_root(mid, end))
 

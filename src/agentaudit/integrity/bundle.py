@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentaudit.exceptions import ConfigError, NotFound
+from agentaudit.exceptions import ConfigError, NotFound, TamperDetected
 from agentaudit.integrity.canonical import canonical_json
 from agentaudit.integrity.checkpoint import parse_checkpoint, verify_note
 from agentaudit.integrity.merkle import CompactRange, leaf_hash, verify_inclusion
@@ -32,6 +32,7 @@ from agentaudit.integrity.verify import row_envelope
 __all__ = ["BUNDLE_FORMAT", "BundleReport", "verify_bundle", "write_bundle"]
 
 BUNDLE_FORMAT = "agentaudit-bundle/1"
+_BAD_PROOF = "the inclusion proof does not lead to the signed root"
 
 _README = """# agentaudit evidence bundle
 
@@ -69,47 +70,82 @@ class BundleReport:
 def write_bundle(store: Any, tenant: str, rows: Iterable[tuple[Any, ...]], path: Path,
                  selection: dict[str, Any],
                  progress: Callable[[int], None] | None = None) -> int:
-    """Write the rows (``LOG_COLUMNS``) with proofs to a zip at ``path``; returns the count."""
+    """Write the rows (``LOG_COLUMNS``) with proofs to a zip at ``path``; returns the count.
+
+    Every event is checked as ``verify_bundle`` will check it (payload digest, leaf, inclusion
+    proof against the signed checkpoint, whose signature is checked with the store's own
+    verifier key) before the file exists: a store that does not verify raises
+    ``TamperDetected`` naming the first bad event, and nothing is left at ``path``."""
     latest = store.latest_checkpoint(tenant)
     if latest is None:
         raise NotFound(f"tenant {tenant!r} has no signed checkpoint yet")
     size, _root, note, _at = latest
+    own_key = store.signer.verifier_key()
+    if not verify_note(note, own_key):
+        raise TamperDetected("bad signature", f"the latest checkpoint of tenant {tenant!r} is "
+                             "not signed by this store's key; no bundle written (run "
+                             "`agentaudit verify`)")
+    cp = parse_checkpoint(note)
     cache = merkle_cache(store, tenant, size)
     state_size = store.log_state(tenant)[0]
     tmp = path.with_name(path.name + ".tmp")
     count = 0
     seqs: list[int] = []
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("events.jsonl", "w") as out:
-            for row in rows:
-                seq = row[1]
-                if seq >= size:
-                    raise NotFound(f"event {row[3]} (seq {seq}) is newer than the latest "
-                                   "checkpoint; run `agentaudit checkpoint --new` first")
-                payload, salt = row[24], row[25]
-                item = {
-                    "envelope": row_envelope(row),
-                    "payload": None if payload is None else base64.b64encode(payload).decode(),
-                    "salt": None if salt is None else salt.hex(),
-                    "erased": row[29] if payload is None else None,
-                    "leaf_hash": row[27].hex(),
-                    "inclusion_proof": [h.hex() for h in cache.inclusion_proof(seq, size)],
-                }
-                out.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
-                seqs.append(seq)
-                count += 1
-                if progress is not None:
-                    progress(count)
-        whole = seqs == list(range(size)) and state_size == size
-        manifest = {"format": BUNDLE_FORMAT, "tenant": tenant, "created_at": time.time(),
-                    "selection": selection, "tree_size": size, "events": count,
-                    "whole_log": whole, "origin": parse_checkpoint(note).origin}
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-        zf.writestr("checkpoint.note", note)
-        zf.writestr("verifier.key", store.signer.verifier_key() + "\n")
-        zf.writestr("README.md", _README.format(name=path.name))
-    tmp.replace(path)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            with zf.open("events.jsonl", "w") as out:
+                for row in rows:
+                    out.write(_checked_line(row, cache, cp))
+                    seqs.append(row[1])
+                    count += 1
+                    if progress is not None:
+                        progress(count)
+            whole = seqs == list(range(size)) and state_size == size
+            manifest = {"format": BUNDLE_FORMAT, "tenant": tenant, "created_at": time.time(),
+                        "selection": selection, "tree_size": size, "events": count,
+                        "whole_log": whole, "origin": cp.origin}
+            zf.writestr("manifest.json", json.dumps(manifest, indent=2))
+            zf.writestr("checkpoint.note", note)
+            zf.writestr("verifier.key", own_key + "\n")
+            zf.writestr("README.md", _README.format(name=path.name))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return count
+
+
+def _checked_line(row: tuple[Any, ...], cache: Any, cp: Any) -> bytes:
+    """The ``events.jsonl`` line of a ``LOG_COLUMNS`` row, checked as a recipient will."""
+    seq, event_id = row[1], row[3]
+    if seq >= cp.size:
+        raise NotFound(f"event {event_id} (seq {seq}) is newer than the latest checkpoint; "
+                       "run `agentaudit checkpoint --new` first")
+    payload, salt = row[24], row[25]
+    try:
+        item = {
+            "envelope": row_envelope(row),
+            "payload": None if payload is None else base64.b64encode(payload).decode(),
+            "salt": None if salt is None else salt.hex(),
+            "erased": row[29] if payload is None else None,
+            "leaf_hash": row[27].hex(),
+            "inclusion_proof": [h.hex() for h in cache.inclusion_proof(seq, cp.size)],
+        }
+        line = json.dumps(item, separators=(",", ":")).encode() + b"\n"
+    except (TypeError, ValueError, AttributeError) as e:
+        problem: str | None = f"it holds a malformed value: {e}"
+    else:
+        problem = _check_item(line, cp)[0]
+    if problem == _BAD_PROOF:  # the proof comes from the stored leaves of other events too
+        raise TamperDetected("modified", f"the inclusion proof of event {event_id} (seq {seq}), "
+                             "built from the stored Merkle leaves, does not lead to the signed "
+                             "root: the store was altered; no bundle written (run `agentaudit "
+                             "verify` to find where)", seq, event_id)
+    if problem is not None:
+        raise TamperDetected("modified", f"event {event_id} (seq {seq}) does not verify "
+                             f"({problem}): the store was altered; no bundle written (run "
+                             "`agentaudit verify`)", seq, event_id)
+    return line
 
 
 def verify_bundle(path: Path, vkey: str | None = None) -> BundleReport:
@@ -171,7 +207,7 @@ def _check_item(line: bytes, cp: Any) -> tuple[str | None, str | None, bytes, bo
             return "the envelope was altered", event_id, b"", erased
         proof = [bytes.fromhex(h) for h in item["inclusion_proof"]]
         if not verify_inclusion(leaf, env["seq"], cp.size, proof, cp.root):
-            return "the inclusion proof does not lead to the signed root", event_id, b"", erased
+            return _BAD_PROOF, event_id, b"", erased
         return None, event_id, leaf, erased
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         return f"malformed event entry: {e}", None, b"", False
