@@ -118,3 +118,39 @@ def test_progress_bar_shows_its_label_as_plain_text(monkeypatch: pytest.MonkeyPa
     err = capsys.readouterr().err
     assert "exporting with proofs" in err and "50%" in err
     assert "[progress" not in err
+
+
+def test_bundle_of_a_period_holds_exactly_its_events(demo: Path, tmp_path: Path) -> None:
+    """A period's bundle reads only the part of the log the period spans, yet misses nothing:
+    a backfilled event (stored later, with an older timestamp) is in it."""
+    import datetime
+    import zipfile
+
+    from agentaudit import AuditEvent, AuditLogger
+
+    with sqlite3.connect(demo) as raw:
+        t_lo, t_hi = raw.execute("SELECT timestamp FROM events WHERE seq IN (100, 160) "
+                                 "ORDER BY seq").fetchall()
+    since = datetime.datetime.fromtimestamp(t_lo[0] // 1, datetime.UTC)
+    until = datetime.datetime.fromtimestamp(t_hi[0] // 1, datetime.UTC)
+    with AuditLogger(str(demo)) as audit:  # a backfill inside the period, appended at the end
+        backfilled = audit.log(AuditEvent(event_type="agent.invocation", agent_name="Importer",
+                                          timestamp=since.timestamp() + 1.0))
+    with sqlite3.connect(demo) as raw:
+        wanted = {r[0] for r in raw.execute(
+            "SELECT event_id FROM events WHERE timestamp >= ? AND timestamp < ?",
+            (since.timestamp(), until.timestamp()))}
+    assert backfilled in wanted and len(wanted) > 50
+    bundle = tmp_path / "period.zip"
+    r = cli("export", "--db", str(demo), "--since", since.isoformat(), "--until",
+            until.isoformat(), "--bundle", str(bundle))
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(bundle) as zf:
+        got = [json.loads(x)["envelope"]["event_id"]
+               for x in zf.read("events.jsonl").splitlines()]
+    assert sorted(got) == sorted(wanted)
+    assert cli("verify", "--bundle", str(bundle)).returncode == 0
+    empty = cli("export", "--db", str(demo), "--since", "2001-01-01", "--until", "2001-01-02",
+                "--bundle", str(tmp_path / "none.zip"))
+    assert empty.returncode == 1 and "no events match" in empty.stderr
+    assert not (tmp_path / "none.zip").exists()

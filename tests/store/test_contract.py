@@ -196,6 +196,23 @@ def test_log_rows_of_some_columns(store: Store) -> None:
         list(store.log_rows("default", columns=("event_id",)))  # type: ignore[attr-defined]
 
 
+def test_log_span_of_a_period(store: Store) -> None:
+    """The seqs ``log_rows`` must read to find every event of a period, even when seq is not
+    in time order (a backfill keeps its timestamps)."""
+    store.append_batch(_events(40))  # seq 0..39, one hour apart from T0
+    store.append_batch(_events(3, start=T0 + 10.5 * 3600))  # seq 40..42, back in time
+    store.append_batch(_events(5, tenant="other", start=T0 - 3600))
+    span = store.log_span  # type: ignore[attr-defined]
+    assert span("default", None, None) == (0, 43)
+    assert span("default", T0 + 5 * 3600, T0 + 8 * 3600) == (5, 8)
+    assert span("default", T0 + 10 * 3600, T0 + 12 * 3600) == (10, 42)  # the third: 12.5 h
+    assert span("default", None, T0 + 2 * 3600) == (0, 2)
+    assert span("default", T0 + 39 * 3600, None) == (39, 40)
+    assert span("default", T0 + 100 * 3600, None) is None
+    assert span("nobody", None, None) is None
+    assert span("other", None, T0) == (0, 1)
+
+
 def test_tiles_past_256(store: Store) -> None:
     store.append_batch(_events(300, step=60.0))
     assert set(store.tile_roots("default")) == {0}  # type: ignore[attr-defined]

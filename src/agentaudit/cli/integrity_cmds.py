@@ -206,6 +206,11 @@ def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | Non
             ids = {e.seq for e in events if e.seq is not None}
             if ids:  # read only the part of the log they span
                 first, stop = min(ids), max(ids) + 1
+        elif start is not None or end is not None:  # the part of the log the period spans
+            span = store.log_span(tenant, start, end)  # type: ignore[attr-defined]
+            if span is None:
+                raise NotFound("no events match the selection; no bundle written")
+            first, stop = span
 
         lo = first or 0
         hi = stop if stop is not None else store.log_state(tenant)[0]  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ gap or a half batch (docs/postgresql.md, "Sequencing").
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -328,6 +329,16 @@ class PostgresStore(PostgresRetention, PgAlerts, Store):
         return [r[0] for r in self._rows(
             "SELECT leaf_hash FROM events WHERE tenant = %s AND seq >= %s AND seq < %s "
             "ORDER BY seq", (tenant, start, end))]
+
+    def log_span(self, tenant: str, since: float | None,
+                 until: float | None) -> tuple[int, int] | None:
+        """(first seq, last seq + 1) of the tenant's events in the period, or None (see
+        ``SQLiteStore.log_span``)."""
+        lo, hi = self._rows("SELECT min(seq), max(seq) FROM events WHERE tenant = %s "
+                            "AND timestamp >= %s AND timestamp < %s",
+                            (tenant, -math.inf if since is None else since,
+                             math.inf if until is None else until))[0]
+        return None if lo is None else (int(lo), int(hi) + 1)
 
     def log_row(self, tenant: str, event_id: str) -> tuple[Any, ...] | None:
         key = self._rows("SELECT seq, day FROM event_keys WHERE tenant = %s AND event_id = %s",

@@ -213,6 +213,18 @@ class SQLiteStore(SQLiteRetention, SQLiteAlerts, Store):
             "SELECT leaf_hash FROM events WHERE tenant = ? AND seq >= ? AND seq < ? ORDER BY seq",
             (tenant, start, end))]
 
+    def log_span(self, tenant: str, since: float | None,
+                 until: float | None) -> tuple[int, int] | None:
+        """(first seq, last seq + 1) of the tenant's events with ``since <= timestamp < until``
+        (either bound may be None), or None when there are none: the part of the log that
+        ``log_rows`` must read for a period (seq is not in time order: backfills keep their
+        timestamps)."""
+        lo, hi = self._rows("SELECT min(seq), max(seq) FROM events WHERE tenant = ? "
+                            "AND timestamp >= ? AND timestamp < ?",
+                            (tenant, -math.inf if since is None else since,
+                             math.inf if until is None else until))[0]
+        return None if lo is None else (int(lo), int(hi) + 1)
+
     def log_row(self, tenant: str, event_id: str) -> tuple[Any, ...] | None:
         """One raw row (``LOG_COLUMNS``) by event id."""
         rows = self._rows(f"SELECT {', '.join(LOG_COLUMNS)} FROM events "
