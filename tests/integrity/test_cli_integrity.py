@@ -154,3 +154,43 @@ def test_bundle_of_a_period_holds_exactly_its_events(demo: Path, tmp_path: Path)
                 "--bundle", str(tmp_path / "none.zip"))
     assert empty.returncode == 1 and "no events match" in empty.stderr
     assert not (tmp_path / "none.zip").exists()
+
+
+def test_bundle_on_a_machine_that_holds_only_a_copy_of_the_log(demo: Path,
+                                                                tmp_path: Path) -> None:
+    """Without the signing key, export needs the signer's verifier key, checks the checkpoint
+    with it and puts it in the bundle (it used to put a key made up on the spot)."""
+    owner_key = cli("checkpoint", "--vkey").stdout.strip()
+    copy = {"XDG_CONFIG_HOME": str(tmp_path / "auditor")}  # no signing key on this machine
+    bundle = tmp_path / "out" / "evidence.zip"
+    bundle.parent.mkdir()
+    args = ("export", "--db", str(demo), "--trace", "refund-incident", "--bundle", str(bundle))
+    no_key = cli(*args, env=copy)
+    assert no_key.returncode == 2 and "--vkey" in no_key.stderr, no_key.stderr
+    other = cli("checkpoint", "--vkey", env={"XDG_CONFIG_HOME": str(tmp_path / "k2")}).stdout
+    wrong = cli(*args, "--vkey", other.strip(), env=copy)
+    assert wrong.returncode == 1 and "not signed by the given verifier key" in wrong.stderr
+    assert list(bundle.parent.iterdir()) == []
+    assert not (tmp_path / "auditor" / "agentaudit").exists()  # no key was created there
+    ok = cli(*args, "--vkey", owner_key, env=copy)
+    assert ok.returncode == 0, ok.stderr
+    third = {"XDG_CONFIG_HOME": str(tmp_path / "recipient")}
+    checked = cli("verify", "--bundle", str(bundle), "--format", "json", env=third)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert cli("export", "--db", str(demo), "--vkey", owner_key).returncode == 2
+
+
+def test_bundle_of_one_agent(demo: Path, tmp_path: Path) -> None:
+    with sqlite3.connect(demo) as raw:
+        agent, n = raw.execute("SELECT agent_name, count(*) FROM events GROUP BY agent_name "
+                               "ORDER BY count(*) DESC LIMIT 1 OFFSET 1").fetchone()
+    bundle = tmp_path / "agent.zip"
+    r = cli("export", "--db", str(demo), "--agent", agent, "--bundle", str(bundle))
+    assert r.returncode == 0, r.stderr
+    import zipfile
+
+    with zipfile.ZipFile(bundle) as zf:
+        agents = [json.loads(x)["envelope"]["agent_name"]
+                  for x in zf.read("events.jsonl").splitlines()]
+        assert json.loads(zf.read("manifest.json"))["selection"]["agent"] == agent
+    assert agents == [agent] * n

@@ -363,7 +363,7 @@ def test_bundle_under_a_checkpoint_signed_by_another_key_is_refused(db: Path,
     out = tmp_path / "out" / "evidence.zip"
     with SQLiteStore(db, create=False) as store:
         rows = list(store.log_rows("default"))[:5]
-        with pytest.raises(TamperDetected, match="not signed by this store's key"):
+        with pytest.raises(TamperDetected, match="not signed by this machine's key"):
             write_bundle(store, "default", rows, out, {})
     assert list(out.parent.iterdir()) == []
 

@@ -189,6 +189,11 @@ def export_command(
              "checked offline with `agentaudit verify --bundle FILE`. Each event is checked "
              "first: a selected event that does not verify stops the export (exit 1, naming "
              "it) and no file is written.")] = None,
+    vkey: Annotated[str | None, typer.Option(
+        "--vkey", metavar="KEY",
+        help="With --bundle: the verifier key of the machine that signs the log (the text "
+             "printed by `agentaudit checkpoint --vkey` there, or a file holding it), for a "
+             "machine that holds only a copy of the log. Default: this machine's key.")] = None,
 ) -> int:
     """Export audit data: every field of every matching event, streamed from the store.
 
@@ -197,7 +202,11 @@ def export_command(
     if bundle is not None:
         from agentaudit.cli.integrity_cmds import run_bundle_export
 
-        return run_bundle_export(db, tenant, bundle, since, until, trace)
+        return run_bundle_export(db, tenant, bundle, since, until, trace, agent, vkey)
+    if vkey is not None:
+        from agentaudit.cli.errors import UsageProblem
+
+        raise UsageProblem("--vkey only applies to --bundle")
     from agentaudit.cli.export import run_export
 
     return run_export(db, tenant, fmt, output, since, until, agent, trace)

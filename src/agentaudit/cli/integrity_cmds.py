@@ -190,7 +190,8 @@ def _checkpoint_head(store: Any, tenant: str) -> None:
 
 
 def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | None,
-                      until: str | None, trace: str | None) -> int:
+                      until: str | None, trace: str | None, agent: str | None = None,
+                      vkey: str | None = None) -> int:
     from agentaudit.integrity.bundle import write_bundle
 
     start, end = parse_period(since, until)
@@ -222,13 +223,16 @@ def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | Non
                     progress(seq - lo, hi - lo)  # the part of the log read so far
                 if ids is not None and seq not in ids:
                     continue
+                if agent is not None and row[5] != agent:
+                    continue
                 if (start is not None and ts < start) or (end is not None and ts >= end):
                     continue
                 yield row
 
-        selection = {"since": since, "until": until, "trace": trace}
+        selection = {"since": since, "until": until, "trace": trace, "agent": agent}
         with _progress("exporting with proofs", hi - lo) as progress:
-            count = write_bundle(store, tenant, selected(progress), Path(bundle), selection)
+            count = write_bundle(store, tenant, selected(progress), Path(bundle), selection,
+                                 vkey=_vkey_arg(vkey))
     finally:
         store.close()
     if count == 0:

@@ -27,7 +27,7 @@ from agentaudit.integrity.canonical import canonical_json
 from agentaudit.integrity.checkpoint import parse_checkpoint, verify_note
 from agentaudit.integrity.merkle import CompactRange, leaf_hash, verify_inclusion
 from agentaudit.integrity.prove import merkle_cache
-from agentaudit.integrity.verify import row_envelope
+from agentaudit.integrity.verify import local_verifier_key, row_envelope
 
 __all__ = ["BUNDLE_FORMAT", "BundleReport", "verify_bundle", "write_bundle"]
 
@@ -69,21 +69,30 @@ class BundleReport:
 
 def write_bundle(store: Any, tenant: str, rows: Iterable[tuple[Any, ...]], path: Path,
                  selection: dict[str, Any],
-                 progress: Callable[[int], None] | None = None) -> int:
+                 progress: Callable[[int], None] | None = None,
+                 vkey: str | None = None) -> int:
     """Write the rows (``LOG_COLUMNS``) with proofs to a zip at ``path``; returns the count.
 
-    Every event is checked as ``verify_bundle`` will check it (payload digest, leaf, inclusion
-    proof against the signed checkpoint, whose signature is checked with the store's own
-    verifier key) before the file exists: a store that does not verify raises
-    ``TamperDetected`` naming the first bad event, and nothing is left at ``path``."""
+    ``vkey`` is the verifier key of the log's signer that the bundle carries (default: this
+    machine's, which must exist; a machine that only holds a copy of the log passes the
+    signer's). Every event is checked as ``verify_bundle`` will check it (payload digest,
+    leaf, inclusion proof against the checkpoint, whose signature is checked with ``vkey``)
+    before the file exists: a store that does not verify raises ``TamperDetected`` naming the
+    first bad event, and nothing is left at ``path``."""
     latest = store.latest_checkpoint(tenant)
     if latest is None:
         raise NotFound(f"tenant {tenant!r} has no signed checkpoint yet")
     size, _root, note, _at = latest
-    own_key = store.signer.verifier_key()
+    own_key = vkey or local_verifier_key()
+    if own_key is None:
+        raise ConfigError("this machine holds no signing key: pass --vkey with the verifier key "
+                          "of the machine that signed the log (`agentaudit checkpoint --vkey` "
+                          "there), which the bundle will carry")
     if not verify_note(note, own_key):
+        whose = "the given verifier key" if vkey else "this machine's key"
         raise TamperDetected("bad signature", f"the latest checkpoint of tenant {tenant!r} is "
-                             "not signed by this store's key; no bundle written (run "
+                             f"not signed by {whose}; no bundle written (if the log is signed "
+                             "on another machine, pass its key with --vkey; otherwise run "
                              "`agentaudit verify`)")
     cp = parse_checkpoint(note)
     cache = merkle_cache(store, tenant, size)
