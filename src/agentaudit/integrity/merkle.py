@@ -321,12 +321,13 @@ class CompactRange:
             # the largest 2**k leaves that fit and start at a multiple of 2**k
             k = min((self._size & -self._size).bit_length() - 1 if self._size else 63,
                     (count - done).bit_length() - 1)
-            level = [packed[i : i + HASH_SIZE] for i in
-                     range(done * HASH_SIZE, (done + (1 << k)) * HASH_SIZE, HASH_SIZE)]
-            while len(level) > 1:
-                level = [_sha256(b"\x01" + a + b).digest()
-                         for a, b in zip(level[0::2], level[1::2], strict=True)]
-            self._append_node(level[0], k)
+            # one level at a time over the packed hashes: each node hashes 0x01 and one
+            # 64-byte slice (its two children side by side)
+            level = packed[done * HASH_SIZE : (done + (1 << k)) * HASH_SIZE]
+            while len(level) > HASH_SIZE:
+                level = b"".join([_sha256(b"\x01" + level[i : i + 2 * HASH_SIZE]).digest()
+                                  for i in range(0, len(level), 2 * HASH_SIZE)])
+            self._append_node(level, k)
             done += 1 << k
 
     def _append_node(self, h: bytes, level: int) -> None:
