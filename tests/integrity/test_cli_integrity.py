@@ -194,3 +194,12 @@ def test_bundle_of_one_agent(demo: Path, tmp_path: Path) -> None:
                   for x in zf.read("events.jsonl").splitlines()]
         assert json.loads(zf.read("manifest.json"))["selection"]["agent"] == agent
     assert agents == [agent] * n
+
+
+def test_bundle_refuses_options_of_the_plain_export(demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for extra in (("-o", str(out / "events.jsonl")), ("--format", "csv")):
+        r = cli("export", "--db", str(demo), "--bundle", str(out / "b.zip"), *extra)
+        assert r.returncode == 2 and "--bundle" in r.stderr, r.stderr
+    assert list(out.iterdir()) == []

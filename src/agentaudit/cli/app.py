@@ -202,6 +202,12 @@ def export_command(
     if bundle is not None:
         from agentaudit.cli.integrity_cmds import run_bundle_export
 
+        if output is not None or fmt != "jsonl":
+            from agentaudit.cli.errors import UsageProblem
+
+            raise UsageProblem("--bundle FILE names the bundle it writes; -o and --format are "
+                               "for the plain export")
+
         return run_bundle_export(db, tenant, bundle, since, until, trace, agent, vkey)
     if vkey is not None:
         from agentaudit.cli.errors import UsageProblem
