@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +68,7 @@ class BundleReport:
 
 
 def write_bundle(store: Any, tenant: str, rows: Iterable[tuple[Any, ...]], path: Path,
-                 selection: dict[str, Any],
-                 progress: Callable[[int], None] | None = None,
-                 vkey: str | None = None) -> int:
+                 selection: dict[str, Any], vkey: str | None = None) -> int:
     """Write the rows (``LOG_COLUMNS``) with proofs to a zip at ``path``; returns the count.
 
     ``vkey`` is the verifier key of the log's signer that the bundle carries (default: this
@@ -107,8 +105,6 @@ def write_bundle(store: Any, tenant: str, rows: Iterable[tuple[Any, ...]], path:
                     out.write(_checked_line(row, cache, cp))
                     seqs.append(row[1])
                     count += 1
-                    if progress is not None:
-                        progress(count)
             whole = seqs == list(range(size)) and state_size == size
             manifest = {"format": BUNDLE_FORMAT, "tenant": tenant, "created_at": time.time(),
                         "selection": selection, "tree_size": size, "events": count,
