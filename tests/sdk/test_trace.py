@@ -150,7 +150,8 @@ def test_bad_arguments_never_raise_into_agent_code(db_path: Path) -> None:
     assert audit.flush(10)
     stats = audit.stats()
     audit.close()
-    assert stats.failed == 3 and stats.written == 1
+    assert stats.failed == 4 and stats.written == 1  # "not an event" is counted too
+    assert stats.enqueued == 5
     assert "event_type" in (stats.last_error or "") or "confidence" in (stats.last_error or "")
     assert len(stored(db_path)) == 1
 
@@ -201,3 +202,28 @@ def test_capture_events_sees_what_agents_log(db_path: Path) -> None:
                                               "agent.decision"]
     assert events.of_type("agent.invocation")[0].agent_name == "Support"
     assert len(stored(db_path)) == 3
+
+
+def test_explicit_fields_win_over_the_trace_context_and_none_leaves_it(db_path: Path) -> None:
+    audit = AuditLogger(str(db_path), source="svc-a")
+    with audit.trace("refund", agent="Support", session_id="s-1", user_id="u-1",
+                     task_id="task-9") as t:
+        own = audit.log_tool_call("Support", "get_order", {"id": 1}, session_id="s-2",
+                                  source="svc-b", timestamp=1_600_000_000.25, model="m-1")
+        kept = audit.log_tool_call("Support", "get_order", {"id": 2}, session_id=None,
+                                   user_id=None, model="m-1")
+        step = t.reasoning("checked the order", task_id="task-10", tags={"k": "v"})
+        audit.log_tool_call("Support", "get_order", {"id": 3}, no_such_field="x")
+    assert audit.flush(10)
+    stats = audit.stats()
+    audit.close()
+    assert stats.failed == 1 and "no_such_field" in (stats.last_error or "")
+    by_id = {ev.event_id: ev for ev in stored(db_path)}
+    assert len(by_id) == 5  # invocation, 2 tool calls, reasoning, finish: the bad call is not kept
+    a, b, c = by_id[own], by_id[kept], by_id[step]
+    assert (a.session_id, a.user_id, a.task_id, a.source, a.timestamp, a.model) == (
+        "s-2", "u-1", "task-9", "svc-b", 1_600_000_000.25, "m-1")
+    assert (b.session_id, b.user_id, b.task_id, b.source, b.model) == (
+        "s-1", "u-1", "task-9", "svc-a", "m-1")
+    assert (c.session_id, c.task_id, c.tags, c.trace_id, c.parent_event_id) == (
+        "s-1", "task-10", {"k": "v"}, t.trace_id, t.event_id)

@@ -369,6 +369,13 @@ class Writer:
             replay.close()
         return True
 
+    def caller_failed(self, message: str) -> None:
+        """An event the caller's thread could not even build or queue (a bad argument, a
+        capture hook that raised): counted as failed, the reason kept in ``last_error``."""
+        with self._counts_lock:
+            self._caller_failed += 1
+        self._note_error(message)
+
     def _note_error(self, message: str) -> None:
         if message != self.last_error:
             log.warning("agentaudit: %s", message)
