@@ -83,8 +83,8 @@ class ToolCall:
     becomes agent.error (with the duration) and propagates.
     """
 
-    __slots__ = ("_frame", "_logger", "_start", "_token", "event_id", "name", "params", "result",
-                 "tags")
+    __slots__ = ("_frame", "_inner", "_logger", "_start", "_token", "event_id", "name", "params",
+                 "result", "tags")
 
     def __init__(self, logger: AuditLogger, frame: Frame, name: str,
                  params: dict[str, Any] | None, tags: dict[str, str] | None = None) -> None:
@@ -97,12 +97,14 @@ class ToolCall:
         self.event_id = ""
         self._start = 0.0
         self._token: contextvars.Token[Frame | None] | None = None
+        self._inner: Frame | None = None  # the frame under the tool_call event (set on entry)
 
     def __enter__(self) -> ToolCall:
         f = self._frame
         self.event_id = self._logger._emit(ET.TOOL_CALL, f, action=self.name,
                                            params=self.params, tags=self.tags)
-        self._token = _current.set(f.child(self.event_id))
+        self._inner = inner = f.child(self.event_id)
+        self._token = _current.set(inner)
         self._start = self._logger._clock()
         return self
 
@@ -111,7 +113,7 @@ class ToolCall:
         ms = max(0.0, (self._logger._clock() - self._start) * 1000.0)
         if self._token is not None:
             _current.reset(self._token)
-        f = self._frame.child(self.event_id)
+        f = self._inner or self._frame.child(self.event_id)
         if exc is None:
             self._logger._emit(ET.TOOL_RESULT, f, action=self.name, result=self.result,
                                duration_ms=ms, tags=self.tags)

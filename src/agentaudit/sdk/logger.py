@@ -142,20 +142,33 @@ class AuditLogger:
         self._submit(ev)
 
     def _emit(self, event_type: str, frame: Frame | None, agent_name: str | None = None,
+              action: str | None = None, params: Any = None, result: Any = None,
+              reasoning: str | None = None, confidence: float | None = None,
+              duration_ms: float | None = None, tags: dict[str, str] | None = None,
               **fields: Any) -> str:
-        """Build an event in ``frame`` (trace, parent, agent, session, user) and submit it."""
+        """Build an event in ``frame`` (trace, parent, agent, session, user) and submit it.
+        The fields most events carry are named parameters (no ``**fields`` dict for them)."""
         try:
             now = self._clock()
             if frame is None:
                 frame = Frame(self.new_trace_id(), None, agent_name or "unknown")
             # 15 keywords at most: with more (or with ``**fields``) CPython builds a dict for
-            # the call and msgspec takes its slow path; ``fields`` are set afterwards
+            # the call and msgspec takes its slow path; the rest are set afterwards
             ev = AuditEvent(event_type=event_type, agent_name=agent_name or frame.agent,
                             event_id=self._new_id(), task_id=frame.task_id,
-                            session_id=frame.session_id, source=self.source,
+                            session_id=frame.session_id, action=action, params=params,
+                            result=result, source=self.source,
                             parent_event_id=frame.parent_id, trace_id=frame.trace_id,
                             timestamp=now, version=self.version, tenant=self.tenant,
                             user_id=frame.user_id)
+            if reasoning is not None:
+                ev.reasoning = reasoning
+            if confidence is not None:
+                ev.confidence = confidence
+            if duration_ms is not None:
+                ev.duration_ms = duration_ms
+            if tags is not None:
+                ev.tags = tags
             for name, value in fields.items():
                 # explicit values win; a None leaves what the trace context supplies (every
                 # other field is None already)
