@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/agentaudit trace --db demo.db refund-incident
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25  # the slowest tests: the suite must stay under 15 minutes
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
