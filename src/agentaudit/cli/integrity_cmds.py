@@ -193,7 +193,9 @@ def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | Non
                       until: str | None, trace: str | None, agent: str | None = None,
                       vkey: str | None = None) -> int:
     from agentaudit.integrity.bundle import write_bundle
+    from agentaudit.store.rows import LOG_COLUMNS
 
+    at_seq, at_agent, at_ts = (LOG_COLUMNS.index(c) for c in ("seq", "agent_name", "timestamp"))
     start, end = parse_period(since, until)
     store = open_reader(db)
     try:
@@ -218,12 +220,12 @@ def run_bundle_export(db: str | None, tenant: str, bundle: str, since: str | Non
 
         def selected(progress: Callable[[int, int], None] | None) -> Iterator[tuple[Any, ...]]:
             for row in store.log_rows(tenant, start=first, stop=stop):  # type: ignore[attr-defined]
-                ts, seq = row[16], row[1]
+                ts, seq = row[at_ts], row[at_seq]
                 if progress is not None and not seq % 1000:
                     progress(seq - lo, hi - lo)  # the part of the log read so far
                 if ids is not None and seq not in ids:
                     continue
-                if agent is not None and row[5] != agent:
+                if agent is not None and row[at_agent] != agent:
                     continue
                 if (start is not None and ts < start) or (end is not None and ts >= end):
                     continue
