@@ -17,6 +17,7 @@ from agentaudit import reports as R
 from agentaudit.events import AuditEvent
 from agentaudit.store import open_store
 from agentaudit.store.postgres import PostgresStore
+from pg_server import PgServer
 from reports.store_builder import T0
 from reports.test_rollups import (
     HOUR,
@@ -46,13 +47,31 @@ def _day_cells(store: PostgresStore) -> dict[Any, Any]:
             for r in rows}
 
 
-@pytest.fixture
-def mixed(pg_url: str) -> Iterator[PostgresStore]:
-    """~3,000 events over 30 hours in shuffled batches (closers may come before openers)."""
+@pytest.fixture(scope="module")
+def mixed_template(postgres_server: PgServer) -> Iterator[str]:
+    """~3,000 events over 30 hours in shuffled batches (closers may come before openers),
+    stored once: each test gets a copy of this database (``mixed``)."""
+    name = postgres_server.new_database()
     rng = random.Random(7)
     events = _events(rng, 3000, T0 - 1200, 30 * HOUR)
     rng.shuffle(events)
-    store = _stored(pg_url, events)
+    _stored(postgres_server.url(name), events).close()
+    yield name
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def mixed_url(postgres_server: PgServer, mixed_template: str) -> Iterator[str]:
+    """A database of its own holding the stored workload."""
+    name = postgres_server.new_database(template=mixed_template)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def mixed(mixed_url: str) -> Iterator[PostgresStore]:
+    store = open_store(mixed_url)
+    assert isinstance(store, PostgresStore)
     yield store
     store.close()
 
@@ -204,23 +223,23 @@ def test_concurrent_collectors_keep_the_rollups_exact(pg_url: str) -> None:
 
 
 def test_migration_fills_the_rollups_of_an_older_database(mixed: PostgresStore,
-                                                          pg_url: str) -> None:
+                                                          mixed_url: str) -> None:
     expected = _all(mixed, PERIODS["ragged"])  # type: ignore[arg-type]
     whole = _all(mixed, PERIODS["whole"])  # type: ignore[arg-type]
     cells = mixed.connection.execute("SELECT count(*), sum(events) FROM rollup").fetchone()
     day_cells = _day_cells(mixed)
     mixed.close()
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    with psycopg.connect(mixed_url, autocommit=True) as conn:
         before_0007(conn)
         conn.execute("DROP TABLE rollup, closers, open_work; DROP INDEX ix_events_latency; "
                      "DELETE FROM schema_migrations WHERE name = '0006_report_rollups'")
-    old = open_store(pg_url, create=False, readonly=True)
+    old = open_store(mixed_url, create=False, readonly=True)
     try:
         assert not old.use_rollups  # type: ignore[attr-defined]
         assert _all(old, PERIODS["ragged"]) == expected  # type: ignore[arg-type]
     finally:
         old.close()
-    store = open_store(pg_url)
+    store = open_store(mixed_url)
     try:
         assert store.use_rollups  # type: ignore[attr-defined]
         assert store.connection.execute(  # type: ignore[attr-defined]
@@ -308,3 +327,32 @@ def test_the_approval_check_reads_the_interventions(pg_url: str) -> None:
         assert approval() == before
     finally:
         store.close()
+
+
+def _rows_read(conn: Any) -> int:
+    """Rows of the event and payload partitions read so far (sequential scans and index
+    fetches), from the statistics this connection has flushed."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    return int(conn.execute(
+        "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) "
+        "FROM pg_stat_user_tables WHERE relname ~ '^(events|event_payloads)_d[0-9]+$'"
+    ).fetchone()[0])
+
+
+def test_a_batch_reads_its_own_rows_not_the_store(mixed: PostgresStore) -> None:
+    """Folding a batch into the rollups and facts reads a bounded number of stored rows per
+    new row, whatever the store holds, with or without planner statistics (the copy is
+    usually not analyzed yet: a plan chosen without them used to read the whole tenant for
+    each open invocation; one chosen with them, a whole partition per batch)."""
+    batch = _events(random.Random(8), 25, T0 - 1200, 30 * HOUR)
+    conn = mixed.connection
+    stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.execute("SET enable_material = off")  # the session's own setting is kept
+    before = _rows_read(conn)
+    mixed.append_batch(batch)
+    read = _rows_read(conn) - before
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == stored + len(batch)
+    assert read <= 40 * len(batch) < stored / 2, (read, stored)  # was 438,223
+    assert [conn.execute(f"SHOW {p}").fetchone()[0] for p in (  # put back after the batch
+        "enable_hashjoin", "enable_mergejoin", "enable_seqscan", "enable_material")] == [
+        "on", "on", "on", "off"]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,22 @@ def test_summary_json(db: str) -> None:
 
 
 def test_every_report_and_format(db: str, tmp_path: Path) -> None:
-    for command in (["summary"], ["tool-usage"], ["errors"], ["cost"], ["agent", "Billing"],
-                    ["daily", "--date", "2026-03-10", "--tz", "Europe/Berlin"]):
-        for fmt in ("md", "html", "csv", "json"):
-            out = tmp_path / f"{command[0]}.{fmt}"
-            period = [] if command[0] == "daily" else PERIOD
-            done = cli("report", *command, "--db", db, *period, "--format", fmt, "-o", str(out))
-            assert done.returncode == 0, (command, fmt, done.stderr)
-            assert out.stat().st_size > 50 and done.stdout == ""
+    runs = [(command, fmt) for command in (
+        ["summary"], ["tool-usage"], ["errors"], ["cost"], ["agent", "Billing"],
+        ["daily", "--date", "2026-03-10", "--tz", "Europe/Berlin"])
+        for fmt in ("md", "html", "csv", "json")]
+
+    def run(command: list[str], fmt: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        out = tmp_path / f"{command[0]}.{fmt}"
+        period = [] if command[0] == "daily" else PERIOD
+        return out, cli("report", *command, "--db", db, *period, "--format", fmt, "-o", str(out))
+
+    with ThreadPoolExecutor(3) as pool:  # 24 processes: mostly interpreter start-up
+        done_all = list(pool.map(lambda r: run(*r), runs))
+    assert len({out for out, _ in done_all}) == len(runs)
+    for (command, fmt), (out, done) in zip(runs, done_all, strict=True):
+        assert done.returncode == 0, (command, fmt, done.stderr)
+        assert out.stat().st_size > 50 and done.stdout == ""
 
 
 def test_compliance_exit_codes(db: str, tmp_path: Path) -> None:
