@@ -231,13 +231,17 @@ _TAGGED = ("(SELECT e.* FROM unnest(%(tag_tenants)s::text[], %(tag_seqs)s::bigin
            "CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.tenant = s.t AND e.seq = s.q "
            "AND e.day = ANY(%(days)s::int[]) LIMIT 1) e OFFSET 0)")
 # The batch's metered events with a user, with it (as (tenant, seq, user)): no payload is read.
-_USERS = (f"(SELECT b.*, s.u AS user_id FROM {_NEW} b JOIN unnest(%(user_tenants)s::text[], "
+_USERS = ("(SELECT b.*, s.u AS user_id FROM unnest(%(user_tenants)s::text[], "
           "%(user_seqs)s::bigint[], %(user_ids)s::text[]) AS s(t, q, u) "
-          "ON s.t = b.tenant AND s.q = b.seq)")
+          "CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.tenant = s.t AND e.seq = s.q "
+          "AND e.day = ANY(%(days)s::int[]) LIMIT 1) b OFFSET 0)")
 _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
                  _close(_NEW + " c"), *_pg_errors.after_insert_statements(_NEW),
                  *_pg_compliance_facts.after_insert_statements(_NEW, _TAGGED),
-                 _fill_days(_NEW + " n"), *_pg_cost_facts.after_insert_statements(_NEW, _USERS))
+                 _fill_days(_NEW + " n"))
+# (these join sets of the batch's own rows with each other, where a hash join is right: they
+# run with the session's plans; their reads of the big tables are the fenced _NEW and _USERS)
+_AFTER_INSERT_OWN_PLANS = _pg_cost_facts.after_insert_statements(_NEW, _USERS)
 
 
 # Every statement of ``after_insert`` joins the batch's few rows to big tables: by index, in a
@@ -273,10 +277,12 @@ def after_insert(cur: Any, spans: dict[str, tuple[int, int]], days: Sequence[int
     was = cur.execute(_BY_INDEX).fetchone()[:len(_PLANS)]
     for statement in _AFTER_INSERT:
         cur.execute(statement, params)
+    cur.execute(_RESTORE, was)
+    for statement in _AFTER_INSERT_OWN_PLANS:
+        cur.execute(statement, params)
     for (statement, names), rows in zip(_pg_approval_facts.INSERTS, approval, strict=False):
         if rows:
             cur.execute(statement, {name: [r[i] for r in rows] for i, name in enumerate(names)})
-    cur.execute(_RESTORE, was)
 
 
 def rebuild(conn: Any, tenant: str) -> None:
