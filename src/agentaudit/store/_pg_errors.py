@@ -48,10 +48,15 @@ def next_call(e: str, window: str) -> str:
     """The time of the first call of error ``e``'s tool in its trace after it (in time order,
     then seq) within ``window`` seconds, and within the days of that window: the plain
     ``rpt_retries`` look-up (window ``:retry_window_s``) and the one kept at ingest (the
-    horizon)."""
+    horizon). Read through the trace's events in time order (``ix_events_trace``): the tool
+    and type conditions are written ``(…) IS TRUE`` (the same rows) so that no index on them
+    is used, and the lower time bound the condition implies is stated; otherwise the planner
+    may read, for each error, every call of the tool (``ix_events_calls``) or every tool call
+    (``ix_events_type_time``) of the window."""
     return (f"(SELECT c.timestamp FROM events c WHERE c.trace_id = {e}.trace_id "
-            f"AND c.tenant = {e}.tenant AND c.event_type = 'agent.tool_call' "
-            f"AND c.action = {e}.action AND (c.timestamp > {e}.timestamp "
+            f"AND c.tenant = {e}.tenant AND (c.event_type = 'agent.tool_call') IS TRUE "
+            f"AND (c.action = {e}.action) IS TRUE AND c.timestamp >= {e}.timestamp "
+            f"AND (c.timestamp > {e}.timestamp "
             f"OR (c.timestamp = {e}.timestamp AND c.seq > {e}.seq)) "
             f"AND c.timestamp <= {e}.timestamp + {window} AND c.day >= {e}.day "
             f"AND c.day <= floor(({e}.timestamp + {window}) / 86400)::int "
