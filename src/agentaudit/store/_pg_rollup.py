@@ -249,7 +249,7 @@ _AFTER_INSERT_OWN_PLANS = _pg_cost_facts.after_insert_statements(_NEW, _USERS)
 # analyzes them, and a range of seqs looks like thousands of rows), and a hash join or a
 # materialized scan reads whole partitions per batch: the cost of a batch then grows with the
 # store (measured: 0.22 s for the first 250 events, 0.62 s at 3,000). Hence these plans off for
-# them, inside the transaction only, and the settings it had put back after.
+# them, inside the transaction only, and the settings it had put back before what follows.
 _PLANS = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan", "enable_material")
 _BY_INDEX = ("WITH was AS MATERIALIZED (SELECT " + ", ".join(
     f"current_setting('{p}') AS {p}" for p in _PLANS) + ") SELECT " + ", ".join(
