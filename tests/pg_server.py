@@ -70,6 +70,16 @@ class PgServer:
         self.admin(f"CREATE DATABASE {name} TEMPLATE {template}")
         return name
 
+    @contextlib.contextmanager
+    def copy_of(self, template: str) -> Iterator[str]:
+        """The URL of a database of its own copied from ``template`` (a filled database built
+        once per module: a copy costs tens of milliseconds); dropped after the block."""
+        name = self.new_database(template=template)
+        try:
+            yield self.url(name)
+        finally:
+            self.drop_database(name)
+
     def drop_database(self, name: str) -> None:
         with contextlib.suppress(Exception):
             self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -26,7 +26,7 @@ from reports.store_builder import T0
 from reports.test_rollups import HOUR, PERIODS, _events, rolled_and_plain
 
 from .conftest import before_0007
-from .test_pg_rollups import _stored
+from .test_pg_rollups import _stored, opened, stored_template
 
 DAY = 86400.0
 WHOLE = R.Period(T0 - 4 * DAY, T0 + 4 * DAY)
@@ -61,28 +61,21 @@ def _errors_workload(seed: int = 5) -> list[AuditEvent]:
 def errors_template(postgres_server: PgServer) -> Iterator[str]:
     """The workload in shuffled batches (retries often arrive before the errors they follow),
     stored once: each test gets a copy of this database (``errors``)."""
-    name = postgres_server.new_database()
     events = _errors_workload()
     random.Random(9).shuffle(events)
-    _stored(postgres_server.url(name), events, batch=200).close()
-    yield name
-    postgres_server.drop_database(name)
+    yield from stored_template(postgres_server, events, batch=200)
 
 
 @pytest.fixture
 def errors_url(postgres_server: PgServer, errors_template: str) -> Iterator[str]:
     """A database of its own holding the stored workload."""
-    name = postgres_server.new_database(template=errors_template)
-    yield postgres_server.url(name)
-    postgres_server.drop_database(name)
+    with postgres_server.copy_of(errors_template) as url:
+        yield url
 
 
 @pytest.fixture
 def errors(errors_url: str) -> Iterator[PostgresStore]:
-    store = open_store(errors_url)
-    assert isinstance(store, PostgresStore)
-    yield store
-    store.close()
+    yield from opened(errors_url)
 
 
 def _errors_both(store: PostgresStore, period: R.Period, agent: str | None = None,

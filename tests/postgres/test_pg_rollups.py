@@ -47,33 +47,44 @@ def _day_cells(store: PostgresStore) -> dict[Any, Any]:
             for r in rows}
 
 
+def stored_template(server: PgServer, events: list[AuditEvent], batch: int = 250
+                    ) -> Iterator[str]:
+    """The name of a new database holding ``events`` appended in batches of ``batch`` (the
+    body of a module-scoped fixture: tests get copies of it, ``PgServer.copy_of``)."""
+    name = server.new_database()
+    _stored(server.url(name), events, batch).close()
+    yield name
+    server.drop_database(name)
+
+
 @pytest.fixture(scope="module")
 def mixed_template(postgres_server: PgServer) -> Iterator[str]:
     """~3,000 events over 30 hours in shuffled batches (closers may come before openers),
     stored once: each test gets a copy of this database (``mixed``)."""
-    name = postgres_server.new_database()
     rng = random.Random(7)
     events = _events(rng, 3000, T0 - 1200, 30 * HOUR)
     rng.shuffle(events)
-    _stored(postgres_server.url(name), events).close()
-    yield name
-    postgres_server.drop_database(name)
+    yield from stored_template(postgres_server, events)
 
 
 @pytest.fixture
 def mixed_url(postgres_server: PgServer, mixed_template: str) -> Iterator[str]:
     """A database of its own holding the stored workload."""
-    name = postgres_server.new_database(template=mixed_template)
-    yield postgres_server.url(name)
-    postgres_server.drop_database(name)
+    with postgres_server.copy_of(mixed_template) as url:
+        yield url
+
+
+def opened(url: str) -> Iterator[PostgresStore]:
+    """The store at ``url``, closed after the test (the body of a store fixture)."""
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    yield store
+    store.close()
 
 
 @pytest.fixture
 def mixed(mixed_url: str) -> Iterator[PostgresStore]:
-    store = open_store(mixed_url)
-    assert isinstance(store, PostgresStore)
-    yield store
-    store.close()
+    yield from opened(mixed_url)
 
 
 @pytest.mark.parametrize("name", list(PERIODS))
