@@ -225,16 +225,17 @@ def grants(ingest: str, reader: str) -> str:
 _NEW = ("(SELECT e.* FROM unnest(%(tenants)s::text[], %(lo)s::bigint[], %(hi)s::bigint[]) "
         "AS s(t, lo, hi) JOIN events e ON e.tenant = s.t AND e.seq >= s.lo AND e.seq <= s.hi "
         "AND e.day = ANY(%(days)s::int[]) OFFSET 0)")
+# One row of the batch by (tenant, seq) from s(t, q, …): one index lookup (LIMIT keeps the lateral
+# subquery from being merged into a join).
+_ONE_ROW = ("CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.tenant = s.t AND e.seq = s.q "
+            "AND e.day = ANY(%(days)s::int[]) LIMIT 1)")
 # The batch's tool calls that carry tags (as (tenant, seq)): only their payloads are read.
-# (one index lookup per row: LIMIT keeps the lateral subquery from being merged into a join)
 _TAGGED = ("(SELECT e.* FROM unnest(%(tag_tenants)s::text[], %(tag_seqs)s::bigint[]) AS s(t, q) "
-           "CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.tenant = s.t AND e.seq = s.q "
-           "AND e.day = ANY(%(days)s::int[]) LIMIT 1) e OFFSET 0)")
+           f"{_ONE_ROW} e OFFSET 0)")
 # The batch's metered events with a user, with it (as (tenant, seq, user)): no payload is read.
 _USERS = ("(SELECT b.*, s.u AS user_id FROM unnest(%(user_tenants)s::text[], "
           "%(user_seqs)s::bigint[], %(user_ids)s::text[]) AS s(t, q, u) "
-          "CROSS JOIN LATERAL (SELECT * FROM events e WHERE e.tenant = s.t AND e.seq = s.q "
-          "AND e.day = ANY(%(days)s::int[]) LIMIT 1) b OFFSET 0)")
+          f"{_ONE_ROW} b OFFSET 0)")
 _AFTER_INSERT = (_fill(_NEW + " n"), _closers(_NEW + " n"), _openers(_NEW + " n"),
                  _close(_NEW + " c"), *_pg_errors.after_insert_statements(_NEW),
                  *_pg_compliance_facts.after_insert_statements(_NEW, _TAGGED),
@@ -253,7 +254,7 @@ _AFTER_INSERT_OWN_PLANS = _pg_cost_facts.after_insert_statements(_NEW, _USERS)
 _PLANS = ("enable_hashjoin", "enable_mergejoin", "enable_seqscan", "enable_material")
 _BY_INDEX = ("WITH was AS MATERIALIZED (SELECT " + ", ".join(
     f"current_setting('{p}') AS {p}" for p in _PLANS) + ") SELECT " + ", ".join(
-    p for p in _PLANS) + ", " + ", ".join(
+    _PLANS) + ", " + ", ".join(
     f"set_config('{p}', 'off', true)" for p in _PLANS) + " FROM was")
 _RESTORE = "SELECT " + ", ".join(f"set_config('{p}', %s, true)" for p in _PLANS)
 
