@@ -14,6 +14,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("AGENTAUDIT_DB", raising=False)
     monkeypatch.delenv("AGENTAUDIT_SIGNING_KEY", raising=False)
+    # CLI tables off a terminal are 160 columns wide unless COLUMNS says otherwise: a width
+    # exported by the shell (or set by a test runner, as pytest-xdist sets 80) must not wrap them
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 @pytest.fixture

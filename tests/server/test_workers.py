@@ -194,14 +194,20 @@ class _FailingSupervisor(_Supervisor):
 
 def test_workers_that_keep_failing_as_they_start_stop_the_supervisor(
         capsys: pytest.CaptureFixture[str]) -> None:
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sup = _FailingSupervisor(ServerSettings(workers=2), sock)
         assert sup.run() == 1
+    # its Ctrl-C and SIGTERM handlers are gone with it (the test run stays interruptible)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
     err = capsys.readouterr().err
     assert err.count("exited with status 3") == _MAX_FAILED_STARTS
     assert "workers keep failing as they start; stopping the collector" in err
-    assert all(p.exitcode == 3 for p in sup.procs.values())
+    # Nothing is left running: each worker failed as it started (status 3) or is a replacement
+    # still starting when the supervisor gave up, stopped with SIGTERM (seen on a loaded machine).
+    assert all(p.exitcode in (3, -signal.SIGTERM) for p in sup.procs.values())
+    assert "did not stop" not in err
 
 
 def test_workers_setting_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:

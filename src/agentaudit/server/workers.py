@@ -118,8 +118,15 @@ class _Supervisor:
         self.stopping.set()
 
     def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self.stop)
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._supervise()
+        finally:  # the caller's handlers again, once every worker has stopped
+            for sig, handler in previous.items():
+                if handler is not None:  # None: installed outside Python, nothing to put back
+                    signal.signal(sig, handler)
+
+    def _supervise(self) -> int:
         for i in range(self.settings.workers):
             self.start(i)
         code = 0
