@@ -514,12 +514,19 @@ def _wait_for(lines: queue.Queue[str], text: str, timeout: float = 15.0) -> str:
             return line
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("fmt", ["table", "jsonl"])
 def test_log_follow_prints_new_events(store: dict[str, Any], fmt: str) -> None:
+    # Ctrl-C in a terminal: SIGINT at its default, whatever this test run inherited (a job
+    # started in the background by a non-interactive shell has it ignored, and so would the CLI)
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentaudit.cli", "log", "--follow", "--db", store["db"],
          "--format", fmt, "--agent", "Latecomer"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        preexec_fn=_sigint_default)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True)
     reader.start()
