@@ -3,6 +3,8 @@ returns, whatever they hold, in the statement's order, on any thread."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 from pathlib import Path
@@ -144,3 +146,30 @@ def test_rows_committed_after_the_reader_opened_are_read(tmp_path: Path) -> None
     with pytest.raises(sqlite3.OperationalError):  # and only reads
         reader._db.execute("INSERT INTO t (c0) VALUES (3)")
     reader.close()
+
+
+def test_a_ctrl_c_while_the_row_function_runs_is_not_swallowed(tmp_path: Path) -> None:
+    """sqlite3 turns whatever a SQL function raises into "user-defined function raised
+    exception": a KeyboardInterrupt raised in the row function must still reach the caller."""
+    table(tmp_path / "t.db", [(i,) * 12 for i in range(500)]).close()
+    reader = WideReader(str(tmp_path / "t.db"))
+    keep, calls = reader._keep, []
+
+    def keep_and_interrupt(*values: object) -> int:
+        calls.append(1)
+        if len(calls) == 10:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while SQLite calls the function
+        return keep(*values)
+
+    reader._db.create_function("aa_keep_row", -1, keep_and_interrupt)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)  # a terminal's Ctrl-C
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reader.rows(COLUMNS, "FROM t ORDER BY id", ())
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+        assert len(calls) == 500  # the statement ran to its end first
+        rows = reader.rows(COLUMNS, "FROM t ORDER BY id", ())  # and the reader still reads
+        assert rows == [(i,) * 12 for i in range(500)]
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+        reader.close()

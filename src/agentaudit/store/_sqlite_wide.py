@@ -12,6 +12,13 @@ thread holding the GIL while it waits for that mutex (binding parameters on the 
 connection) would deadlock with it. So the function lives on a private read-only connection
 to the same file, which only ``WideReader`` uses, one statement at a time.
 
+Python runs signal handlers in the main thread, between two bytecodes: a Ctrl-C that lands
+while SQLite is calling the function raises ``KeyboardInterrupt`` inside it, and ``sqlite3``
+swallows any exception a SQL function raises (the statement fails with "user-defined function
+raised exception"). So, in the main thread, the handlers of SIGINT and SIGTERM only note the
+signal while a statement runs, and run once it is done (``_signals_after``): Ctrl-C stops
+``log --follow`` or a long ``verify`` as it would anywhere else.
+
 A text value that is not valid UTF-8 (a damaged or doctored file) cannot become a ``str``;
 sqlite3 fails the whole statement. ``WideReader.rows`` then reads the batch again with each
 text column as its bytes and decodes it with ``surrogateescape``: the row comes back, differs
@@ -20,15 +27,41 @@ from anything valid, and verify names it as modified instead of failing to read 
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = ["NotUTF8", "WideReader"]
 
 _FUNCTION = "aa_keep_row"
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _signals_after() -> Iterator[None]:
+    """Inside: the Python handlers of SIGINT and SIGTERM (in the main thread, the only one
+    they run in) note the signal; on leaving, each noted signal goes to its handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[tuple[int, Any]] = []
+    previous = {}
+    for sig in _DEFERRED:
+        handler = signal.getsignal(sig)
+        if callable(handler):
+            previous[sig] = handler
+            signal.signal(sig, lambda signum, frame: noted.append((signum, frame)))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum, frame in noted:
+            previous[signum](signum, frame)  # a Ctrl-C raises KeyboardInterrupt here
 
 
 class NotUTF8(ValueError):
@@ -71,8 +104,9 @@ class WideReader:
             kept: list[tuple[Any, ...]] = []
             self._kept = kept
             try:
-                order = self._db.execute(f"SELECT {_FUNCTION}({', '.join(columns)}) {rest}",
-                                         params).fetchall()
+                with _signals_after():
+                    order = self._db.execute(f"SELECT {_FUNCTION}({', '.join(columns)}) {rest}",
+                                             params).fetchall()
             except sqlite3.OperationalError:
                 rows = self._tolerant_rows(columns, rest, params)
                 if strict:
