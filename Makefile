@@ -26,8 +26,12 @@ demo: $(STAMP)
 	@echo "== the refund incident =="
 	$(BIN)/agentaudit trace --db demo.db refund-incident
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a whole test file per process so a
+# file's servers and databases are set up once; `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=25  # the slowest tests: the suite must stay under 15 minutes
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25  # the slowest tests: the suite must stay under 15 minutes
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
